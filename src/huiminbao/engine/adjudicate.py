@@ -1,0 +1,469 @@
+"""The adjudication engine: a whole year of settlements, vectorised, exact to the fen.
+
+Pure: frames in, frames out, no I/O. The real-time path calls it on one settlement with
+the person's stored accumulators as ``prior``; the batch path calls it on a year; both
+get the same payouts because they run the same function (tests prove it).
+
+How a year is computed without a loop over records (see ../shared/ENGINE-NOTES.md):
+every annual accumulator (deductible used, exact entitlement per liability, total paid)
+is a capped running sum in ``setl_time`` order. With x0 the prior value, S the person's
+running sum of increments and C the cap, the capped sum is
+``x = x0 + S - max(0, running max of (x0 + S - C))``; when a person has no reversal all
+increments are non-negative and this is just ``min(C, x0 + S)``. Running sums per person
+are one global ``cum_sum`` minus the value before the person's first record: integer
+arithmetic wraps, so the difference is exact whatever the global total.
+
+A reversal's increments are the negatives of its original's outcome, which depends on
+the records before it; the few persons with reversals are therefore recomputed until
+their reversals' values stop changing (one extra pass per level of reversal nesting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from huiminbao.engine.columns import LINE_TO_SETTLEMENT_FIELD, REFUND_FLAG
+from huiminbao.engine.prepare import EngineError, age_expr, check_tiers, place_columns, tier_column
+from huiminbao.engine.rules import EXACT, Cond, TierRules, tier_rules
+from huiminbao.money import BP
+from huiminbao.plans import expr as E
+from huiminbao.plans.loader import Compiled
+
+OUTCOMES = ("base", "counted", "deductible_used", "ratio", "entitled", "payout")
+MAX_PASSES = 64
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    settlements: pl.DataFrame  # setl_id, psn_no, tier, payout (fen)
+    lines: pl.DataFrame  # setl_id, psn_no, liability, base, counted, deductible_used, ratio, entitled, payout
+    accumulators: pl.DataFrame  # psn_no, key, value: the state after the last record
+
+
+def adjudicate(
+    compiled: Compiled,
+    settlements: pl.DataFrame,
+    insured: pl.DataFrame,
+    fee_lines: pl.DataFrame | None = None,
+    prior: pl.DataFrame | None = None,
+    prior_lines: pl.DataFrame | None = None,
+    *,
+    all_lines: bool = True,
+) -> Adjudication:
+    """Adjudicate settlements under a plan.
+
+    ``prior``: accumulators (psn_no, key, value) from earlier adjudications of the year.
+    ``prior_lines``: outcome lines of settlements adjudicated earlier, for reversals whose
+    original is not in ``settlements``. ``all_lines=False`` keeps only lines with an amount.
+    """
+    plan = compiled.plan
+    people = _people(compiled, insured)
+    frame = (
+        settlements.lazy()
+        .join(people.lazy(), on="psn_no", how="left")
+        .with_columns(
+            pl.col("_tier").fill_null(plan.tier().id),
+            pl.col("preexisting").fill_null([]),
+            pl.col("populations").fill_null([]),
+            (pl.col("refd_setl_flag") == REFUND_FLAG).fill_null(False).alias("_rev"),
+            *place_columns(),
+            pl.col("out_area_filed").fill_null(False)
+            if "out_area_filed" in settlements.columns
+            else pl.lit(False).alias("out_area_filed"),
+        )
+        .with_columns(
+            (
+                pl.col("_known").fill_null(False)
+                & pl.col("begndate")
+                .is_between(
+                    pl.col("_cover_start").fill_null(plan.cover_start),
+                    pl.col("_cover_end").fill_null(plan.cover_end),
+                )
+                .fill_null(False)
+            ).alias("_covered")
+        )
+        .sort("psn_no", "setl_time", "setl_id")
+        .with_row_index("_row")
+        .collect()
+    )
+    if "diseases" not in frame.columns:
+        frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("diseases"))
+    tiers = set(frame["_tier"].unique().to_list())
+    rules = {t: tier_rules(compiled, t) for t in tiers if t in {x.id for x in plan.tiers}}
+    check_tiers(compiled, rules, tiers)
+    setl_out, line_out = [], []
+    for tier_id in sorted(tiers):
+        part = frame.filter(pl.col("_tier") == tier_id)
+        s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines)
+        setl_out.append(s)
+        line_out.append(ln)
+    settled = pl.concat(setl_out).sort("_row") if setl_out else _empty_settlements()
+    lines = pl.concat(line_out) if line_out else pl.DataFrame()
+    if not all_lines and lines.height:
+        lines = lines.filter((pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0))
+    accs = _accumulators(settled, prior, list(rules.values()))
+    return Adjudication(settlements=settled.drop("_row", *_state_columns(settled)), lines=lines, accumulators=accs)
+
+
+def _empty_settlements() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"_row": pl.UInt32, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8, "payout": pl.Int64}
+    )
+
+
+def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
+    cols = insured.columns
+    need = {"psn_no"}
+    if not need <= set(cols):
+        raise EngineError("insured: column psn_no is missing")
+    dup = insured["psn_no"].is_duplicated()
+    if dup.any():
+        raise EngineError(f"insured: psn_no {insured.filter(dup)['psn_no'][0]!r} appears more than once")
+    start = compiled.plan.cover_start
+    frame = insured.select(
+        "psn_no",
+        (pl.col("tier") if "tier" in cols else pl.lit(None, pl.Utf8)).alias("tier"),
+        (pl.col("preexisting") if "preexisting" in cols else pl.lit([], pl.List(pl.Utf8))).alias("preexisting"),
+        (pl.col("populations") if "populations" in cols else pl.lit([], pl.List(pl.Utf8))).alias("populations"),
+        (age_expr(pl.col("birth_date"), start) if "birth_date" in cols else pl.lit(None, pl.Int64)).alias("age"),
+        (pl.col("cover_start") if "cover_start" in cols else pl.lit(None, pl.Date)).alias("_cover_start"),
+        (pl.col("cover_end") if "cover_end" in cols else pl.lit(None, pl.Date)).alias("_cover_end"),
+        pl.lit(True).alias("_known"),
+    ).with_columns(pl.col("preexisting").fill_null([]), pl.col("populations").fill_null([]))
+    return frame.with_columns(tier_column(compiled).alias("_tier"))
+
+
+def _first(conds: tuple[Cond, ...], default: pl.Expr, cats: E.Catalogs) -> pl.Expr:
+    out = default
+    for c in reversed(conds):
+        out = pl.when(E.to_polars(c.expr, cats)).then(pl.lit(c.value, pl.Int64)).otherwise(out)
+    return out
+
+
+def _bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) -> pl.DataFrame:
+    """Per-liability base (fen), counted amount (fen x bp) and ratio (bp) for each record."""
+    cats = rules.catalogs
+    live = pl.col("_covered") & ~pl.col("_rev")
+    applies = {
+        liab.id: (live & E.to_polars(liab.when, cats)) if liab.when is not None else live for liab in rules.liabilities
+    }
+    df = df.with_columns(*(a.alias(f"_applies_{k}") for k, a in applies.items()))
+    line_liabs = [liab for liab in rules.liabilities if liab.lines is not None]
+    claim_cols: dict[str, list[str]] = {}  # liability -> settlement fields it claims
+    if line_liabs:
+        sums: list[pl.Expr] = []
+        if fee_lines is not None and fee_lines.height:
+            conds = [E.to_polars(liab.lines, cats).alias(f"_m_{liab.id}") for liab in line_liabs]  # type: ignore[arg-type]
+            any_match = pl.any_horizontal(*[pl.col(f"_m_{liab.id}") for liab in line_liabs])
+            cand = (
+                fee_lines.lazy()
+                .with_columns(*conds)
+                .filter(any_match)
+                .join(
+                    df.lazy().select("setl_id", "_row", *(f"_applies_{x.id}" for x in line_liabs)),
+                    on="setl_id",
+                )
+            )
+            claimed = pl.lit(False)
+            masks = []
+            for liab in line_liabs:
+                mask = pl.col(f"_m_{liab.id}") & pl.col(f"_applies_{liab.id}") & ~claimed
+                masks.append(mask.alias(f"_k_{liab.id}"))
+                claimed = claimed | mask
+            cand = cand.with_columns(*masks)
+            for liab in line_liabs:
+                k = pl.col(f"_k_{liab.id}")
+                sums.append(pl.when(k).then(E.to_polars(liab.base, cats)).otherwise(0).sum().alias(f"b_{liab.id}"))
+                claim_cols[liab.id] = []
+                for f in sorted(liab.base.fields):
+                    name = f"_cl_{liab.id}_{LINE_TO_SETTLEMENT_FIELD[f]}"
+                    claim_cols[liab.id].append(LINE_TO_SETTLEMENT_FIELD[f])
+                    sums.append(pl.when(k).then(pl.col(f)).otherwise(0).sum().alias(name))
+            agg = cand.group_by("_row").agg(sums).collect()
+            df = df.join(agg, on="_row", how="left")
+        new_cols = [f"b_{x.id}" for x in line_liabs] + [f"_cl_{lid}_{f}" for lid, fs in claim_cols.items() for f in fs]
+        df = df.with_columns(
+            *[(pl.col(c).fill_null(0) if c in df.columns else pl.lit(0, pl.Int64)).alias(c) for c in new_cols]
+        )
+    exprs: list[pl.Expr] = []
+    claimed_so_far: dict[str, list[str]] = {}
+    for liab in rules.liabilities:
+        if liab.lines is not None:
+            base = pl.col(f"b_{liab.id}")
+            for f in claim_cols.get(liab.id, []):
+                claimed_so_far.setdefault(f, []).append(f"_cl_{liab.id}_{f}")
+        else:
+            adjusted = {f: pl.col(f) - pl.sum_horizontal(*[pl.col(c) for c in cs]) for f, cs in claimed_so_far.items()}
+            base = E.to_polars(liab.base, cats, adjusted)
+            base = pl.when(pl.col(f"_applies_{liab.id}")).then(base).otherwise(0)
+        if liab.exclusions:
+            excluded = pl.any_horizontal(*[E.to_polars(x, cats) for x in liab.exclusions])
+            base = pl.when(excluded).then(0).otherwise(base)
+        base = pl.max_horizontal(base, pl.lit(0)).cast(pl.Int64)
+        factor = _first(liab.counting, pl.lit(BP, pl.Int64), cats)
+        ratio = _first(liab.ratios, pl.lit(liab.ratio_default, pl.Int64), cats)
+        exprs += [
+            base.alias(f"base_{liab.id}"),
+            factor.alias(f"_f_{liab.id}"),
+            ratio.alias(f"ratio_{liab.id}"),
+        ]
+    df = df.with_columns(exprs)
+    return df.with_columns(
+        *[(pl.col(f"base_{x.id}") * pl.col(f"_f_{x.id}")).alias(f"counted_{x.id}") for x in rules.liabilities]
+    )
+
+
+# --- accumulators ------------------------------------------------------------------------------
+
+
+def _key_cols(rules: TierRules) -> dict[str, str]:
+    """Accumulator key -> state column name for one tier."""
+    keys = {f"ded:{p.key}": f"_x_d_{p.key}" for p in rules.pools}
+    keys.update({f"ent:{x.id}": f"_x_e_{x.id}" for x in rules.liabilities})
+    keys["paid"] = "_x_paid"
+    return keys
+
+
+def _state_columns(df: pl.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith("_x_")]
+
+
+def _with_prior(df: pl.DataFrame, rules: TierRules, prior: pl.DataFrame | None) -> pl.DataFrame:
+    keys = _key_cols(rules)
+    x0 = {key: "_x0" + col[2:] for key, col in keys.items()}
+    if prior is not None and prior.height:
+        wide = (
+            prior.filter(pl.col("key").is_in(list(keys)))
+            .with_columns(pl.col("key").replace_strict(x0, return_dtype=pl.Utf8))
+            .pivot(on="key", index="psn_no", values="value", aggregate_function="sum")
+        )
+        df = df.join(wide, on="psn_no", how="left")
+    return df.with_columns(
+        *[
+            (pl.col(c).fill_null(0) if c in df.columns else pl.lit(0, pl.Int64)).cast(pl.Int64).alias(c)
+            for c in x0.values()
+        ]
+    )
+
+
+def _originals(df: pl.DataFrame, rules: TierRules, prior_lines: pl.DataFrame | None) -> pl.DataFrame:
+    """Give reversal rows their original's outcome (``_o_<stat>_<liability>``) from earlier adjudications."""
+    cols = [f"_o_{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES]
+    df = df.with_columns(*[pl.lit(0, pl.Int64).alias(c) for c in cols])
+    if prior_lines is not None and prior_lines.height and df["_rev"].any():
+        wide = prior_lines.filter(pl.col("liability").is_in([x.id for x in rules.liabilities])).pivot(
+            on="liability", index="setl_id", values=list(OUTCOMES), aggregate_function="first"
+        )
+        rename = {f"{s}_{x.id}": f"_o_{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES}
+        wide = wide.rename({k: v for k, v in rename.items() if k in wide.columns})
+        got = [c for c in cols if c in wide.columns]
+        df = (
+            df.drop(got)
+            .join(
+                wide.select("setl_id", *got).rename({"setl_id": "init_setl_id"}),
+                on="init_setl_id",
+                how="left",
+            )
+            .with_columns(*[pl.col(c).fill_null(0) for c in got])
+            .with_columns(pl.col("init_setl_id").is_in(wide["setl_id"].implode()).alias("_o_prior"))
+        )
+    else:
+        df = df.with_columns(pl.lit(False).alias("_o_prior"))
+    return df
+
+
+def _accumulate(df: pl.DataFrame, rules: TierRules, monotone: bool) -> pl.DataFrame:
+    first = (pl.col("psn_no") != pl.col("psn_no").shift(1)).fill_null(True)
+    rev = pl.col("_rev")
+
+    def running(inc: pl.Expr) -> pl.Expr:
+        total = inc.cum_sum()  # wraps on overflow; the per-person difference stays exact
+        return total - pl.when(first).then(total - inc).otherwise(None).forward_fill()
+
+    def capped(inc: pl.Expr, x0: pl.Expr, cap: pl.Expr | None) -> pl.Expr:
+        raw = x0 + running(inc)
+        if cap is None:
+            return raw
+        if monotone:
+            return pl.min_horizontal(raw, cap)
+        return raw - pl.max_horizontal((raw - cap).cum_max().over("psn_no"), pl.lit(0))
+
+    def before(x: str, x0: str) -> pl.Expr:
+        return pl.when(first).then(pl.col(x0)).otherwise(pl.col(x).shift(1))
+
+    def r(e: pl.Expr) -> pl.Expr:
+        return (e + EXACT // 2) // EXACT
+
+    liabs = rules.liabilities
+    stage: list[pl.Expr] = []
+    for p in rules.pools:
+        deductible = _first(p.rules, pl.lit(p.default, pl.Int64), rules.catalogs) * BP
+        total = pl.sum_horizontal(*[pl.col(f"counted_{m}") for m in p.members])
+        release = -pl.sum_horizontal(*[pl.col(f"_o_deductible_used_{m}") for m in p.members])
+        inc = pl.when(rev).then(release).otherwise(total)
+        stage.append(capped(inc, pl.col(f"_x0_d_{p.key}"), deductible).alias(f"_x_d_{p.key}"))
+    df = df.with_columns(stage)
+    used: list[pl.Expr] = []
+    for p in rules.pools:
+        took = pl.col(f"_x_d_{p.key}") - before(f"_x_d_{p.key}", f"_x0_d_{p.key}")
+        ahead: pl.Expr = pl.lit(0, pl.Int64)
+        for m in p.members:
+            share = pl.min_horizontal(pl.max_horizontal(took - ahead, pl.lit(0)), pl.col(f"counted_{m}"))
+            used.append(
+                pl.when(rev).then(-pl.col(f"_o_deductible_used_{m}")).otherwise(share).alias(f"deductible_used_{m}")
+            )
+            ahead = ahead + pl.col(f"counted_{m}")
+    df = df.with_columns(used)
+
+    stage = []
+    for x in liabs:
+        q = (pl.col(f"counted_{x.id}") - pl.col(f"deductible_used_{x.id}")) * pl.col(f"ratio_{x.id}")
+        cap = None if x.limit is None else pl.lit(x.limit * EXACT, pl.Int64)
+        if cap is not None:
+            q = pl.min_horizontal(q, cap + EXACT)  # keeps running sums small; the cap cuts the same
+        inc = pl.when(rev).then(-pl.col(f"_o_entitled_{x.id}") * EXACT).otherwise(q)
+        stage.append(capped(inc, pl.col(f"_x0_e_{x.id}"), cap).alias(f"_x_e_{x.id}"))
+    df = df.with_columns(stage)
+    df = df.with_columns(
+        *[
+            pl.when(rev)
+            .then(-pl.col(f"_o_entitled_{x.id}"))
+            .otherwise(r(pl.col(f"_x_e_{x.id}")) - r(before(f"_x_e_{x.id}", f"_x0_e_{x.id}")))
+            .alias(f"entitled_{x.id}")
+            for x in liabs
+        ]
+    )
+    entitled = pl.sum_horizontal(*[pl.col(f"entitled_{x.id}") for x in liabs])
+    released = -pl.sum_horizontal(*[pl.col(f"_o_payout_{x.id}") for x in liabs])
+    overall = None if rules.overall_limit is None else pl.lit(rules.overall_limit, pl.Int64)
+    df = df.with_columns(
+        capped(pl.when(rev).then(released).otherwise(entitled), pl.col("_x0_paid"), overall).alias("_x_paid")
+    )
+    df = df.with_columns((pl.col("_x_paid") - before("_x_paid", "_x0_paid")).alias("payout"))
+    pays: list[pl.Expr] = []
+    ahead = pl.lit(0, pl.Int64)
+    for x in liabs:
+        share = pl.min_horizontal(pl.max_horizontal(pl.col("payout") - ahead, pl.lit(0)), pl.col(f"entitled_{x.id}"))
+        pays.append(pl.when(rev).then(-pl.col(f"_o_payout_{x.id}")).otherwise(share).alias(f"payout_{x.id}"))
+        ahead = ahead + pl.col(f"entitled_{x.id}")
+    df = df.with_columns(pays)
+    return df.with_columns(
+        *[
+            pl.when(rev).then(-pl.col(f"_o_{s}_{x.id}")).otherwise(pl.col(f"{s}_{x.id}")).alias(f"{s}_{x.id}")
+            for x in liabs
+            for s in ("base", "counted")
+        ],
+        *[
+            pl.when(rev).then(pl.col(f"_o_ratio_{x.id}")).otherwise(pl.col(f"ratio_{x.id}")).alias(f"ratio_{x.id}")
+            for x in liabs
+        ],
+    )
+
+
+def _outcome_cols(rules: TierRules) -> list[str]:
+    return [f"{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES]
+
+
+def _settle_reversals(df: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
+    """Recompute persons with reversals until each reversal carries its original's final outcome."""
+    outcome = _outcome_cols(rules)
+    known = pl.col("_o_prior") | pl.col("init_setl_id").is_in(df["setl_id"].implode())
+    missing = df.filter(pl.col("_rev") & ~known)
+    if missing.height:
+        row = missing.row(0, named=True)
+        raise EngineError(
+            f"settlement {row['setl_id']}: init_setl_id {row['init_setl_id']!r} names no settlement "
+            "of this person adjudicated before it"
+        )
+    late = df.join(
+        df.select(
+            pl.col("setl_id").alias("init_setl_id"),
+            pl.col("_row").alias("_orow"),
+            pl.col("psn_no").alias("_opsn"),
+        ),
+        on="init_setl_id",
+        how="left",
+    ).filter(
+        pl.col("_rev")
+        & ~pl.col("_o_prior")
+        & ((pl.col("_orow") >= pl.col("_row")) | (pl.col("_opsn") != pl.col("psn_no")))
+    )
+    if late.height:
+        row = late.row(0, named=True)
+        raise EngineError(
+            f"settlement {row['setl_id']}: init_setl_id {row['init_setl_id']!r} is not an earlier settlement of {row['psn_no']}"
+        )
+    for _ in range(MAX_PASSES):
+        out = _accumulate(df, rules, monotone=False)
+        originals = out.select(
+            pl.col("setl_id").alias("init_setl_id"),
+            *[pl.col(c).alias(f"_o_{c}") for c in outcome],
+        )
+        fresh = (
+            df.filter(pl.col("_rev") & ~pl.col("_o_prior"))
+            .select("_row", "init_setl_id")
+            .join(originals, on="init_setl_id", how="left")
+        )
+        current = df.filter(pl.col("_rev") & ~pl.col("_o_prior")).select("_row", *[f"_o_{c}" for c in outcome])
+        if fresh.select("_row", *[f"_o_{c}" for c in outcome]).equals(current):
+            return out
+        df = df.update(fresh.drop("init_setl_id"), on="_row")
+    raise EngineError("reversals did not settle: a reversal chain is deeper than the engine allows")  # pragma: no cover
+
+
+def _run_tier(
+    part: pl.DataFrame,
+    fee_lines: pl.DataFrame | None,
+    rules: TierRules,
+    prior: pl.DataFrame | None,
+    prior_lines: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    df = _bases(part, fee_lines, rules)
+    df = _with_prior(df, rules, prior)
+    df = _originals(df, rules, prior_lines)
+    with_rev = df.filter(pl.col("_rev").any().over("psn_no"))
+    plain = df.filter(~pl.col("_rev").any().over("psn_no"))
+    parts = [_accumulate(plain, rules, monotone=True)]
+    if with_rev.height:
+        parts.append(_settle_reversals(with_rev, rules))
+    out = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+    keep = list(_key_cols(rules).values())
+    settled = out.select("_row", "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *keep)
+    lines = (
+        pl.concat(
+            [
+                out.select(
+                    "_row",
+                    "setl_id",
+                    "psn_no",
+                    pl.lit(x.id).alias("liability"),
+                    *[pl.col(f"{s}_{x.id}").alias(s) for s in OUTCOMES],
+                )
+                for x in rules.liabilities
+            ]
+        )
+        .sort("_row", maintain_order=True)
+        .drop("_row")
+    )
+    return settled, lines
+
+
+def _accumulators(settled: pl.DataFrame, prior: pl.DataFrame | None, tiers: list[TierRules]) -> pl.DataFrame:
+    """The state after each person's last record, as (psn_no, key, value); untouched priors carry over."""
+    schema = {"psn_no": pl.Utf8, "key": pl.Utf8, "value": pl.Int64}
+    frames = []
+    for rules in tiers:
+        keys = _key_cols(rules)
+        last = (
+            settled.filter(pl.col("tier") == rules.tier_id)
+            .group_by("psn_no")
+            .agg(*[pl.col(c).sort_by("_row").last().alias(k) for k, c in keys.items()])
+        )
+        if last.height:
+            frames.append(last.unpivot(index="psn_no", variable_name="key", value_name="value").cast(schema))
+    out = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    if prior is not None and prior.height:
+        out = pl.concat([prior.cast(schema).join(out, on=["psn_no", "key"], how="anti"), out])
+    return out.sort("psn_no", "key")

@@ -1,0 +1,224 @@
+"""The reference adjudicator: the scheme's rules as a plain loop, written to be read.
+
+It walks each person's settlements in ``setl_time`` order and keeps the annual
+accumulators in dictionaries. It is slow on purpose-free clarity and exists to check
+the vectorised engine to the fen (tests and the benchmark compare them).
+
+Rules, in the order they apply to one settlement:
+1. Coverage: the person is insured in the plan and care began inside the person's cover.
+2. Bases, liability by liability in precedence order. A fee-line liability claims the
+   matching lines not claimed before it; a settlement liability sees the settlement's
+   amounts less what earlier line liabilities claimed. Negative bases count as zero;
+   an unmet ``when`` or a matching exclusion makes the base zero.
+3. Counting factor (e.g. care outside the city counts at 50%): counted = base x factor.
+4. Deductible: each pool has an annual amount; within a settlement the liabilities
+   sharing a pool consume it in precedence order.
+5. Entitlement: (counted - deductible used) x ratio, exact, capped by the liability's
+   annual limit; rounded half up once, on the person's cumulative exact amount.
+6. Overall limit on the sum of entitlements; what is paid is allocated in precedence order.
+A reversal undoes its original: it releases what the original consumed and pays back the
+negative of the original's payout, line by line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from huiminbao.engine.columns import LINE_TO_SETTLEMENT_FIELD, REFUND_FLAG
+from huiminbao.engine.prepare import EngineError, age_at, out_of_city, out_of_province, person_tier
+from huiminbao.engine.rules import EXACT, TierRules, tier_rules
+from huiminbao.money import BP
+from huiminbao.plans import expr as E
+from huiminbao.plans.loader import Compiled
+
+
+def round_exact(e: int) -> int:
+    """Fen from an exact amount (fen x 10^8), half up: floor(e + 1/2)."""
+    return (e + EXACT // 2) // EXACT
+
+
+def _first(conds: Any, row: dict[str, Any], cats: E.Catalogs, default: int) -> int:
+    for c in conds:
+        if E.evaluate(c.expr, row, cats):
+            return c.value
+    return default
+
+
+def adjudicate_reference(
+    compiled: Compiled,
+    settlements: pl.DataFrame,
+    insured: pl.DataFrame,
+    fee_lines: pl.DataFrame | None = None,
+    prior: pl.DataFrame | None = None,
+    prior_lines: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Adjudicate with a plain loop; returns (settlement payouts, lines, accumulators after)."""
+    plan = compiled.plan
+    people = {p["psn_no"]: p for p in insured.to_dicts()}
+    lines_by_setl: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if fee_lines is not None:
+        for line in fee_lines.to_dicts():
+            lines_by_setl[line["setl_id"]].append(line)
+    state: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if prior is not None:
+        for row in prior.to_dicts():
+            state[row["psn_no"]][row["key"]] = row["value"]
+    done: dict[str, dict[str, dict[str, int]]] = {}  # setl_id -> liability -> outcome
+    if prior_lines is not None:
+        for row in prior_lines.to_dicts():
+            done.setdefault(row["setl_id"], {})[row["liability"]] = row
+    rules_by_tier: dict[str, TierRules] = {}
+    out_setl: list[dict[str, Any]] = []
+    out_lines: list[dict[str, Any]] = []
+
+    records = sorted(settlements.to_dicts(), key=lambda r: (r["psn_no"], r["setl_time"], r["setl_id"]))
+    for rec in records:
+        person = people.get(rec["psn_no"])
+        tier_id = person_tier(compiled, person) if person else plan.tier().id
+        if tier_id not in rules_by_tier:
+            rules_by_tier[tier_id] = tier_rules(compiled, tier_id)
+        rules = rules_by_tier[tier_id]
+        acc = state[rec["psn_no"]]
+        if rec.get("refd_setl_flag") == REFUND_FLAG:
+            original = done.get(rec.get("init_setl_id") or "")
+            if original is None:
+                raise EngineError(
+                    f"settlement {rec['setl_id']}: init_setl_id {rec.get('init_setl_id')!r} "
+                    "names no settlement adjudicated before it"
+                )
+            outcome = _reverse(rules, acc, original)
+        else:
+            row = _context(plan.cover_start, plan.cover_end, rec, person)
+            outcome = _settle(rules, acc, row, lines_by_setl.get(rec["setl_id"], []), compiled.catalogs)
+        done[rec["setl_id"]] = outcome
+        payout = sum(o["payout"] for o in outcome.values())
+        out_setl.append({"setl_id": rec["setl_id"], "psn_no": rec["psn_no"], "tier": tier_id, "payout": payout})
+        for liab in rules.liabilities:
+            o = outcome[liab.id]
+            out_lines.append({"setl_id": rec["setl_id"], "psn_no": rec["psn_no"], "liability": liab.id, **o})
+    accs = [{"psn_no": p, "key": k, "value": v} for p, kv in state.items() for k, v in kv.items()]
+    return (
+        pl.DataFrame(out_setl, schema={"setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8, "payout": pl.Int64}),
+        pl.DataFrame(out_lines, infer_schema_length=None),
+        pl.DataFrame(accs, schema={"psn_no": pl.Utf8, "key": pl.Utf8, "value": pl.Int64}),
+    )
+
+
+def _context(start: date, end: date, rec: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:
+    row = dict(rec)
+    covered = person is not None
+    if person is not None:
+        p_start = person.get("cover_start") or start
+        p_end = person.get("cover_end") or end
+        covered = rec["begndate"] is not None and p_start <= rec["begndate"] <= p_end
+        row.update(
+            preexisting=person.get("preexisting") or [],
+            populations=person.get("populations") or [],
+            tier=person.get("tier"),
+            age=age_at(person.get("birth_date"), start),
+        )
+    row["covered"] = covered
+    row["out_of_city"] = out_of_city(rec.get("insu_admdvs"), rec.get("mdtrt_area_admvs"))
+    row["out_of_province"] = out_of_province(rec.get("insu_admdvs"), rec.get("mdtrt_area_admvs"))
+    row["out_area_filed"] = bool(rec.get("out_area_filed"))
+    return row
+
+
+def _settle(
+    rules: TierRules,
+    acc: dict[str, int],
+    row: dict[str, Any],
+    lines: list[dict[str, Any]],
+    cats: E.Catalogs,
+) -> dict[str, dict[str, int]]:
+    claimed: set[int] = set()
+    claimed_fields: dict[str, int] = defaultdict(int)  # settlement field -> amount claimed by lines
+    counted: dict[str, int] = {}
+    ratio: dict[str, int] = {}
+    base_of: dict[str, int] = {}
+    for liab in rules.liabilities:
+        applies = row["covered"] and (liab.when is None or bool(E.evaluate(liab.when, row, cats)))
+        if liab.lines is not None:
+            base = 0
+            for k, line in enumerate(lines):
+                if k in claimed or not applies or not E.evaluate(liab.lines, line, cats):
+                    continue
+                claimed.add(k)
+                base += E.evaluate(liab.base, line, cats)
+                for f in liab.base.fields:
+                    claimed_fields[LINE_TO_SETTLEMENT_FIELD[f]] += line[f]
+        else:
+            seen = {**row, **{f: row[f] - v for f, v in claimed_fields.items()}}
+            base = E.evaluate(liab.base, seen, cats) if applies else 0
+        if any(E.evaluate(x, row, cats) for x in liab.exclusions):
+            base = 0
+        base = max(base, 0)
+        base_of[liab.id] = base
+        counted[liab.id] = base * _first(liab.counting, row, cats, BP)
+        ratio[liab.id] = _first(liab.ratios, row, cats, liab.ratio_default)
+
+    used: dict[str, int] = {}
+    for pool in rules.pools:
+        deductible = _first(pool.rules, row, cats, pool.default) * BP
+        key = f"ded:{pool.key}"
+        for member in pool.members:
+            take = max(0, min(deductible - acc[key], counted[member]))
+            acc[key] += take
+            used[member] = take
+
+    entitled: dict[str, int] = {}
+    for liab in rules.liabilities:
+        key = f"ent:{liab.id}"
+        before = acc[key]
+        after = before + (counted[liab.id] - used[liab.id]) * ratio[liab.id]
+        if liab.limit is not None:
+            after = min(after, liab.limit * EXACT)
+        acc[key] = after
+        entitled[liab.id] = round_exact(after) - round_exact(before)
+
+    total = sum(entitled.values())
+    if rules.overall_limit is not None:
+        total = min(total, rules.overall_limit - acc["paid"])
+    acc["paid"] += total
+    out: dict[str, dict[str, int]] = {}
+    left = total
+    for liab in rules.liabilities:
+        pay = min(left, entitled[liab.id])
+        left -= pay
+        out[liab.id] = {
+            "base": base_of[liab.id],
+            "counted": counted[liab.id],
+            "deductible_used": used[liab.id],
+            "ratio": ratio[liab.id],
+            "entitled": entitled[liab.id],
+            "payout": pay,
+        }
+    return out
+
+
+def _reverse(rules: TierRules, acc: dict[str, int], original: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for liab in rules.liabilities:
+        o = original.get(liab.id) or {
+            "base": 0,
+            "counted": 0,
+            "deductible_used": 0,
+            "entitled": 0,
+            "payout": 0,
+        }
+        acc[f"ded:{liab.pool}"] -= o["deductible_used"]
+        acc[f"ent:{liab.id}"] -= o["entitled"] * EXACT
+        acc["paid"] -= o["payout"]
+        out[liab.id] = {
+            "base": -o["base"],
+            "counted": -o["counted"],
+            "deductible_used": -o["deductible_used"],
+            "ratio": o.get("ratio", liab.ratio_default),
+            "entitled": -o["entitled"],
+            "payout": -o["payout"],
+        }
+    return out

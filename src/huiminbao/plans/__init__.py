@@ -1,0 +1,32 @@
+"""Plans as data: one YAML file per city, year (and tiers), validated on load."""
+
+from huiminbao.plans.loader import (
+    Compiled,
+    PlanError,
+    PlanIncomplete,
+    PlanNotFound,
+    compiled_plan,
+    list_plans,
+    load_plan,
+    load_plan_file,
+    missing_figures,
+    require_known,
+)
+from huiminbao.plans.schema import Liability, Plan, PlanStatus, Tier
+
+__all__ = [
+    "Compiled",
+    "Liability",
+    "Plan",
+    "PlanError",
+    "PlanIncomplete",
+    "PlanNotFound",
+    "PlanStatus",
+    "Tier",
+    "compiled_plan",
+    "list_plans",
+    "load_plan",
+    "load_plan_file",
+    "missing_figures",
+    "require_known",
+]

@@ -1,0 +1,334 @@
+"""Plan expressions: a small, typed language over settlement, fee-line and person fields.
+
+A plan writes a liability's base as ``max(inscp_scp_amt - fund_pay_sumamt, 0)`` or a
+condition as ``startswith(med_type, '2') and not out_of_province``. The text is parsed
+with Python's ``ast`` module (syntax only, never ``eval``) and checked node by node
+against a whitelist; each name must be a field of the context the expression lives
+in. A checked expression compiles to a Polars expression for the engine and to a
+plain Python function for the reference adjudicator, so both read the same rules.
+
+Types: ``money`` (int fen), ``int`` (counts such as age), ``bool``, ``str``, ``list`` (of str).
+A number written in an expression takes the kind of what it meets: next to an amount it
+is yuan and becomes fen; next to a count it stays a whole number.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+
+from huiminbao.money import AmountError, to_fen
+
+Kind = Literal["money", "int", "num", "bool", "str", "list"]
+CatalogMatcher = Callable[[str], bool]
+
+
+class ExprError(ValueError):
+    """An expression that does not parse or does not type-check; the message says where."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A checked expression node: an operator, its kind and its operands."""
+
+    op: str
+    kind: Kind
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalogs:
+    """What an expression may ask of catalogs: membership, with codes or ICD-10 ranges."""
+
+    codes: Mapping[str, tuple[str, ...]]
+    ranges: Mapping[str, tuple[tuple[str, str], ...]]
+
+    def names(self) -> set[str]:
+        return set(self.codes) | set(self.ranges)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed, type-checked expression with its source text and the names it reads."""
+
+    text: str
+    root: Node
+    fields: frozenset[str]
+
+    @property
+    def kind(self) -> Kind:
+        return self.root.kind
+
+
+_CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_FUNCS = {"max", "min", "startswith", "in_catalog"}
+
+
+def parse(text: str, names: Mapping[str, Kind], catalogs: set[str] | None = None) -> Expr:
+    """Parse and type-check ``text``; ``names`` maps each field the context offers to its kind."""
+    try:
+        tree = ast.parse(str(text).strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from exc
+    used: set[str] = set()
+    root = _check(tree.body, names, catalogs or set(), used, str(text))
+    root = coerce(root, "money", lambda m: ExprError(f"{m} in expression {text!r}"))
+    return Expr(text=str(text), root=root, fields=frozenset(used))
+
+
+def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str], src: str) -> Node:
+    def fail(msg: str) -> ExprError:
+        return ExprError(f"{msg} in expression {src!r}")
+
+    def sub(x: ast.AST) -> Node:
+        return _check(x, names, cats, used, src)
+
+    if isinstance(n, ast.Name):
+        if n.id in ("True", "False"):
+            return Node("const", "bool", (n.id == "True",))
+        if n.id not in names:
+            raise fail(f"unknown field {n.id!r} (allowed: {', '.join(sorted(names))})")
+        used.add(n.id)
+        return Node("field", names[n.id], (n.id,))
+    if isinstance(n, ast.Constant):
+        if isinstance(n.value, bool):
+            return Node("const", "bool", (n.value,))
+        if isinstance(n.value, str):
+            return Node("const", "str", (n.value,))
+        if isinstance(n.value, int | float):
+            return Node("const", "num", (n.value,))
+        raise fail(f"constant {n.value!r} not allowed")
+    if isinstance(n, ast.List | ast.Tuple):
+        items = [sub(e) for e in n.elts]
+        if any(i.op != "const" or i.kind != "str" for i in items):
+            raise fail("a list may hold only quoted codes")
+        return Node("const", "list", (tuple(i.args[0] for i in items),))
+    if isinstance(n, ast.BoolOp):
+        parts = [sub(v) for v in n.values]
+        if any(p.kind != "bool" for p in parts):
+            raise fail("'and'/'or' need conditions on both sides")
+        return Node("and" if isinstance(n.op, ast.And) else "or", "bool", tuple(parts))
+    if isinstance(n, ast.UnaryOp):
+        x = sub(n.operand)
+        if isinstance(n.op, ast.USub) and x.kind == "num":
+            return Node("const", "num", (-x.args[0],))
+        if isinstance(n.op, ast.Not) and x.kind == "bool":
+            return Node("not", "bool", (x,))
+        if isinstance(n.op, ast.USub) and x.kind == "money":
+            return Node("neg", "money", (x,))
+        raise fail("unsupported unary operator")
+    if isinstance(n, ast.BinOp):
+        a, b = _unify(sub(n.left), sub(n.right), fail)
+        if isinstance(n.op, ast.Add | ast.Sub) and a.kind == b.kind and a.kind in ("money", "int"):
+            return Node("+" if isinstance(n.op, ast.Add) else "-", a.kind, (a, b))
+        raise fail("only + and - between amounts are allowed (ratios and factors are plan settings)")
+    if isinstance(n, ast.Compare):
+        if len(n.ops) != 1:
+            raise fail("chained comparisons are not allowed")
+        a, b = _unify(sub(n.left), sub(n.comparators[0]), fail)
+        op = n.ops[0]
+        if isinstance(op, ast.In | ast.NotIn):
+            if b.kind != "list" or a.kind not in ("str", "list"):
+                raise fail("'in' needs a code or list of codes on the left and a list on the right")
+            node = Node("in", "bool", (a, b))
+            return Node("not", "bool", (node,)) if isinstance(op, ast.NotIn) else node
+        if type(op) not in _CMP or a.kind != b.kind or a.kind not in ("money", "int", "str", "bool"):
+            raise fail("comparison between different kinds")
+        return Node(_CMP[type(op)], "bool", (a, b))
+    if isinstance(n, ast.Call):
+        if not isinstance(n.func, ast.Name) or n.func.id not in _FUNCS or n.keywords:
+            raise fail(f"only the functions {', '.join(sorted(_FUNCS))} are allowed")
+        args = [sub(a) for a in n.args]
+        fn = n.func.id
+        if fn in ("max", "min"):
+            kinds = {a.kind for a in args} - {"num"}
+            kind = kinds.pop() if len(kinds) == 1 else None
+            if len(args) < 2 or kind not in ("money", "int"):
+                raise fail(f"{fn}() takes two or more amounts")
+            return Node(fn, kind, tuple(coerce(a, kind, fail) for a in args))
+        if fn == "startswith":
+            if len(args) != 2 or args[0].kind != "str" or args[1].op != "const" or args[1].kind != "str":
+                raise fail("startswith(field, 'prefix') takes a code field and a quoted prefix")
+            return Node("startswith", "bool", (args[0], args[1].args[0]))
+        # in_catalog
+        if len(args) != 2 or args[0].kind not in ("str", "list") or args[1].op != "const":
+            raise fail("in_catalog(field, 'catalog_id') takes a code field and a quoted catalog id")
+        cat = args[1].args[0]
+        if cat not in cats:
+            raise fail(f"unknown catalog {cat!r} (declared: {', '.join(sorted(cats)) or 'none'})")
+        return Node("in_catalog", "bool", (args[0], cat))
+    raise fail(f"{type(n).__name__} is not allowed")
+
+
+def coerce(x: Node, kind: Kind, fail: Callable[[str], ExprError]) -> Node:
+    """Give a written number the kind it is used as: yuan become fen, counts stay whole."""
+    if x.kind != "num":
+        return x
+    value = x.args[0]
+    if kind == "money":
+        try:
+            return Node("const", "money", (to_fen(value),))
+        except AmountError as exc:
+            raise fail(str(exc)) from exc
+    if kind == "int" and float(value).is_integer():
+        return Node("const", "int", (int(value),))
+    raise fail(f"number {value!r} cannot stand for a {kind}")
+
+
+def _unify(a: Node, b: Node, fail: Callable[[str], ExprError]) -> tuple[Node, Node]:
+    if a.kind == "num" and b.kind == "num":
+        return coerce(a, "money", fail), coerce(b, "money", fail)
+    return coerce(a, b.kind, fail), coerce(b, a.kind, fail)
+
+
+# --- Polars backend -------------------------------------------------------------------------
+
+
+def to_polars(e: Expr, catalogs: Catalogs, fields: Mapping[str, pl.Expr] | None = None) -> pl.Expr:
+    """Compile to a Polars expression over the columns of the same names; ``fields`` may stand
+    other expressions in for some of them (the engine passes settlement amounts less what
+    fee-line liabilities already claimed)."""
+    return _pl(e.root, catalogs, fields or {})
+
+
+def _code_match_pl(x: pl.Expr, cat: str, catalogs: Catalogs) -> pl.Expr:
+    hit = pl.lit(False)
+    codes = catalogs.codes.get(cat, ())
+    if codes:
+        hit = x.is_in(list(codes))
+    for lo, hi in catalogs.ranges.get(cat, ()):
+        norm = x.str.to_uppercase().str.replace_all(".", "", literal=True).str.slice(0, len(lo))
+        hit = hit | norm.is_between(pl.lit(lo), pl.lit(hi))
+    return hit.fill_null(False)
+
+
+def _pl(n: Node, cats: Catalogs, p: Mapping[str, pl.Expr]) -> pl.Expr:
+    op, a = n.op, n.args
+    if op == "field":
+        return p[a[0]] if a[0] in p else pl.col(a[0])
+    if op == "const":
+        return pl.lit(list(a[0])) if n.kind == "list" else pl.lit(a[0])
+    if op in ("and", "or"):
+        out = _pl(a[0], cats, p)
+        for x in a[1:]:
+            out = (out & _pl(x, cats, p)) if op == "and" else (out | _pl(x, cats, p))
+        return out
+    if op == "not":
+        return ~_pl(a[0], cats, p)
+    if op == "neg":
+        return -_pl(a[0], cats, p)
+    if op in ("+", "-"):
+        left, right = _pl(a[0], cats, p), _pl(a[1], cats, p)
+        return left + right if op == "+" else left - right
+    if op in ("max", "min"):
+        parts = [_pl(x, cats, p) for x in a]
+        return pl.max_horizontal(parts) if op == "max" else pl.min_horizontal(parts)
+    if op in _CMP.values():
+        left, right = _pl(a[0], cats, p), _pl(a[1], cats, p)
+        return {
+            "==": left == right,
+            "!=": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+        }[op].fill_null(False)
+    if op == "startswith":
+        return _pl(a[0], cats, p).str.starts_with(a[1]).fill_null(False)
+    if op == "in":
+        left, listed = a
+        values = list(listed.args[0]) if listed.op == "const" else None
+        if values is None:
+            raise ExprError("'in' needs a literal list on the right")
+        if left.kind == "list":
+            return _pl(left, cats, p).list.eval(pl.element().is_in(values)).list.any().fill_null(False)
+        return _pl(left, cats, p).is_in(values).fill_null(False)
+    if op == "in_catalog":
+        left, cat = a
+        if left.kind == "list":
+            inner = _code_match_pl(pl.element(), cat, cats)
+            return _pl(left, cats, p).list.eval(inner).list.any().fill_null(False)
+        return _code_match_pl(_pl(left, cats, p), cat, cats)
+    raise ExprError(f"cannot compile {op}")  # pragma: no cover - _check rejects it first
+
+
+# --- Python backend (reference adjudicator) --------------------------------------------------
+
+
+def code_in_catalog(code: str | None, cat: str, catalogs: Catalogs) -> bool:
+    """Plain-Python catalog membership with the same rules as the Polars backend."""
+    if code is None:
+        return False
+    if code in catalogs.codes.get(cat, ()):
+        return True
+    norm = code.upper().replace(".", "")
+    return any(lo <= norm[: len(lo)] <= hi for lo, hi in catalogs.ranges.get(cat, ()))
+
+
+def evaluate(e: Expr, row: Mapping[str, Any], catalogs: Catalogs) -> Any:
+    """Evaluate on one record (a mapping of field to value) the way the engine does on a frame."""
+    return _py(e.root, row, catalogs)
+
+
+def _py(n: Node, row: Mapping[str, Any], cats: Catalogs) -> Any:
+    op, a = n.op, n.args
+    if op == "field":
+        return row.get(a[0])
+    if op == "const":
+        return a[0]
+    if op == "and":
+        return all(_py(x, row, cats) for x in a)
+    if op == "or":
+        return any(_py(x, row, cats) for x in a)
+    if op == "not":
+        return not _py(a[0], row, cats)
+    if op == "neg":
+        return -_py(a[0], row, cats)
+    if op == "+":
+        return _py(a[0], row, cats) + _py(a[1], row, cats)
+    if op == "-":
+        return _py(a[0], row, cats) - _py(a[1], row, cats)
+    if op == "max":
+        return max(_py(x, row, cats) for x in a)
+    if op == "min":
+        return min(_py(x, row, cats) for x in a)
+    if op in _CMP.values():
+        left, right = _py(a[0], row, cats), _py(a[1], row, cats)
+        if left is None or right is None:
+            return False
+        return {
+            "==": left == right,
+            "!=": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+        }[op]
+    if op == "startswith":
+        value = _py(a[0], row, cats)
+        return value is not None and value.startswith(a[1])
+    if op == "in":
+        value, values = _py(a[0], row, cats), a[1].args[0]
+        if a[0].kind == "list":
+            return any(v in values for v in (value or ()))
+        return value in values
+    if op == "in_catalog":
+        value, cat = _py(a[0], row, cats), a[1]
+        if a[0].kind == "list":
+            return any(code_in_catalog(v, cat, cats) for v in (value or ()))
+        return code_in_catalog(value, cat, cats)
+    raise ExprError(f"cannot evaluate {op}")  # pragma: no cover
+
+
+def is_sum_of_fields(e: Expr) -> bool:
+    """True when the expression is ``f1 + f2 + ...``: the only form a fee-line base may take,
+    so that the part of a settlement a line liability claims is exactly those fields."""
+
+    def walk(n: Node) -> bool:
+        return n.op == "field" or (n.op == "+" and all(walk(x) for x in n.args))
+
+    return walk(e.root)

@@ -1,0 +1,262 @@
+"""Loading plan files: parse, validate, cross-check, compile the expressions once.
+
+Every error names the file and the field path (``tiers[0].liabilities[2].base``), so
+an actuary editing a plan sees what to fix without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from huiminbao.engine.columns import FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
+from huiminbao.plans import expr as E
+from huiminbao.plans.catalog import Catalog
+from huiminbao.plans.schema import Amount, Plan, Tier
+
+DATA_DIR = Path(__file__).parent / "data"
+CATALOG_DIR = Path(__file__).parent / "catalogs"
+
+PERSON_NAMES: dict[str, E.Kind] = {
+    "insutype": "str",
+    "age": "int",  # whole years at the start of cover
+    "preexisting": "list",
+    "populations": "list",
+    "tier": "str",
+}
+_SETTLEMENT_KINDS: dict[str, E.Kind] = {
+    name: ("money" if name in SETTLEMENT_AMOUNTS else "list" if name == "diseases" else "str")
+    for name in SETTLEMENT_SCHEMA
+    if name not in ("begndate", "enddate", "setl_time", "out_area_filed")
+}
+SETTLEMENT_NAMES: dict[str, E.Kind] = {
+    **_SETTLEMENT_KINDS,
+    "out_area_filed": "bool",
+    "out_of_city": "bool",  # care outside the insured person's city (first 4 digits of admdvs differ)
+    "out_of_province": "bool",  # care outside the province (first 2 digits differ)
+    **PERSON_NAMES,
+}
+LINE_NAMES: dict[str, E.Kind] = {
+    name: ("str" if dtype.is_(FEE_LINE_SCHEMA["setl_id"]) else "money") for name, dtype in FEE_LINE_SCHEMA.items()
+}
+
+
+class PlanError(ValueError):
+    """A plan or catalog file that does not validate; ``problems`` are (field path, message)."""
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]):
+        self.file = file
+        self.problems = problems
+        lines = [f"{file}: {path or '(top)'}: {msg}" for path, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+class PlanNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no plan {self.args[0]!r} (known: {', '.join(p.id for p in list_plans())})"
+
+
+class PlanIncomplete(ValueError):
+    """The plan lacks a figure needed to adjudicate (the source does not give it)."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A validated plan with its expressions parsed and its catalogs loaded."""
+
+    plan: Plan
+    file: str
+    catalogs: E.Catalogs
+    catalog_files: dict[str, Catalog]
+    exprs: dict[str, E.Expr]  # by field path, e.g. "tiers[0].liabilities[1].base"
+
+    def expr(self, path: str) -> E.Expr:
+        return self.exprs[path]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-before[_scalar_amount(), Amount]",) or "function-" in str(part):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PlanError(str(path), [("", f"not valid YAML: {exc}")]) from exc
+    except OSError as exc:
+        raise PlanError(str(path), [("", f"cannot read: {exc.strerror}")]) from exc
+
+
+def load_catalog(path: Path) -> Catalog:
+    data = _read_yaml(path)
+    try:
+        cat = Catalog.model_validate(data)
+        cat.ranges()
+    except ValidationError as exc:
+        raise PlanError(str(path), [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from exc
+    except ValueError as exc:
+        raise PlanError(str(path), [("entries", str(exc))]) from exc
+    return cat
+
+
+def load_plan_file(path: str | Path) -> Compiled:
+    """Load one plan file; raise PlanError naming the file and every bad field."""
+    path = Path(path)
+    data = _read_yaml(path)
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(str(path), [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from exc
+    return _compile(plan, path)
+
+
+def _compile(plan: Plan, path: Path) -> Compiled:
+    problems: list[tuple[str, str]] = []
+    catalog_files: dict[str, Catalog] = {}
+    for cid, ref in plan.catalogs.items():
+        try:
+            catalog_files[cid] = load_catalog(CATALOG_DIR / ref.file)
+        except PlanError as exc:
+            problems.append((f"catalogs.{cid}.file", str(exc)))
+    cats = set(catalog_files)
+    exprs: dict[str, E.Expr] = {}
+
+    def check(where: str, text: str | None, names: dict[str, E.Kind], kind: str) -> None:
+        if text is None:
+            return
+        try:
+            e = E.parse(text, names, cats)
+        except E.ExprError as exc:
+            problems.append((where, str(exc)))
+            return
+        if e.kind != kind:
+            problems.append((where, f"must be {'a condition' if kind == 'bool' else 'an amount'}: {text!r}"))
+            return
+        exprs[where] = e
+
+    def amount(where: str, a: Amount | None, shared: set[str]) -> None:
+        if a is None:
+            return
+        if a.shared is not None and a.shared not in shared:
+            problems.append((f"{where}.shared", f"no shared deductible {a.shared!r} in this tier"))
+        for k, rule in enumerate(a.rules):
+            check(f"{where}.rules[{k}].when", rule.when, PERSON_NAMES, "bool")
+
+    if plan.cover.start is None:
+        problems.append(("cover.start", "the cover period needs a start date"))
+    if plan.default_tier and plan.default_tier not in {t.id for t in plan.tiers}:
+        problems.append(("default_tier", f"no tier {plan.default_tier!r}"))
+    for ti, tier in enumerate(plan.tiers):
+        tp = f"tiers[{ti}]"
+        shared = {d.id for d in tier.deductibles}
+        for di, d in enumerate(tier.deductibles):
+            for k, rule in enumerate(d.rules):
+                check(f"{tp}.deductibles[{di}].rules[{k}].when", rule.when, PERSON_NAMES, "bool")
+            if (d.amount is None) == (d.unknown is None):
+                problems.append((f"{tp}.deductibles[{di}]", "give exactly one of: amount, unknown"))
+        check(f"{tp}.assign", tier.assign, PERSON_NAMES, "bool")
+        ids = [liab.id for liab in tier.liabilities]
+        if len(set(ids)) != len(ids):
+            problems.append((f"{tp}.liabilities", "liability ids must be unique"))
+        if tier.precedence and sorted(tier.precedence) != sorted(ids):
+            problems.append((f"{tp}.precedence", f"must list each liability once: {', '.join(ids)}"))
+        for li, liab in enumerate(tier.liabilities):
+            lp = f"{tp}.liabilities[{li}]"
+            check(f"{lp}.when", liab.when, SETTLEMENT_NAMES, "bool")
+            if liab.lines is not None:
+                check(f"{lp}.lines", liab.lines, LINE_NAMES, "bool")
+                check(f"{lp}.base", liab.base, LINE_NAMES, "money")
+                base = exprs.get(f"{lp}.base")
+                if base is not None and not E.is_sum_of_fields(base):
+                    problems.append((f"{lp}.base", "a fee-line base must be a sum of fee-line amount fields"))
+            else:
+                check(f"{lp}.base", liab.base, SETTLEMENT_NAMES, "money")
+            for k, rule in enumerate(liab.counting):
+                check(f"{lp}.counting[{k}].when", rule.when, SETTLEMENT_NAMES, "bool")
+            for k, exc in enumerate(liab.exclusions):
+                check(f"{lp}.exclusions[{k}].when", exc.when, SETTLEMENT_NAMES, "bool")
+            for k, rule in enumerate(liab.ratio.rules):
+                check(f"{lp}.ratio.rules[{k}].when", rule.when, SETTLEMENT_NAMES, "bool")
+            amount(f"{lp}.deductible", liab.deductible, shared)
+            amount(f"{lp}.limit", liab.limit, shared)
+            if liab.limit is not None and liab.limit.shared is not None:
+                problems.append((f"{lp}.limit.shared", "a limit cannot be shared; use the tier's overall_limit"))
+        amount(f"{tp}.overall_limit", tier.overall_limit, set())
+    if problems:
+        raise PlanError(str(path), problems)
+    catalogs = E.Catalogs(
+        codes={cid: c.codes() for cid, c in catalog_files.items()},
+        ranges={cid: c.ranges() for cid, c in catalog_files.items()},
+    )
+    return Compiled(plan=plan, file=str(path), catalogs=catalogs, catalog_files=catalog_files, exprs=exprs)
+
+
+def missing_figures(plan: Plan, tier: Tier) -> list[str]:
+    """Field paths of figures the source does not give, with the reason, for this tier."""
+    ti = plan.tiers.index(tier)
+    out = []
+    for d in tier.deductibles:
+        if d.unknown is not None:
+            out.append(f"tiers[{ti}].deductibles[{d.id}]: {d.unknown}")
+    for li, liab in enumerate(tier.liabilities):
+        for what, a in (("deductible", liab.deductible), ("limit", liab.limit)):
+            if a is not None and a.unknown is not None:
+                out.append(f"tiers[{ti}].liabilities[{li}].{what} ({liab.id}): {a.unknown}")
+    if tier.overall_limit is not None and tier.overall_limit.unknown is not None:
+        out.append(f"tiers[{ti}].overall_limit: {tier.overall_limit.unknown}")
+    return out
+
+
+def require_known(compiled: Compiled, tier: Tier) -> None:
+    """Refuse to adjudicate on a plan whose source leaves a needed figure out, rather than guess."""
+    missing = missing_figures(compiled.plan, tier)
+    if missing:
+        raise PlanIncomplete(
+            f"plan {compiled.plan.id} ({compiled.file}) cannot be used to adjudicate: " + "; ".join(missing)
+        )
+
+
+def plan_dirs() -> list[Path]:
+    """Packaged plans, plus an operator's folder named by HMB_PLANS_DIR (checked first)."""
+    extra = os.environ.get("HMB_PLANS_DIR")
+    return ([Path(extra)] if extra else []) + [DATA_DIR]
+
+
+@cache
+def _load_cached(path: str, mtime: float) -> Compiled:
+    return load_plan_file(path)
+
+
+def compiled_plan(plan_id: str) -> Compiled:
+    for d in plan_dirs():
+        path = d / f"{plan_id}.yaml"
+        if path.exists():
+            return _load_cached(str(path), path.stat().st_mtime)
+    raise PlanNotFound(plan_id)
+
+
+def load_plan(plan_id: str) -> Plan:
+    return compiled_plan(plan_id).plan
+
+
+def list_plans() -> list[Plan]:
+    seen: dict[str, Plan] = {}
+    for d in plan_dirs():
+        for path in sorted(d.glob("*.yaml")):
+            if path.stem not in seen:
+                seen[path.stem] = _load_cached(str(path), path.stat().st_mtime).plan
+    return sorted(seen.values(), key=lambda p: (p.city, p.year, p.id))
