@@ -241,9 +241,9 @@ def _pl(n: Node, cats: Catalogs, p: Mapping[str, pl.Expr]) -> pl.Expr:
         return _pl(a[0], cats, p).str.starts_with(a[1]).fill_null(False)
     if op == "in":
         left, listed = a
-        values = list(listed.args[0]) if listed.op == "const" else None
-        if values is None:
-            raise ExprError("'in' needs a literal list on the right")
+        if listed.op != "const":  # 'poverty_lifted' in populations: a code in a list field
+            return _pl(listed, cats, p).list.contains(_pl(left, cats, p)).fill_null(False)
+        values = list(listed.args[0])
         if left.kind == "list":
             return _pl(left, cats, p).list.eval(pl.element().is_in(values)).list.any().fill_null(False)
         return _pl(left, cats, p).is_in(values).fill_null(False)
@@ -312,7 +312,10 @@ def _py(n: Node, row: Mapping[str, Any], cats: Catalogs) -> Any:
         value = _py(a[0], row, cats)
         return value is not None and value.startswith(a[1])
     if op == "in":
-        value, values = _py(a[0], row, cats), a[1].args[0]
+        value = _py(a[0], row, cats)
+        if a[1].op != "const":
+            return value in (_py(a[1], row, cats) or ())
+        values = a[1].args[0]
         if a[0].kind == "list":
             return any(v in values for v in (value or ()))
         return value in values

@@ -1,0 +1,81 @@
+"""``hmb adjudicate``: a whole file of settlements through the engine, with a summary per liability."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from huiminbao.engine.adjudicate import adjudicate as run
+from huiminbao.engine.prepare import EngineError
+from huiminbao.money import to_yuan
+from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
+from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame
+from huiminbao.settlement.records import RecordError
+
+
+def _yuan(col: str) -> pl.Expr:
+    return (pl.col(col).cast(pl.Decimal(20, 0)) / 100).cast(pl.Decimal(20, 2)).alias(col)
+
+
+def adjudicate(
+    plan: str = typer.Option(..., help="plan id, e.g. liaocheng-2024"),
+    settlements: Path = typer.Option(..., help="settlements (setlinfo), .csv or .parquet"),
+    insured: Path = typer.Option(..., help="insured persons, .csv or .parquet"),
+    out: Path = typer.Option(..., help="payout per settlement, .csv or .parquet"),
+    fee_lines: Path | None = typer.Option(None, help="fee lines (feedetl), .csv or .parquet"),
+    lines_out: Path | None = typer.Option(None, help="also write the explanation lines per liability"),
+) -> None:
+    """Adjudicate a year of settlements (batch)."""
+    console = Console(stderr=True)
+    steps = ["读取方案", "读取结算记录", "读取费用明细", "读取参保人", "理算", "写出结果"]
+    started = time.perf_counter()
+    try:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            task = bar.add_task(steps[0], total=len(steps))
+            compiled = compiled_plan(plan)
+            bar.update(task, advance=1, description=steps[1])
+            setl = read_settlements(settlements)
+            bar.update(task, advance=1, description=steps[2])
+            lines = read_fee_lines(fee_lines) if fee_lines else None
+            bar.update(task, advance=1, description=steps[3])
+            people = read_insured(insured)
+            bar.update(task, advance=1, description=steps[4])
+            result = run(compiled, setl, people, lines, all_lines=False)
+            bar.update(task, advance=1, description=steps[5])
+            write_frame(result.settlements.with_columns(_yuan("payout")), out)
+            if lines_out:
+                write_frame(result.lines.with_columns(_yuan("base"), _yuan("entitled"), _yuan("payout")), lines_out)
+            bar.update(task, advance=1, description="完成")
+    except PlanNotFound as exc:
+        console.print(f"plan: {exc}")
+        raise typer.Exit(2) from exc
+    except (RecordError, EngineError, PlanIncomplete, PlanError) as exc:
+        console.print(str(exc), markup=False)
+        raise typer.Exit(2) from exc
+    elapsed = time.perf_counter() - started
+    summary = result.lines.group_by("liability").agg(
+        (pl.col("payout") != 0).sum().alias("n"), pl.col("entitled").sum(), pl.col("payout").sum()
+    )
+    tier_names = {x.id: x.name for t in compiled.plan.tiers for x in t.liabilities}
+    table = Table(
+        "责任", "赔付笔数", "应赔 (元)", "实赔 (元)", title=f"{compiled.plan.name} {compiled.plan.year} 理算汇总"
+    )
+    for row in summary.sort("liability").iter_rows(named=True):
+        table.add_row(
+            tier_names.get(row["liability"], row["liability"]),
+            str(row["n"]),
+            to_yuan(row["entitled"]),
+            to_yuan(row["payout"]),
+        )
+    total = int(result.settlements["payout"].sum())
+    table.add_row("合计", str(int((result.settlements["payout"] != 0).sum())), "", to_yuan(total))
+    console.print(table)
+    console.print(f"{setl.height:,} settlements in {elapsed:.2f} s -> {out}")

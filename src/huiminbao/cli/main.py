@@ -1,0 +1,23 @@
+"""The ``hmb`` command: batch work on the engine, plans, the database and the server."""
+
+from __future__ import annotations
+
+import typer
+
+from huiminbao.cli import adjudicate as adjudicate_cli
+from huiminbao.cli import db as db_cli
+from huiminbao.cli import estimate as estimate_cli
+from huiminbao.cli import plan as plan_cli
+from huiminbao.cli import serve as serve_cli
+from huiminbao.cli import synth as synth_cli
+
+app = typer.Typer(help="惠民保 platform: plans, adjudication, synthetic data, database, server.", no_args_is_help=True)
+app.add_typer(plan_cli.app, name="plan")
+app.add_typer(db_cli.app, name="db")
+app.command("estimate")(estimate_cli.estimate)
+app.command("adjudicate")(adjudicate_cli.adjudicate)
+app.command("synth")(synth_cli.synth)
+app.command("serve")(serve_cli.serve)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
