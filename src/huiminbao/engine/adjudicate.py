@@ -99,7 +99,7 @@ def adjudicate(
         s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines)
         setl_out.append(s)
         line_out.append(ln)
-    settled = pl.concat(setl_out).sort("_row") if setl_out else _empty_settlements()
+    settled = pl.concat(setl_out, how="diagonal_relaxed").sort("_row") if setl_out else _empty_settlements()
     lines = pl.concat(line_out) if line_out else pl.DataFrame()
     if not all_lines and lines.height:
         lines = lines.filter((pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0))
