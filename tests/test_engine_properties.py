@@ -16,7 +16,11 @@ from huiminbao.plans import compiled_plan
 from tests.factories import INSURED
 
 PLANS = {
-    "liaocheng-2024": {"insu": "371502", "drugs": ["XLCTD0001", "XSDTX0002", "XOTHER"], "inst": ["H37150200001", "H37159900009"]},
+    "liaocheng-2024": {
+        "insu": "371502",
+        "drugs": ["XLCTD0001", "XSDTX0002", "XOTHER"],
+        "inst": ["H37150200001", "H37159900009"],
+    },
     "liaocheng-2025": {"insu": "371502", "drugs": ["XLCTD0003", "XSDTX0001"], "inst": ["H37150200001"]},
     "quzhou-2021": {"insu": "330802", "drugs": ["XQZTY0001", "XOTHER"], "inst": ["P33080200001", "H33080200001"]},
     "zibo-2022": {"insu": "370302", "drugs": ["XZBTD0001", "XZBRD0001", "XOTHER"], "inst": ["H37030200001"]},
@@ -53,10 +57,28 @@ def years(draw, plan_id: str | None = None):
             orig["_refunded"] = True
             if when <= orig["setl_time"]:
                 continue
-            rev = {**orig, "setl_id": f"R{k}", "setl_time": when, "refd_setl_flag": "1", "init_setl_id": orig["setl_id"]}
+            rev = {
+                **orig,
+                "setl_id": f"R{k}",
+                "setl_time": when,
+                "refd_setl_flag": "1",
+                "init_setl_id": orig["setl_id"],
+            }
             rev.update({a: -orig[a] for a in SETTLEMENT_AMOUNTS})
             rows.append(rev)
-            lines += [{**ln, "setl_id": f"R{k}", **{a: -ln[a] for a in FEE_LINE_SCHEMA if a not in ("setl_id", "feedetl_sn", "med_list_codg", "chrgitm_lv", "med_chrgitm_type")}} for ln in lines if ln["setl_id"] == orig["setl_id"]]
+            lines += [
+                {
+                    **ln,
+                    "setl_id": f"R{k}",
+                    **{
+                        a: -ln[a]
+                        for a in FEE_LINE_SCHEMA
+                        if a not in ("setl_id", "feedetl_sn", "med_list_codg", "chrgitm_lv", "med_chrgitm_type")
+                    },
+                }
+                for ln in lines
+                if ln["setl_id"] == orig["setl_id"]
+            ]
             continue
         setl_id = f"S{k}"
         my_lines = []
@@ -64,27 +86,51 @@ def years(draw, plan_id: str | None = None):
             amount = draw(fen)
             split = draw(st.sampled_from(["own", "pre", "mix"]))
             own = amount if split == "own" else (0 if split == "pre" else amount // 3)
-            ln = {"setl_id": setl_id, "feedetl_sn": str(j), "med_list_codg": draw(st.sampled_from(info["drugs"])),
-                  "chrgitm_lv": "03" if split == "own" else "02", "med_chrgitm_type": draw(st.sampled_from(["09", "11", "01"])),
-                  "fulamt_ownpay_amt": own, "preselfpay_amt": amount - own, "inscp_scp_amt": 0, "overlmt_amt": 0,
-                  "det_item_fee_sumamt": amount}
+            ln = {
+                "setl_id": setl_id,
+                "feedetl_sn": str(j),
+                "med_list_codg": draw(st.sampled_from(info["drugs"])),
+                "chrgitm_lv": "03" if split == "own" else "02",
+                "med_chrgitm_type": draw(st.sampled_from(["09", "11", "01"])),
+                "fulamt_ownpay_amt": own,
+                "preselfpay_amt": amount - own,
+                "inscp_scp_amt": 0,
+                "overlmt_amt": 0,
+                "det_item_fee_sumamt": amount,
+            }
             my_lines.append(ln)
         inscp = draw(fen)
         funds = draw(st.integers(0, inscp)) if inscp else 0
         hifmi = draw(st.integers(0, funds)) if funds else 0
         row = dict.fromkeys(SETTLEMENT_AMOUNTS, 0)
-        row.update(inscp_scp_amt=inscp, hifp_pay=funds - hifmi, hifmi_pay=hifmi,
-                   fulamt_ownpay_amt=sum(x["fulamt_ownpay_amt"] for x in my_lines) + draw(st.integers(0, 100_000)),
-                   preselfpay_amt=sum(x["preselfpay_amt"] for x in my_lines))
+        row.update(
+            inscp_scp_amt=inscp,
+            hifp_pay=funds - hifmi,
+            hifmi_pay=hifmi,
+            fulamt_ownpay_amt=sum(x["fulamt_ownpay_amt"] for x in my_lines) + draw(st.integers(0, 100_000)),
+            preselfpay_amt=sum(x["preselfpay_amt"] for x in my_lines),
+        )
         row["medfee_sumamt"] = sum(row[p] for p in COST_PARTS)
         row["fund_pay_sumamt"] = funds
         row["psn_part_amt"] = row["psn_cash_pay"] = row["medfee_sumamt"] - funds
         care = draw(st.sampled_from([info["insu"], info["insu"], info["insu"][:4] + "99", "110105"]))
-        row.update(setl_id=setl_id, mdtrt_id=setl_id, psn_no=psn, insutype="390",
-                   med_type=draw(st.sampled_from(["21", "21", "14", "11"])),
-                   fixmedins_code=draw(st.sampled_from(info["inst"])), insu_admdvs=info["insu"], mdtrt_area_admvs=care,
-                   refd_setl_flag="0", init_setl_id=None, begndate=when.date(), enddate=when.date(), setl_time=when,
-                   out_area_filed=draw(st.booleans()), diseases=[])
+        row.update(
+            setl_id=setl_id,
+            mdtrt_id=setl_id,
+            psn_no=psn,
+            insutype="390",
+            med_type=draw(st.sampled_from(["21", "21", "14", "11"])),
+            fixmedins_code=draw(st.sampled_from(info["inst"])),
+            insu_admdvs=info["insu"],
+            mdtrt_area_admvs=care,
+            refd_setl_flag="0",
+            init_setl_id=None,
+            begndate=when.date(),
+            enddate=when.date(),
+            setl_time=when,
+            out_area_filed=draw(st.booleans()),
+            diseases=[],
+        )
         rows.append(row)
         lines += my_lines
     for r in rows:
@@ -94,7 +140,9 @@ def years(draw, plan_id: str | None = None):
     return plan_id, s, pl.DataFrame(people, schema=INSURED), fl
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @SETTINGS
@@ -104,11 +152,19 @@ def test_engine_equals_reference_to_the_fen(case):
     compiled = compiled_plan(plan_id)
     got = adjudicate(compiled, s, p, fl)
     ref_s, ref_l, ref_acc = adjudicate_reference(compiled, s, p, fl)
-    assert got.settlements.sort("setl_id").select("setl_id", "payout").equals(ref_s.sort("setl_id").select("setl_id", "payout"))
+    assert (
+        got.settlements.sort("setl_id")
+        .select("setl_id", "payout")
+        .equals(ref_s.sort("setl_id").select("setl_id", "payout"))
+    )
     cols = ["setl_id", "liability", "base", "counted", "deductible_used", "ratio", "entitled", "payout"]
     assert got.lines.select(cols).sort("setl_id", "liability").equals(ref_l.select(cols).sort("setl_id", "liability"))
-    assert got.accumulators.sort("psn_no", "key").equals(ref_acc.filter(pl.col("value") != 0).sort("psn_no", "key")) or (
-        got.accumulators.filter(pl.col("value") != 0).sort("psn_no", "key").equals(ref_acc.filter(pl.col("value") != 0).sort("psn_no", "key"))
+    assert got.accumulators.sort("psn_no", "key").equals(
+        ref_acc.filter(pl.col("value") != 0).sort("psn_no", "key")
+    ) or (
+        got.accumulators.filter(pl.col("value") != 0)
+        .sort("psn_no", "key")
+        .equals(ref_acc.filter(pl.col("value") != 0).sort("psn_no", "key"))
     )
 
 
@@ -130,7 +186,11 @@ def test_never_negative_never_over_a_limit_and_no_drift(case):
             per_person = mine.filter(pl.col("liability") == liab.id).group_by("psn_no").agg(pl.col("payout").sum())
             if liab.limit is not None and per_person.height:
                 assert per_person["payout"].max() <= liab.limit
-        totals = got.settlements.filter(pl.col("psn_no").is_in(people.implode())).group_by("psn_no").agg(pl.col("payout").sum())
+        totals = (
+            got.settlements.filter(pl.col("psn_no").is_in(people.implode()))
+            .group_by("psn_no")
+            .agg(pl.col("payout").sum())
+        )
         if rules.overall_limit is not None and totals.height:
             assert totals["payout"].max() <= rules.overall_limit
     # a person's total is what the accumulators say, and each liability's entitlement is its rounded exact total
@@ -167,8 +227,10 @@ def test_monotone_in_cost(case, pick, extra):
     compiled = compiled_plan(plan_id)
     k = pick % s.height
     more = s.with_columns(
-        *[pl.when(pl.int_range(pl.len()) == k).then(pl.col(c) + extra).otherwise(pl.col(c)).alias(c)
-          for c in ("inscp_scp_amt", "medfee_sumamt", "psn_part_amt", "psn_cash_pay")]
+        *[
+            pl.when(pl.int_range(pl.len()) == k).then(pl.col(c) + extra).otherwise(pl.col(c)).alias(c)
+            for c in ("inscp_scp_amt", "medfee_sumamt", "psn_part_amt", "psn_cash_pay")
+        ]
     )
     before = adjudicate(compiled, s, p, fl).settlements.group_by("psn_no").agg(pl.col("payout").sum())
     after = adjudicate(compiled, more, p, fl).settlements.group_by("psn_no").agg(pl.col("payout").sum())
@@ -183,8 +245,13 @@ def test_a_reversal_restores_the_state(case):
     s = s.filter(pl.col("refd_setl_flag") == "0").sort("setl_time", "setl_id")
     compiled = compiled_plan(plan_id)
     last = s.row(s.height - 1, named=True)
-    rev = {**last, "setl_id": "RX", "refd_setl_flag": "1", "init_setl_id": last["setl_id"],
-           "setl_time": datetime(last["setl_time"].year, 12, 31, 23, 59)}
+    rev = {
+        **last,
+        "setl_id": "RX",
+        "refd_setl_flag": "1",
+        "init_setl_id": last["setl_id"],
+        "setl_time": datetime(last["setl_time"].year, 12, 31, 23, 59),
+    }
     rev.update({a: -last[a] for a in SETTLEMENT_AMOUNTS})
     if last["setl_time"] >= rev["setl_time"]:
         return
@@ -194,7 +261,11 @@ def test_a_reversal_restores_the_state(case):
     by = dict(zip(undone.settlements["setl_id"], undone.settlements["payout"], strict=True))
     assert by["RX"] == -by[last["setl_id"]]
     acc = {(r["psn_no"], r["key"]): r["value"] for r in undone.accumulators.iter_rows(named=True)}
-    base = {} if without is None else {(r["psn_no"], r["key"]): r["value"] for r in without.accumulators.iter_rows(named=True)}
+    base = (
+        {}
+        if without is None
+        else {(r["psn_no"], r["key"]): r["value"] for r in without.accumulators.iter_rows(named=True)}
+    )
     for (psn, key), value in acc.items():
         if key.startswith("ent:"):
             assert round_exact(value) == round_exact(base.get((psn, key), 0))

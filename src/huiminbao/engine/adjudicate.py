@@ -32,6 +32,7 @@ from huiminbao.plans import expr as E
 from huiminbao.plans.loader import Compiled
 
 OUTCOMES = ("base", "counted", "deductible_used", "ratio", "entitled", "payout")
+SMALL = 100_000  # below this many records, outputs are put back in record order
 MAX_PASSES = 64
 
 
@@ -86,6 +87,7 @@ def adjudicate(
         )
         .sort("psn_no", "setl_time", "setl_id")
         .with_row_index("_row")
+        .with_columns(pl.col("psn_no").ne(pl.col("psn_no").shift(1)).fill_null(True).cum_sum().alias("_p"))
         .collect()
     )
     if "diseases" not in frame.columns:
@@ -99,17 +101,30 @@ def adjudicate(
         s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines)
         setl_out.append(s)
         line_out.append(ln)
-    settled = pl.concat(setl_out, how="diagonal_relaxed").sort("_row") if setl_out else _empty_settlements()
-    lines = pl.concat(line_out) if line_out else pl.DataFrame()
-    if not all_lines and lines.height:
+    settled = pl.concat(setl_out, how="diagonal_relaxed") if setl_out else _empty_settlements()
+    lines = pl.concat(line_out) if line_out else _empty_lines()
+    if not all_lines:
         lines = lines.filter((pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0))
+    if settled.height <= SMALL:  # estimates and real time: lines in record, then precedence order
+        settled, lines = settled.sort("_row"), lines.sort("_row", "_k")
     accs = _accumulators(settled, prior, list(rules.values()))
-    return Adjudication(settlements=settled.drop("_row", *_state_columns(settled)), lines=lines, accumulators=accs)
+    return Adjudication(
+        settlements=settled.drop("_row", "_p", *_state_columns(settled)),
+        lines=lines.drop("_row", "_k"),
+        accumulators=accs,
+    )
 
 
 def _empty_settlements() -> pl.DataFrame:
     return pl.DataFrame(
         schema={"_row": pl.UInt32, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8, "payout": pl.Int64}
+    )
+
+
+def _empty_lines() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"_row": pl.UInt32, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "liability": pl.Utf8, "_k": pl.UInt8}
+        | dict.fromkeys(OUTCOMES, pl.Int64)
     )
 
 
@@ -182,7 +197,7 @@ def _bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) -
                     claim_cols[liab.id].append(LINE_TO_SETTLEMENT_FIELD[f])
                     sums.append(pl.when(k).then(pl.col(f)).otherwise(0).sum().alias(name))
             agg = cand.group_by("_row").agg(sums).collect()
-            df = df.join(agg, on="_row", how="left")
+            df = df.join(agg, on="_row", how="left", maintain_order="left")
         new_cols = [f"b_{x.id}" for x in line_liabs] + [f"_cl_{lid}_{f}" for lid, fs in claim_cols.items() for f in fs]
         df = df.with_columns(
             *[(pl.col(c).fill_null(0) if c in df.columns else pl.lit(0, pl.Int64)).alias(c) for c in new_cols]
@@ -209,6 +224,7 @@ def _bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) -
             factor.alias(f"_f_{liab.id}"),
             ratio.alias(f"ratio_{liab.id}"),
         ]
+    exprs += [(_first(p.rules, pl.lit(p.default, pl.Int64), cats) * BP).alias(f"_D_{p.key}") for p in rules.pools]
     df = df.with_columns(exprs)
     return df.with_columns(
         *[(pl.col(f"base_{x.id}") * pl.col(f"_f_{x.id}")).alias(f"counted_{x.id}") for x in rules.liabilities]
@@ -239,7 +255,7 @@ def _with_prior(df: pl.DataFrame, rules: TierRules, prior: pl.DataFrame | None) 
             .with_columns(pl.col("key").replace_strict(x0, return_dtype=pl.Utf8))
             .pivot(on="key", index="psn_no", values="value", aggregate_function="sum")
         )
-        df = df.join(wide, on="psn_no", how="left")
+        df = df.join(wide, on="psn_no", how="left", maintain_order="left")
     return df.with_columns(
         *[
             (pl.col(c).fill_null(0) if c in df.columns else pl.lit(0, pl.Int64)).cast(pl.Int64).alias(c)
@@ -265,6 +281,7 @@ def _originals(df: pl.DataFrame, rules: TierRules, prior_lines: pl.DataFrame | N
                 wide.select("setl_id", *got).rename({"setl_id": "init_setl_id"}),
                 on="init_setl_id",
                 how="left",
+                maintain_order="left",
             )
             .with_columns(*[pl.col(c).fill_null(0) for c in got])
             .with_columns(pl.col("init_setl_id").is_in(wide["setl_id"].implode()).alias("_o_prior"))
@@ -274,142 +291,165 @@ def _originals(df: pl.DataFrame, rules: TierRules, prior_lines: pl.DataFrame | N
     return df
 
 
-def _accumulate(df: pl.DataFrame, rules: TierRules, monotone: bool) -> pl.DataFrame:
-    first = (pl.col("psn_no") != pl.col("psn_no").shift(1)).fill_null(True)
+def _accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool) -> pl.DataFrame:
+    """Run every accumulator over a frame sorted by person and time.
+
+    ``reversals=False`` is the fast path for persons without a reversal: all increments are
+    non-negative, so a capped running sum is ``min(cap, x0 + S)`` and no reversal branch is
+    evaluated. With reversals, increments may be negative and the cap needs the running max.
+    """
+    first = pl.col("_first")
+    start = pl.col("_start")  # row number (within df) of the person's first record
     rev = pl.col("_rev")
 
     def running(inc: pl.Expr) -> pl.Expr:
         total = inc.cum_sum()  # wraps on overflow; the per-person difference stays exact
-        return total - pl.when(first).then(total - inc).otherwise(None).forward_fill()
+        return total - (total - inc).gather(start)
 
-    def capped(inc: pl.Expr, x0: pl.Expr, cap: pl.Expr | None) -> pl.Expr:
-        raw = x0 + running(inc)
-        if cap is None:
-            return raw
-        if monotone:
-            return pl.min_horizontal(raw, cap)
-        return raw - pl.max_horizontal((raw - cap).cum_max().over("psn_no"), pl.lit(0))
+    def capped(lf: pl.LazyFrame, accs: list[tuple[str, pl.Expr, pl.Expr, pl.Expr | None]]) -> pl.LazyFrame:
+        """Add capped running sums: (name, increment, prior value, cap or None) each."""
+        lf = lf.with_columns(*[(x0 + running(inc)).alias(name) for name, inc, x0, _ in accs])
+        out = []
+        for name, _, _, cap in accs:
+            if cap is None:
+                continue
+            raw = pl.col(name)
+            if reversals:
+                out.append((raw - pl.max_horizontal((raw - cap).cum_max().over("_p"), pl.lit(0))).alias(name))
+            else:
+                out.append(pl.min_horizontal(raw, cap).alias(name))
+        return lf.with_columns(out) if out else lf
 
     def before(x: str, x0: str) -> pl.Expr:
         return pl.when(first).then(pl.col(x0)).otherwise(pl.col(x).shift(1))
+
+    def on_rev(then: pl.Expr, otherwise: pl.Expr) -> pl.Expr:
+        return pl.when(rev).then(then).otherwise(otherwise) if reversals else otherwise
 
     def r(e: pl.Expr) -> pl.Expr:
         return (e + EXACT // 2) // EXACT
 
     liabs = rules.liabilities
-    stage: list[pl.Expr] = []
+    lf = df.lazy().with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"))
+    lf = lf.with_columns(pl.when(first).then(pl.col("_i")).otherwise(None).forward_fill().alias("_start"))
+    accs = []
     for p in rules.pools:
-        deductible = _first(p.rules, pl.lit(p.default, pl.Int64), rules.catalogs) * BP
         total = pl.sum_horizontal(*[pl.col(f"counted_{m}") for m in p.members])
-        release = -pl.sum_horizontal(*[pl.col(f"_o_deductible_used_{m}") for m in p.members])
-        inc = pl.when(rev).then(release).otherwise(total)
-        stage.append(capped(inc, pl.col(f"_x0_d_{p.key}"), deductible).alias(f"_x_d_{p.key}"))
-    df = df.with_columns(stage)
+        if reversals:
+            total = on_rev(-pl.sum_horizontal(*[pl.col(f"_o_deductible_used_{m}") for m in p.members]), total)
+        accs.append((f"_x_d_{p.key}", total, pl.col(f"_x0_d_{p.key}"), pl.col(f"_D_{p.key}")))
+    lf = capped(lf, accs)
     used: list[pl.Expr] = []
     for p in rules.pools:
         took = pl.col(f"_x_d_{p.key}") - before(f"_x_d_{p.key}", f"_x0_d_{p.key}")
         ahead: pl.Expr = pl.lit(0, pl.Int64)
         for m in p.members:
             share = pl.min_horizontal(pl.max_horizontal(took - ahead, pl.lit(0)), pl.col(f"counted_{m}"))
-            used.append(
-                pl.when(rev).then(-pl.col(f"_o_deductible_used_{m}")).otherwise(share).alias(f"deductible_used_{m}")
-            )
+            used.append(on_rev(-pl.col(f"_o_deductible_used_{m}"), share).alias(f"deductible_used_{m}"))
             ahead = ahead + pl.col(f"counted_{m}")
-    df = df.with_columns(used)
+    lf = lf.with_columns(used)
 
-    stage = []
+    accs = []
     for x in liabs:
         q = (pl.col(f"counted_{x.id}") - pl.col(f"deductible_used_{x.id}")) * pl.col(f"ratio_{x.id}")
         cap = None if x.limit is None else pl.lit(x.limit * EXACT, pl.Int64)
         if cap is not None:
             q = pl.min_horizontal(q, cap + EXACT)  # keeps running sums small; the cap cuts the same
-        inc = pl.when(rev).then(-pl.col(f"_o_entitled_{x.id}") * EXACT).otherwise(q)
-        stage.append(capped(inc, pl.col(f"_x0_e_{x.id}"), cap).alias(f"_x_e_{x.id}"))
-    df = df.with_columns(stage)
-    df = df.with_columns(
+        inc = on_rev(-pl.col(f"_o_entitled_{x.id}") * EXACT, q)
+        accs.append((f"_x_e_{x.id}", inc, pl.col(f"_x0_e_{x.id}"), cap))
+    lf = capped(lf, accs)
+    lf = lf.with_columns(
         *[
-            pl.when(rev)
-            .then(-pl.col(f"_o_entitled_{x.id}"))
-            .otherwise(r(pl.col(f"_x_e_{x.id}")) - r(before(f"_x_e_{x.id}", f"_x0_e_{x.id}")))
-            .alias(f"entitled_{x.id}")
+            on_rev(
+                -pl.col(f"_o_entitled_{x.id}"),
+                r(pl.col(f"_x_e_{x.id}")) - r(before(f"_x_e_{x.id}", f"_x0_e_{x.id}")),
+            ).alias(f"entitled_{x.id}")
             for x in liabs
         ]
     )
     entitled = pl.sum_horizontal(*[pl.col(f"entitled_{x.id}") for x in liabs])
-    released = -pl.sum_horizontal(*[pl.col(f"_o_payout_{x.id}") for x in liabs])
     overall = None if rules.overall_limit is None else pl.lit(rules.overall_limit, pl.Int64)
-    df = df.with_columns(
-        capped(pl.when(rev).then(released).otherwise(entitled), pl.col("_x0_paid"), overall).alias("_x_paid")
-    )
-    df = df.with_columns((pl.col("_x_paid") - before("_x_paid", "_x0_paid")).alias("payout"))
+    if reversals:
+        entitled = on_rev(-pl.sum_horizontal(*[pl.col(f"_o_payout_{x.id}") for x in liabs]), entitled)
+    lf = capped(lf, [("_x_paid", entitled, pl.col("_x0_paid"), overall)])
+    lf = lf.with_columns((pl.col("_x_paid") - before("_x_paid", "_x0_paid")).alias("payout"))
     pays: list[pl.Expr] = []
     ahead = pl.lit(0, pl.Int64)
     for x in liabs:
         share = pl.min_horizontal(pl.max_horizontal(pl.col("payout") - ahead, pl.lit(0)), pl.col(f"entitled_{x.id}"))
-        pays.append(pl.when(rev).then(-pl.col(f"_o_payout_{x.id}")).otherwise(share).alias(f"payout_{x.id}"))
+        pays.append(on_rev(-pl.col(f"_o_payout_{x.id}"), share).alias(f"payout_{x.id}"))
         ahead = ahead + pl.col(f"entitled_{x.id}")
-    df = df.with_columns(pays)
-    return df.with_columns(
-        *[
-            pl.when(rev).then(-pl.col(f"_o_{s}_{x.id}")).otherwise(pl.col(f"{s}_{x.id}")).alias(f"{s}_{x.id}")
-            for x in liabs
-            for s in ("base", "counted")
-        ],
-        *[
-            pl.when(rev).then(pl.col(f"_o_ratio_{x.id}")).otherwise(pl.col(f"ratio_{x.id}")).alias(f"ratio_{x.id}")
-            for x in liabs
-        ],
-    )
+    lf = lf.with_columns(pays)
+    if reversals:
+        lf = lf.with_columns(
+            *[
+                pl.when(rev).then(-pl.col(f"_o_{s}_{x.id}")).otherwise(pl.col(f"{s}_{x.id}")).alias(f"{s}_{x.id}")
+                for x in liabs
+                for s in ("base", "counted")
+            ],
+            *[
+                pl.when(rev).then(pl.col(f"_o_ratio_{x.id}")).otherwise(pl.col(f"ratio_{x.id}")).alias(f"ratio_{x.id}")
+                for x in liabs
+            ],
+        )
+    return lf.drop("_i", "_start").collect()
 
 
 def _outcome_cols(rules: TierRules) -> list[str]:
     return [f"{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES]
 
 
-def _settle_reversals(df: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
-    """Recompute persons with reversals until each reversal carries its original's final outcome."""
-    outcome = _outcome_cols(rules)
-    known = pl.col("_o_prior") | pl.col("init_setl_id").is_in(df["setl_id"].implode())
-    missing = df.filter(pl.col("_rev") & ~known)
-    if missing.height:
-        row = missing.row(0, named=True)
-        raise EngineError(
-            f"settlement {row['setl_id']}: init_setl_id {row['init_setl_id']!r} names no settlement "
-            "of this person adjudicated before it"
-        )
-    late = df.join(
-        df.select(
-            pl.col("setl_id").alias("init_setl_id"),
-            pl.col("_row").alias("_orow"),
-            pl.col("psn_no").alias("_opsn"),
-        ),
-        on="init_setl_id",
-        how="left",
-    ).filter(
-        pl.col("_rev")
-        & ~pl.col("_o_prior")
-        & ((pl.col("_orow") >= pl.col("_row")) | (pl.col("_opsn") != pl.col("psn_no")))
+def _check_reversals(df: pl.DataFrame) -> None:
+    """Every reversal names an earlier settlement of the same person (here or adjudicated before)."""
+    originals = df.select(
+        pl.col("setl_id").alias("init_setl_id"), pl.col("_row").alias("_orow"), pl.col("psn_no").alias("_opsn")
     )
-    if late.height:
-        row = late.row(0, named=True)
+    bad = (
+        df.filter(pl.col("_rev") & ~pl.col("_o_prior"))
+        .join(originals, on="init_setl_id", how="left")
+        .filter(pl.col("_orow").is_null() | (pl.col("_orow") >= pl.col("_row")) | (pl.col("_opsn") != pl.col("psn_no")))
+    )
+    if bad.height:
+        row = bad.row(0, named=True)
         raise EngineError(
-            f"settlement {row['setl_id']}: init_setl_id {row['init_setl_id']!r} is not an earlier settlement of {row['psn_no']}"
+            f"settlement {row['setl_id']}: init_setl_id {row['init_setl_id']!r} names no earlier settlement "
+            f"of person {row['psn_no']}"
         )
+
+
+def _settle_reversals(df: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
+    """Recompute persons with reversals until each reversal carries its original's final outcome.
+
+    A pass gives every original its outcome given the reversals before it; the next pass
+    feeds those outcomes to the reversals. Only persons whose reversals changed are run again.
+    """
+    _check_reversals(df)
+    o_cols = [f"_o_{c}" for c in _outcome_cols(rules)]
+    done: list[pl.DataFrame] = []
+    todo = df
     for _ in range(MAX_PASSES):
-        out = _accumulate(df, rules, monotone=False)
-        originals = out.select(
-            pl.col("setl_id").alias("init_setl_id"),
-            *[pl.col(c).alias(f"_o_{c}") for c in outcome],
-        )
+        out = _accumulate(todo, rules, reversals=True)
         fresh = (
-            df.filter(pl.col("_rev") & ~pl.col("_o_prior"))
+            todo.filter(pl.col("_rev") & ~pl.col("_o_prior"))
             .select("_row", "init_setl_id")
-            .join(originals, on="init_setl_id", how="left")
+            .join(
+                out.select(pl.col("setl_id").alias("init_setl_id"), *[pl.col(c[3:]).alias(c) for c in o_cols]),
+                on="init_setl_id",
+                how="left",
+            )
+            .drop("init_setl_id")
         )
-        current = df.filter(pl.col("_rev") & ~pl.col("_o_prior")).select("_row", *[f"_o_{c}" for c in outcome])
-        if fresh.select("_row", *[f"_o_{c}" for c in outcome]).equals(current):
-            return out
-        df = df.update(fresh.drop("init_setl_id"), on="_row")
+        current = todo.filter(pl.col("_rev") & ~pl.col("_o_prior")).select("_row", *o_cols)
+        changed = fresh.join(current, on="_row", suffix="_was").filter(
+            pl.any_horizontal(*[pl.col(c) != pl.col(f"{c}_was") for c in o_cols])
+        )
+        if not changed.height:
+            done.append(out)
+            return pl.concat(done, how="vertical_relaxed")
+        again = todo.filter(pl.col("_row").is_in(changed["_row"].implode()))["_p"].unique()
+        done.append(out.filter(~pl.col("_p").is_in(again.implode())))
+        todo = todo.filter(pl.col("_p").is_in(again.implode())).update(fresh, on="_row")
+        todo = todo.with_columns(pl.col("_p").ne(pl.col("_p").shift(1)).fill_null(True).alias("_first"))
     raise EngineError("reversals did not settle: a reversal chain is deeper than the engine allows")  # pragma: no cover
 
 
@@ -421,49 +461,58 @@ def _run_tier(
     prior_lines: pl.DataFrame | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     df = _bases(part, fee_lines, rules)
-    df = _with_prior(df, rules, prior)
-    df = _originals(df, rules, prior_lines)
-    with_rev = df.filter(pl.col("_rev").any().over("psn_no"))
-    plain = df.filter(~pl.col("_rev").any().over("psn_no"))
-    parts = [_accumulate(plain, rules, monotone=True)]
-    if with_rev.height:
-        parts.append(_settle_reversals(with_rev, rules))
+    keep = [
+        "_row", "_p", "setl_id", "psn_no", "_tier", "_rev", "init_setl_id",
+        *[f"{s}_{x.id}" for x in rules.liabilities for s in ("base", "counted", "ratio")],
+        *[f"_D_{p.key}" for p in rules.pools],
+    ]  # fmt: skip
+    df = _with_prior(df.select(keep), rules, prior)
+    has_rev = df["_rev"].any()
+    rev_people = df.filter(pl.col("_rev"))["_p"].unique().implode() if has_rev else None
+    plain = df.filter(~pl.col("_p").is_in(rev_people)) if has_rev else df
+    parts = [_accumulate(_firsts(plain), rules, reversals=False)]
+    if has_rev:
+        with_rev = _originals(df.filter(pl.col("_p").is_in(rev_people)), rules, prior_lines)
+        parts.append(_settle_reversals(_firsts(with_rev), rules).select(parts[0].columns))
     out = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
-    keep = list(_key_cols(rules).values())
-    settled = out.select("_row", "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *keep)
-    lines = (
-        pl.concat(
-            [
-                out.select(
-                    "_row",
-                    "setl_id",
-                    "psn_no",
-                    pl.lit(x.id).alias("liability"),
-                    *[pl.col(f"{s}_{x.id}").alias(s) for s in OUTCOMES],
-                )
-                for x in rules.liabilities
-            ]
-        )
-        .sort("_row", maintain_order=True)
-        .drop("_row")
+    state = list(_key_cols(rules).values())
+    settled = out.select("_row", "_p", "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *state)
+    lines = pl.concat(
+        [
+            out.select(
+                "_row",
+                "setl_id",
+                "psn_no",
+                pl.lit(x.id).alias("liability"),
+                pl.lit(k, pl.UInt8).alias("_k"),
+                *[pl.col(f"{s}_{x.id}").alias(s) for s in OUTCOMES],
+            )
+            for k, x in enumerate(rules.liabilities)
+        ]
     )
     return settled, lines
 
 
+def _firsts(df: pl.DataFrame) -> pl.DataFrame:
+    """Mark each person's first record (the frame is sorted by person, then time, and stays so)."""
+    return df.with_columns(pl.col("_p").ne(pl.col("_p").shift(1)).fill_null(True).alias("_first"))
+
+
 def _accumulators(settled: pl.DataFrame, prior: pl.DataFrame | None, tiers: list[TierRules]) -> pl.DataFrame:
-    """The state after each person's last record, as (psn_no, key, value); untouched priors carry over."""
+    """The state after each person's last record, as (psn_no, key, value); untouched priors carry over.
+
+    A person's records are contiguous and in time order in ``settled`` (one tier, one part)."""
     schema = {"psn_no": pl.Utf8, "key": pl.Utf8, "value": pl.Int64}
+    last = settled.filter(pl.col("_p").ne(pl.col("_p").shift(-1)).fill_null(True))
     frames = []
     for rules in tiers:
         keys = _key_cols(rules)
-        last = (
-            settled.filter(pl.col("tier") == rules.tier_id)
-            .group_by("psn_no")
-            .agg(*[pl.col(c).sort_by("_row").last().alias(k) for k, c in keys.items()])
+        mine = last.filter(pl.col("tier") == rules.tier_id).select(
+            "psn_no", *[pl.col(c).alias(k) for k, c in keys.items()]
         )
-        if last.height:
-            frames.append(last.unpivot(index="psn_no", variable_name="key", value_name="value").cast(schema))
+        if mine.height:
+            frames.append(mine.unpivot(index="psn_no", variable_name="key", value_name="value").cast(schema))
     out = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
     if prior is not None and prior.height:
         out = pl.concat([prior.cast(schema).join(out, on=["psn_no", "key"], how="anti"), out])
-    return out.sort("psn_no", "key")
+    return out

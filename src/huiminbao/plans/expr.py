@@ -80,6 +80,28 @@ def parse(text: str, names: Mapping[str, Kind], catalogs: set[str] | None = None
     return Expr(text=str(text), root=root, fields=frozenset(used))
 
 
+_ALLOWED_NODES = (
+    ast.Expression, ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple, ast.BoolOp, ast.And, ast.Or,
+    ast.UnaryOp, ast.Not, ast.USub, ast.BinOp, ast.Add, ast.Sub, ast.Compare, ast.Eq, ast.NotEq, ast.Lt,
+    ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Call,
+)  # fmt: skip
+
+
+def check_syntax(text: str) -> str:
+    """Syntax and whitelist only (no field names): used while a plan file is parsed, so that every
+    bad expression is reported together with the file's other errors."""
+    try:
+        tree = ast.parse(str(text).strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from exc
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ExprError(f"{type(node).__name__} is not allowed in expression {text!r}")
+        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS):
+            raise ExprError(f"only the functions {', '.join(sorted(_FUNCS))} are allowed in expression {text!r}")
+    return text
+
+
 def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str], src: str) -> Node:
     def fail(msg: str) -> ExprError:
         return ExprError(f"{msg} in expression {src!r}")

@@ -13,9 +13,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from huiminbao.money import ratio_to_bp, to_fen
+from huiminbao.plans.expr import check_syntax
 
 
 class PlanStatus(StrEnum):
@@ -40,6 +41,8 @@ Fen = Annotated[int, BeforeValidator(_fen)]
 """An amount written in yuan in the file, held as integer fen."""
 Bp = Annotated[int, BeforeValidator(_bp)]
 """A ratio written "80%" (or 0.8) in the file, held as basis points."""
+Expression = Annotated[str, AfterValidator(check_syntax)]
+"""A plan expression; its syntax is checked on parse, its names when the whole plan is known."""
 
 
 class Strict(BaseModel):
@@ -60,7 +63,7 @@ class Period(Strict):
 class Conditional(Strict):
     """A value that applies when a condition holds; the first matching rule wins."""
 
-    when: str
+    when: Expression
     cite: str | None = None
 
 
@@ -126,9 +129,9 @@ class Liability(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     cite: str | None = None
-    when: str | None = None  # settlement condition (place, kind of care, institution)
-    lines: str | None = None  # fee-line condition: the liability pays on matching lines only
-    base: str  # amount expression over settlement fields, or a sum of fee-line fields with `lines`
+    when: Expression | None = None  # settlement condition (place, kind of care, institution)
+    lines: Expression | None = None  # fee-line condition: the liability pays on matching lines only
+    base: Expression  # amount expression over settlement fields, or a sum of fee-line fields with `lines`
     counting: tuple[FactorRule, ...] = ()
     exclusions: tuple[Exclusion, ...] = ()
     deductible: AmountField
@@ -159,7 +162,7 @@ class Tier(Strict):
     liabilities: tuple[Liability, ...]
     precedence: tuple[str, ...] = ()  # liability ids; a fee is paid under the first that claims it
     overall_limit: AmountField | None = None
-    assign: str | None = None  # person condition that puts someone in this tier automatically
+    assign: Expression | None = None  # person condition that puts someone in this tier automatically
     cite: str | None = None
 
     def ordered(self) -> tuple[Liability, ...]:

@@ -1,0 +1,1 @@
+"""Administration: the registry of plan files in force (later: users, roles, catalogs, audit)."""

@@ -1,0 +1,85 @@
+"""The FastAPI application: REST API under /api, the web UI, /healthz and /docs.
+
+``create_app`` takes its settings as an argument so tests can build an app on a
+temporary database; the module-level ``app`` (what ``uvicorn huiminbao.api.app:app``
+serves) is built lazily on first access, so importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from huiminbao import __version__
+from huiminbao.api import docs
+from huiminbao.api.logs import RequestLogMiddleware, configure_logging
+from huiminbao.api.routes import health, plans
+from huiminbao.db.session import Database
+from huiminbao.plans import PlanError
+from huiminbao.settings import Settings, get_settings
+from huiminbao.web import STATIC_DIR
+from huiminbao.web import routes as web_routes
+
+DESCRIPTION = """惠民保运营平台 API. Amounts are integer **fen** (分) and ratios integer
+**basis points** (1/10000), as everywhere inside the platform."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build an app bound to ``settings`` (default: the process settings)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    db = Database.from_url(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="惠民保运营平台 API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by api.docs from local files
+        redoc_url=None,
+        openapi_tags=[
+            {"name": "health", "description": "liveness and database connectivity"},
+            {"name": "plans", "description": "plans as data: cities, years, tiers, liabilities"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.add_middleware(RequestLogMiddleware)
+    app.add_exception_handler(PlanError, _plan_error)
+    app.include_router(docs.router)
+    app.include_router(health.router)
+    app.include_router(plans.router)
+    app.include_router(web_routes.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+async def _plan_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A broken plan file is an operator's error: say which file and field, as the loader does."""
+    assert isinstance(exc, PlanError)
+    problems = [{"field": f, "message": m} for f, m in exc.problems]
+    return JSONResponse(
+        status_code=500, content={"detail": "invalid plan file", "file": exc.file, "problems": problems}
+    )
+
+
+@cache
+def _default_app() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _default_app()
+    raise AttributeError(name)

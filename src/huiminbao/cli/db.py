@@ -1,0 +1,99 @@
+"""``hmb db``: schema migrations and the demo data set.
+
+Kept apart from the web app so that batch hosts can migrate or load data without
+starting a server; every command takes ``--url`` to work on another database than
+the configured one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from huiminbao.db import migrate
+from huiminbao.db.session import Database
+from huiminbao.settings import get_settings
+
+app = typer.Typer(help="数据库：迁移与演示数据 (database migrations and demo data).", no_args_is_help=True)
+
+UrlOpt = Annotated[str | None, typer.Option("--url", help="SQLAlchemy URL; default: HMB_DATABASE_URL")]
+
+
+def _url(url: str | None) -> str:
+    return url or get_settings().database_url
+
+
+@app.command()
+def upgrade(url: UrlOpt = None, revision: str = typer.Option("head", help="target revision")) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    migrate.upgrade(_url(url), revision)
+    typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="target revision, e.g. -1 or base")],
+    url: UrlOpt = None,
+) -> None:
+    """Undo migrations down to REVISION."""
+    migrate.downgrade(_url(url), revision)
+    typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def current(url: UrlOpt = None) -> None:
+    """Print the database's revision and the newest one available."""
+    db = Database.from_url(_url(url))
+    try:
+        with db.engine.connect() as conn:
+            typer.echo(f"current: {migrate.current_revision(conn) or '(none)'}  head: {migrate.head_revision()}")
+    finally:
+        db.dispose()
+
+
+def default_roster() -> Path | None:
+    """The demo city's roster, as ``hmb synth`` writes it under ``<var_dir>/demo``."""
+    demo = get_settings().var_dir / "demo"
+    return next((p for p in (demo / "roster.parquet", demo / "roster.csv") if p.exists()), None)
+
+
+@app.command("load-demo")
+def load_demo(
+    url: UrlOpt = None,
+    roster: Annotated[
+        Path | None, typer.Option(help="roster .csv or .parquet; default: <var_dir>/demo/roster.{parquet,csv}")
+    ] = None,
+) -> None:
+    """Register the packaged plans and, if present, import the synthetic city's roster."""
+    from huiminbao.admin.plans import register_plans
+
+    db = Database.from_url(_url(url))
+    try:
+        with db.session() as session:
+            added, known = register_plans(session=session)
+        typer.echo(f"plans: {added} registered, {known} already known")
+        _load_roster(db, roster or default_roster())
+    finally:
+        db.dispose()
+
+
+def _load_roster(db: Database, path: Path | None) -> None:
+    if path is None or not path.exists():
+        typer.echo(f"roster: {path or 'no demo roster'} not found, skipped (generate a demo city with `hmb synth`)")
+        return
+    from huiminbao.enrollment.roster import RosterError, load_roster, protector
+
+    settings = get_settings()
+    try:
+        with db.session() as session:
+            n = load_roster(session=session, path=path, protect=protector(settings.pii_key, settings.pii_hash_key))
+    except RosterError as exc:
+        typer.echo(f"roster: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"roster: {n} insured people loaded from {path}")
+
+
+if __name__ == "__main__":
+    app()

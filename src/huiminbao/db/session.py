@@ -1,0 +1,84 @@
+"""Engines and sessions: one ``Database`` per app (or test), no hidden global engine.
+
+An app gets its ``Database`` from its settings and keeps it on ``app.state``; the
+``SessionDep`` dependency opens one session per request from there. So a test can run
+an app on its own temporary database while another app in the same process uses a
+different one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite leaves foreign keys off by default; WAL lets the web app read while a batch writes."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite database file, so a fresh checkout just works."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url``; SQLite gets its pragmas, PostgreSQL pre-pings pooled connections."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        ensure_sqlite_dir(url)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+        engine = sa.create_engine(u, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(u, **kwargs)
+
+
+@dataclass
+class Database:
+    """An engine and its session factory."""
+
+    engine: sa.Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Database:
+        engine = make_engine(url, **kwargs)
+        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commit on success, roll back on any error."""
+        with self.sessions() as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: a session on the app's database, closed after the request.
+
+    Routes commit explicitly; what they leave uncommitted is rolled back on close.
+    """
+    db: Database = request.app.state.db
+    with db.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

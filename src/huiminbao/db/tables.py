@@ -1,0 +1,11 @@
+"""Every table of the platform, imported so that ``Base.metadata`` knows them all.
+
+Each domain keeps its tables in its own ``models.py``; Alembic's env and the tests
+import this module to see the whole schema.
+"""
+
+from huiminbao.admin.models import PlanVersion
+from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.settlement.models import Accumulator, AdjudicationRun, RunStatus, SettlementOutcome
+
+__all__ = ["Accumulator", "AdjudicationRun", "InsuredPerson", "PlanVersion", "RunStatus", "SettlementOutcome"]

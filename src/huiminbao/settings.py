@@ -1,0 +1,127 @@
+"""Runtime settings, read once from the environment (prefix ``HMB_``) or a ``.env`` file.
+
+Everything that differs between a developer's laptop, CI and a city's deployment lives
+here, so no module reads ``os.environ`` itself. Defaults are for local development: a
+SQLite file under ``./var``, loopback only, and development keys that are generated
+once, kept in ``./var/dev-keys.json`` (so demo data encrypted by one command can still
+be read by the next) and announced with a warning, because they must never reach
+production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+PII_KEY_BYTES = 16  # SM4 has a 128-bit key
+
+
+class DevKeyWarning(UserWarning):
+    """A secret was generated for development because none was configured."""
+
+
+def sqlite_url(path: Path) -> str:
+    """A SQLAlchemy URL for a SQLite file, absolute so that a later ``cd`` changes nothing."""
+    return f"sqlite:///{path.resolve()}"
+
+
+def _dev_keys(var_dir: Path) -> dict[str, str]:
+    """Read, or create once, the development keys file (mode 0600); fill in any key it lacks."""
+    path = var_dir / "dev-keys.json"
+    keys: dict[str, str] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    fresh = {
+        "secret_key": lambda: secrets.token_urlsafe(32),
+        "pii_key": lambda: secrets.token_hex(PII_KEY_BYTES),
+        "pii_hash_key": lambda: secrets.token_hex(PII_KEY_BYTES),
+    }
+    missing = {name: make() for name, make in fresh.items() if name not in keys}
+    if missing:
+        keys.update(missing)
+        var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(keys, fh)
+        tmp.replace(path)
+    return keys
+
+
+class Settings(BaseSettings):
+    """The platform's configuration; every field can be set as ``HMB_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HMB_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="working folder for the dev database and keys")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in var_dir")
+    plans_dir: Path | None = Field(default=None, description="extra folder of plan files, read first")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+    log_json: bool | None = Field(default=None, description="JSON logs; default: JSON unless on a terminal")
+    secret_key: str = Field(default="", description="signs sessions and tokens")
+    pii_key: str = Field(default="", description="hex SM4 key that encrypts ID numbers at rest")
+    pii_hash_key: str = Field(default="", description="hex HMAC-SM3 key for ID number look-up hashes")
+    dev_keys: bool = Field(default=False, description="set when the keys above were generated for dev")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("pii_key", "pii_hash_key")
+    @classmethod
+    def _hex_key(cls, value: str, info: ValidationInfo) -> str:
+        name = f"HMB_{str(info.field_name).upper()}"
+        if value:
+            try:
+                raw = bytes.fromhex(value)
+            except ValueError as exc:
+                raise ValueError(f"{name} must be hex") from exc
+            if len(raw) != PII_KEY_BYTES:
+                raise ValueError(f"{name} must be {PII_KEY_BYTES} bytes ({2 * PII_KEY_BYTES} hex digits)")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = sqlite_url(self.var_dir / "huiminbao.db")
+        if not (self.secret_key and self.pii_key and self.pii_hash_key):
+            keys = _dev_keys(self.var_dir)
+            self.secret_key = self.secret_key or keys["secret_key"]
+            self.pii_key = self.pii_key or keys["pii_key"]
+            self.pii_hash_key = self.pii_hash_key or keys["pii_hash_key"]
+            self.dev_keys = True
+        return self
+
+    @property
+    def pii_key_bytes(self) -> bytes:
+        """The SM4 encryption key as 16 raw bytes."""
+        return bytes.fromhex(self.pii_key)
+
+    @property
+    def pii_hash_key_bytes(self) -> bytes:
+        """The HMAC-SM3 look-up key as 16 raw bytes (kept apart so encryption keys can rotate)."""
+        return bytes.fromhex(self.pii_hash_key)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing the env."""
+    settings = Settings()
+    if settings.dev_keys:
+        warnings.warn(
+            f"HMB_SECRET_KEY/HMB_PII_KEY/HMB_PII_HASH_KEY not set: using development keys from {settings.var_dir}/dev-keys.json;"
+            " never use these in production",
+            DevKeyWarning,
+            stacklevel=2,
+        )
+    return settings

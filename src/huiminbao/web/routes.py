@@ -1,0 +1,38 @@
+"""Pages of the web UI: the plan list (home) and one plan's liabilities."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from huiminbao.api.routes.plans import PLAN_ID_PATTERN
+from huiminbao.plans import Plan, PlanNotFound, list_plans, load_plan
+from huiminbao.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+def _matches(plan: Plan, q: str) -> bool:
+    q = q.strip().lower()
+    return not q or any(q in str(v).lower() for v in (plan.id, plan.name, plan.city, plan.province, plan.year))
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, q: str = "") -> HTMLResponse:
+    plans = [p for p in list_plans() if _matches(p, q)]
+    return templates.TemplateResponse(request, "home.html", {"plans": plans, "q": q, "active": "方案"})
+
+
+@router.get("/plans/{plan_id}", response_class=HTMLResponse)
+def plan_page(request: Request, plan_id: str) -> HTMLResponse:
+    try:
+        plan = load_plan(plan_id) if re.fullmatch(PLAN_ID_PATTERN, plan_id) else None
+    except PlanNotFound:
+        plan = None
+    if plan is None:
+        return templates.TemplateResponse(
+            request, "not_found.html", {"what": f"方案 {plan_id}", "active": "方案"}, status_code=404
+        )
+    return templates.TemplateResponse(request, "plan.html", {"plan": plan, "active": "方案"})

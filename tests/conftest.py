@@ -1,0 +1,227 @@
+"""Shared fixtures: a throwaway PostgreSQL server, app clients on temporary databases, a browser.
+
+Servers and browsers are real (Debian's PostgreSQL 15 and Chromium), not mocks, so the
+tests see what production sees. Outside CI a missing binary skips the tests that need
+it, with the apt command to fix it; under CI=true it fails, so CI can never go green by
+skipping them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Fixed test keys, set before any settings are read, so no test writes ./var/dev-keys.json.
+os.environ.setdefault("HMB_SECRET_KEY", "test-secret-key")
+os.environ.setdefault("HMB_PII_KEY", "00112233445566778899aabbccddeeff")
+os.environ.setdefault("HMB_PII_HASH_KEY", "ffeeddccbbaa99887766554433221100")
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing(what: str) -> None:
+    """Skip locally, fail under CI: a missing system dependency must not pass CI."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: failing instead of skipping)")
+    pytest.skip(what)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    return free_port()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    found = glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    if not found:
+        return None
+    return Path(max(found, key=lambda p: int(Path(p).parts[-3]))).parent
+
+
+def _pg_user_prefix(base: Path) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run it as the ``postgres`` system user."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+    shutil.chown(base, "postgres", "postgres")
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of the ``postgres`` database on a PostgreSQL cluster started for this test session."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        missing("PostgreSQL server binaries not found; apt-get install -y postgresql")
+    assert bindir is not None
+    base = Path(tempfile.mkdtemp(prefix="hmb-pg-"))
+    prefix = _pg_user_prefix(base)
+    data, log = base / "data", base / "server.log"
+    port = free_port()
+
+    def run(*args: str) -> None:
+        proc = subprocess.run([*prefix, *args], cwd=base, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            server_log = log.read_text() if log.exists() else ""
+            pytest.fail(f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}\n{server_log}")
+
+    run(
+        str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-N"
+    )
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], cwd=base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_db_url(pg_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield pg_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.slow, pytest.mark.postgres])],
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_db_url"))
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+# --- the app ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> Any:
+    """Settings for an app on a migrated temporary SQLite database."""
+    from huiminbao.db import migrate
+    from huiminbao.settings import Settings, sqlite_url
+
+    settings = Settings(var_dir=tmp_path / "var", database_url=sqlite_url(tmp_path / "app.db"))
+    migrate.upgrade(settings.database_url)
+    return settings
+
+
+@pytest.fixture
+def client(app_settings: Any) -> Iterator[Any]:
+    """A FastAPI TestClient on a fresh migrated SQLite database."""
+    from fastapi.testclient import TestClient
+
+    from huiminbao.api.app import create_app
+
+    with TestClient(create_app(app_settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def live_server(app_settings: Any) -> Iterator[str]:
+    """The app served by a real uvicorn on a free loopback port, in a thread; yields its base URL."""
+    import uvicorn
+
+    from huiminbao.api.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# --- the browser --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (its own browser download is never used)."""
+    if not Path(CHROMIUM).exists():
+        missing(f"{CHROMIUM} not found; apt-get install -y chromium fonts-wqy-zenhei")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed; pip install -e '.[test]'")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            with contextlib.suppress(Exception):
+                b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page, zh-CN, closed after the test."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()

@@ -1,0 +1,104 @@
+"""The CLI as its users run it: estimate, plan check/list/show, adjudicate on files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from huiminbao.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "liaocheng-2024-two-stays.json"
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_estimate_prints_the_explanation_of_benefit():
+    res = run("estimate", str(EXAMPLE))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    # stay 1 leaves 10,000 in scope: all deductible; stay 2 adds 10,000: (20,000 − 16,000) × 80% = 3,200
+    assert out["total_payout"] == "3200.00"
+    assert [s["payout"] for s in out["settlements"]] == ["0.00", "3200.00"]
+    line = next(x for x in out["settlements"][1]["lines"] if x["liability"] == "inpatient_inscope")
+    assert line == {
+        "liability": "inpatient_inscope",
+        "name": "基本医疗保险范围内住院自付医疗费用",
+        "base": "10000.00",
+        "counted": "10000.00",
+        "deductible_used": "6000.00",
+        "ratio": "80%",
+        "entitled": "3200.00",
+        "payout": "3200.00",
+    }
+
+
+def _case(tmp_path: Path, mutate) -> Path:
+    case = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    mutate(case)
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(case, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c["settlements"][0].pop("inscp_scp_amt"), "settlement 371500202403100001: inscp_scp_amt: missing"),
+        (lambda c: c["settlements"][0].update(hifp_pay="19999.00"), "settlement 371500202403100001: fund_pay_sumamt"),
+        (lambda c: c["settlements"][0].update(hifp_pay="-5.00"), "settlement 371500202403100001: hifp_pay: negative"),
+        (
+            lambda c: c["settlements"][1].update(medfee_sumamt="30000.01"),
+            "settlement 371500202406200002: medfee_sumamt",
+        ),
+        (lambda c: c["settlements"][0].update(psn_cash_pay="-1.00", psn_part_amt="-1.00"), "psn_part_amt: negative"),
+        (lambda c: c["settlements"][0].update(inscp_scp_amt="30000.001"), "inscp_scp_amt: more than two decimals"),
+        (lambda c: c.update(plan="atlantis-2024"), "no plan 'atlantis-2024'"),
+        (lambda c: c["person"].update(certno="110105194912310021"), "person 37150000000000000001: certno"),
+        (lambda c: c.update(plan="liaocheng-2022"), "cannot be used to adjudicate"),
+    ],
+)
+def test_estimate_refuses_bad_input_naming_the_record_and_field(tmp_path, mutate, expected):
+    res = run("estimate", str(_case(tmp_path, mutate)))
+    assert res.exit_code != 0
+    assert expected in res.output
+    assert "110105194912310021" not in res.output  # an ID number is never echoed in clear
+
+
+def test_plan_check_names_file_and_field(tmp_path):
+    good = ROOT / "src" / "huiminbao" / "plans" / "data" / "liaocheng-2024.yaml"
+    bad = tmp_path / "bad.yaml"
+    text = (
+        good.read_text(encoding="utf-8")
+        .replace("ratio: 80%", "ratio: 180%", 1)
+        .replace("base: preselfpay_amt + fulamt_ownpay_amt", "base: preselfpay_amt + __import__('os')")
+    )
+    bad.write_text(text, encoding="utf-8")
+    res = run("plan", "check", str(good), str(bad))
+    assert res.exit_code == 1
+    assert f"{good}: ok, plan liaocheng-2024" in res.output
+    assert f"{bad}: tiers[0].liabilities[0].ratio" in res.output
+    assert f"{bad}: tiers[0].liabilities[1].base" in res.output
+
+
+def test_plan_check_reports_unknown_figures():
+    res = run("plan", "check", str(ROOT / "src" / "huiminbao" / "plans" / "data" / "liaocheng-2022.yaml"))
+    assert res.exit_code == 0
+    assert "cannot adjudicate" in res.output and "免赔额" in res.output
+
+
+def test_plan_list_and_show():
+    res = run("plan", "list")
+    assert res.exit_code == 0
+    for plan_id in ("liaocheng-2022", "liaocheng-2024", "liaocheng-2025", "quzhou-2021", "zibo-2022"):
+        assert plan_id in res.output
+    shown = json.loads(run("plan", "show", "zibo-2022", "--json").stdout)
+    assert shown["status"] == "illustrative"
+    assert [t["id"] for t in shown["tiers"]] == ["basic", "upgraded"]
+    assert run("plan", "show", "nowhere-2020").exit_code == 2

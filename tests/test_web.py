@@ -1,0 +1,120 @@
+"""The web UI: pages render in Chinese from the plan files, no CDN, and work in a real browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from huiminbao.web import STATIC_DIR, TEMPLATES_DIR
+from huiminbao.web.templating import status_label, yuan
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
+
+
+def test_yuan_filter() -> None:
+    assert [yuan(1_600_000), yuan(5), yuan(-123_456_789), yuan(None)] == ["16,000.00", "0.05", "-1,234,567.89", "—"]
+    assert status_label("from_qa") == "问答页整理"
+
+
+def test_home_lists_plans(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200
+    html = r.text
+    assert '<html lang="zh-CN">' in html and "惠民保运营平台" in html
+    for label in ("参保人", "医院结算", "理赔", "财务", "监管", "精算", "管理"):
+        assert label in html
+    assert "聊惠保" in html and "惠衢保" in html and 'href="/plans/liaocheng-2024"' in html
+    assert "正式文件" in html and "示意数据" in html
+
+
+def test_home_filter(client: TestClient) -> None:
+    html = client.get("/", params={"q": "淄博"}).text
+    rows = html.split('id="plan-rows"')[1].split("</tbody>")[0]
+    assert "淄博齐惠保" in rows and "聊惠保" not in rows
+
+
+def test_plan_page_shows_liabilities_in_yuan(client: TestClient) -> None:
+    html = client.get("/plans/liaocheng-2024").text
+    assert "基本医疗保险范围内住院自付医疗费用" in html
+    assert "16,000.00" in html and "1,000,000.00" in html and "80%" in html and "10%" in html
+    assert "89.00 元/人/年" in html
+
+
+def test_plan_page_marks_unknown_figures(client: TestClient) -> None:
+    html = client.get("/plans/liaocheng-2022").text
+    assert "未公布" in html and "新闻稿未给出免赔额金额" in html
+
+
+def test_unknown_plan_page_is_404(client: TestClient) -> None:
+    assert client.get("/plans/nowhere-1999").status_code == 404
+    assert client.get("/plans/Bad_ID").status_code == 404
+
+
+def test_no_cdn_anywhere(client: TestClient) -> None:
+    """Bureau and hospital networks have no internet: every asset must come from /static."""
+    for tpl in TEMPLATES_DIR.glob("*.html"):
+        assert not EXTERNAL.search(tpl.read_text(encoding="utf-8")), tpl.name
+    for path in ("/", "/plans/liaocheng-2024", "/docs"):
+        assert not EXTERNAL.search(client.get(path).text), path
+    for asset in ("htmx.min.js", "echarts.min.js", "app.css"):
+        assert (STATIC_DIR / asset).stat().st_size > 0
+        assert client.get(f"/static/{asset}").status_code == 200
+
+
+@pytest.mark.slow
+def test_home_in_browser(live_server: str, page: Any) -> None:
+    page.goto(live_server + "/")
+    assert page.title().startswith("方案一览")
+    assert page.locator("a.brand").inner_text() == "惠民保运营平台"
+    assert page.get_by_role("link", name="聊惠保").first.is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
+
+    # HTMX: typing in the filter replaces the table body without a page load.
+    page.fill("#q", "衢州")
+    page.wait_for_function("!document.querySelector('#plan-rows').innerText.includes('聊惠保')")
+    assert "惠衢保" in page.locator("#plan-rows").inner_text()
+    assert "q=" in page.url
+
+    page.fill("#q", "")
+    page.wait_for_function("document.querySelector('#plan-rows').innerText.includes('聊惠保')")
+    page.get_by_role("link", name="聊惠保").first.click()
+    page.wait_for_load_state()
+    assert "/plans/liaocheng-" in page.url
+    assert page.locator("table.liabilities").first.is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "plan.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_serve_command_starts_the_app(tmp_path: Path, unused_port: int) -> None:
+    """``hmb serve --migrate`` (run here via its module) serves /healthz on the chosen port."""
+    port = unused_port
+    env = {**os.environ, "HMB_DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}", "HMB_VAR_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "huiminbao.cli.serve", "--port", str(port), "--migrate"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["schema_revision"] == "0001"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
