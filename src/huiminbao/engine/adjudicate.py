@@ -29,7 +29,7 @@ from huiminbao.engine.prepare import EngineError, age_expr, check_tiers, place_c
 from huiminbao.engine.rules import EXACT, Cond, TierRules, tier_rules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
-from huiminbao.plans.loader import Compiled
+from huiminbao.plans.loader import PERSON_NAMES, Compiled
 
 OUTCOMES = ("base", "counted", "deductible_used", "ratio", "entitled", "payout")
 SMALL = 100_000  # below this many records, outputs are put back in record order
@@ -63,16 +63,20 @@ def adjudicate(
     people = _people(compiled, insured)
     frame = (
         settlements.lazy()
-        .join(people.lazy(), on="psn_no", how="left")
+        .select(_needed(compiled, settlements.columns))
+        .with_row_index("_row")
+        .with_columns((pl.col("refd_setl_flag") == REFUND_FLAG).fill_null(False).alias("_rev"))
+    )
+    _check_reversals(frame, prior_lines)
+    if not all_lines:  # records no liability could pay on need neither a person nor an order
+        frame = frame.filter(_candidates(compiled, fee_lines))
+    frame = (
+        frame.join(people.lazy().select(_person_columns(compiled)), on="psn_no", how="left")
         .with_columns(
             pl.col("_tier").fill_null(plan.tier().id),
-            pl.col("preexisting").fill_null([]),
-            pl.col("populations").fill_null([]),
-            (pl.col("refd_setl_flag") == REFUND_FLAG).fill_null(False).alias("_rev"),
+            *[pl.col(c).fill_null([]) for c in ("preexisting", "populations") if c in _read(compiled)],
             *place_columns(),
-            pl.col("out_area_filed").fill_null(False)
-            if "out_area_filed" in settlements.columns
-            else pl.lit(False).alias("out_area_filed"),
+            pl.col("out_area_filed").fill_null(False),
         )
         .with_columns(
             (
@@ -85,11 +89,23 @@ def adjudicate(
                 .fill_null(False)
             ).alias("_covered")
         )
-        .sort("psn_no", "setl_time", "setl_id")
-        .with_row_index("_row")
-        .with_columns(pl.col("psn_no").ne(pl.col("psn_no").shift(1)).fill_null(True).cum_sum().alias("_p"))
         .collect()
     )
+    skipped = None
+    if not all_lines:
+        kept = frame["_row"]
+        skipped = (
+            settlements.lazy()
+            .select("setl_id", "psn_no")
+            .with_row_index("_row")
+            .filter(~pl.col("_row").is_in(kept.implode()))
+            .select(
+                "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no",
+                pl.lit(plan.tiers[0].id if len(plan.tiers) == 1 else None, pl.Utf8).alias("tier"),
+                pl.lit(0, pl.Int64).alias("payout"),
+            )
+            .collect()
+        )  # fmt: skip
     if "diseases" not in frame.columns:
         frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("diseases"))
     tiers = set(frame["_tier"].unique().to_list())
@@ -97,27 +113,89 @@ def adjudicate(
     check_tiers(compiled, rules, tiers)
     setl_out, line_out = [], []
     for tier_id in sorted(tiers):
-        part = frame.filter(pl.col("_tier") == tier_id)
-        s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines)
+        part = frame.filter(pl.col("_tier") == tier_id) if len(tiers) > 1 else frame
+        s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines, all_lines)
         setl_out.append(s)
         line_out.append(ln)
     settled = pl.concat(setl_out, how="diagonal_relaxed") if setl_out else _empty_settlements()
+    accs = _accumulators(settled, prior, list(rules.values()))
+    settled = settled.select(_empty_settlements().columns)
+    if skipped is not None:
+        settled = pl.concat([settled, skipped], how="vertical_relaxed")
     lines = pl.concat(line_out) if line_out else _empty_lines()
     if not all_lines:
         lines = lines.filter((pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0))
-    if settled.height <= SMALL:  # estimates and real time: lines in record, then precedence order
+    if settled.height <= SMALL:  # estimates and real time: records in input order, lines in precedence order
         settled, lines = settled.sort("_row"), lines.sort("_row", "_k")
-    accs = _accumulators(settled, prior, list(rules.values()))
     return Adjudication(
-        settlements=settled.drop("_row", "_p", *_state_columns(settled)),
+        settlements=settled.drop("_row", "_active"),
         lines=lines.drop("_row", "_k"),
         accumulators=accs,
     )
 
 
+def _read(compiled: Compiled) -> set[str]:
+    """Every field name the plan's expressions read."""
+    return {f for e in compiled.exprs.values() for f in e.fields}
+
+
+def _person_columns(compiled: Compiled) -> list[str]:
+    """The person attributes the engine needs: coverage and tier always, the rest if a rule reads them."""
+    read = _read(compiled)
+    return ["psn_no", "_pidx", "_tier", "_known", "_cover_start", "_cover_end"] + [
+        c for c in ("tier", "preexisting", "populations", "age") if c in read
+    ]
+
+
+def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
+    """Records some liability of some tier could pay on, judged on the record alone: a reversal,
+    a positive settlement base (before claims and conditions, which only lower it), or a fee
+    line a line liability could claim. Everything else pays nothing in any tier."""
+    cats = compiled.catalogs
+    out = pl.col("_rev")
+    line_conds = []
+    for ti, tier in enumerate(compiled.plan.tiers):
+        for li, liab in enumerate(tier.liabilities):
+            lp = f"tiers[{ti}].liabilities[{li}]"
+            if liab.lines is not None:
+                line_conds.append(E.to_polars(compiled.exprs[f"{lp}.lines"], cats))
+            else:
+                could = E.to_polars(compiled.exprs[f"{lp}.base"], cats) > 0
+                when = compiled.exprs.get(f"{lp}.when")
+                if when is not None and not when.fields & PERSON_NAMES.keys():
+                    could = could & E.to_polars(when, cats)
+                out = out | could
+    if line_conds and fee_lines is not None and fee_lines.height:
+        hits = fee_lines.lazy().filter(pl.any_horizontal(*line_conds)).select("setl_id").unique().collect()
+        out = out | pl.col("setl_id").is_in(hits["setl_id"].implode())
+    return out
+
+
+REQUIRED = ("setl_id", "psn_no", "setl_time", "begndate")
+OPTIONAL: dict[str, pl.Expr] = {
+    "refd_setl_flag": pl.lit("0"),
+    "init_setl_id": pl.lit(None, pl.Utf8),
+    "insu_admdvs": pl.lit(None, pl.Utf8),
+    "mdtrt_area_admvs": pl.lit(None, pl.Utf8),
+    "out_area_filed": pl.lit(False),
+}
+
+
+def _needed(compiled: Compiled, columns: list[str]) -> list[pl.Expr]:
+    """The settlement columns the plan's rules read (the engine carries nothing else), with
+    defaults for the optional ones."""
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise EngineError(f"settlements: column {missing[0]} is missing")
+    read = _read(compiled)
+    keep = [pl.col(c) for c in columns if c in REQUIRED or c in OPTIONAL or c in read]
+    return keep + [default.alias(c) for c, default in OPTIONAL.items() if c not in columns]
+
+
 def _empty_settlements() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"_row": pl.UInt32, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8, "payout": pl.Int64}
+        schema={"_row": pl.UInt32, "_active": pl.Boolean, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8}
+        | {"payout": pl.Int64}
     )
 
 
@@ -146,6 +224,7 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
         (pl.col("cover_start") if "cover_start" in cols else pl.lit(None, pl.Date)).alias("_cover_start"),
         (pl.col("cover_end") if "cover_end" in cols else pl.lit(None, pl.Date)).alias("_cover_end"),
         pl.lit(True).alias("_known"),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pidx"),
     ).with_columns(pl.col("preexisting").fill_null([]), pl.col("populations").fill_null([]))
     return frame.with_columns(tier_column(compiled).alias("_tier"))
 
@@ -197,7 +276,7 @@ def _bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) -
                     claim_cols[liab.id].append(LINE_TO_SETTLEMENT_FIELD[f])
                     sums.append(pl.when(k).then(pl.col(f)).otherwise(0).sum().alias(name))
             agg = cand.group_by("_row").agg(sums).collect()
-            df = df.join(agg, on="_row", how="left", maintain_order="left")
+            df = df.join(agg, on="_row", how="left")  # order is restored later, for active records only
         new_cols = [f"b_{x.id}" for x in line_liabs] + [f"_cl_{lid}_{f}" for lid, fs in claim_cols.items() for f in fs]
         df = df.with_columns(
             *[(pl.col(c).fill_null(0) if c in df.columns else pl.lit(0, pl.Int64)).alias(c) for c in new_cols]
@@ -240,10 +319,6 @@ def _key_cols(rules: TierRules) -> dict[str, str]:
     keys.update({f"ent:{x.id}": f"_x_e_{x.id}" for x in rules.liabilities})
     keys["paid"] = "_x_paid"
     return keys
-
-
-def _state_columns(df: pl.DataFrame) -> list[str]:
-    return [c for c in df.columns if c.startswith("_x_")]
 
 
 def _with_prior(df: pl.DataFrame, rules: TierRules, prior: pl.DataFrame | None) -> pl.DataFrame:
@@ -399,15 +474,26 @@ def _outcome_cols(rules: TierRules) -> list[str]:
     return [f"{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES]
 
 
-def _check_reversals(df: pl.DataFrame) -> None:
-    """Every reversal names an earlier settlement of the same person (here or adjudicated before)."""
-    originals = df.select(
-        pl.col("setl_id").alias("init_setl_id"), pl.col("_row").alias("_orow"), pl.col("psn_no").alias("_opsn")
+def _check_reversals(frame: pl.LazyFrame, prior_lines: pl.DataFrame | None) -> None:
+    """Every reversal names an earlier settlement of the same person, here or adjudicated before."""
+    originals = frame.select(
+        pl.col("setl_id").alias("init_setl_id"),
+        pl.col("psn_no").alias("_opsn"),
+        pl.col("setl_time").alias("_otime"),
+        pl.col("setl_id").alias("_oid"),
     )
+    earlier = prior_lines["setl_id"].unique().implode() if prior_lines is not None else pl.lit([], pl.List(pl.Utf8))
     bad = (
-        df.filter(pl.col("_rev") & ~pl.col("_o_prior"))
+        frame.select("setl_id", "psn_no", "setl_time", "init_setl_id", "_rev")
+        .filter(pl.col("_rev") & ~pl.col("init_setl_id").is_in(earlier))
         .join(originals, on="init_setl_id", how="left")
-        .filter(pl.col("_orow").is_null() | (pl.col("_orow") >= pl.col("_row")) | (pl.col("_opsn") != pl.col("psn_no")))
+        .filter(
+            pl.col("_opsn").is_null()
+            | (pl.col("_opsn") != pl.col("psn_no"))
+            | (pl.col("_otime") > pl.col("setl_time"))
+            | ((pl.col("_otime") == pl.col("setl_time")) & (pl.col("_oid") >= pl.col("setl_id")))
+        )
+        .collect()
     )
     if bad.height:
         row = bad.row(0, named=True)
@@ -417,28 +503,35 @@ def _check_reversals(df: pl.DataFrame) -> None:
         )
 
 
-def _settle_reversals(df: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
+def _fed(todo: pl.DataFrame, out: pl.DataFrame, o_cols: list[str]) -> pl.DataFrame:
+    """For each reversal of ``todo`` whose original is in the frame: the original's outcome in ``out``."""
+    return (
+        todo.filter(pl.col("_rev") & ~pl.col("_o_prior"))
+        .select("_row", "init_setl_id")
+        .join(
+            out.select(pl.col("setl_id").alias("init_setl_id"), *[pl.col(c[3:]).alias(c) for c in o_cols]),
+            on="init_setl_id",
+            how="left",
+        )
+        .drop("init_setl_id")
+    )
+
+
+def _settle_reversals(df: pl.DataFrame, first: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
     """Recompute persons with reversals until each reversal carries its original's final outcome.
 
-    A pass gives every original its outcome given the reversals before it; the next pass
-    feeds those outcomes to the reversals. Only persons whose reversals changed are run again.
+    ``first`` is the fast pass over the same rows with reversals counted as nothing: exact up
+    to each person's first reversal, so it already holds the final outcome of every original
+    that no reversal precedes. Fed those, one pass settles such persons; a person whose
+    original comes after an earlier reversal needs one more pass per level of nesting, and
+    only persons whose reversals changed are run again.
     """
-    _check_reversals(df)
     o_cols = [f"_o_{c}" for c in _outcome_cols(rules)]
+    todo = df.update(_fed(df, first, o_cols), on="_row")
     done: list[pl.DataFrame] = []
-    todo = df
     for _ in range(MAX_PASSES):
         out = _accumulate(todo, rules, reversals=True)
-        fresh = (
-            todo.filter(pl.col("_rev") & ~pl.col("_o_prior"))
-            .select("_row", "init_setl_id")
-            .join(
-                out.select(pl.col("setl_id").alias("init_setl_id"), *[pl.col(c[3:]).alias(c) for c in o_cols]),
-                on="init_setl_id",
-                how="left",
-            )
-            .drop("init_setl_id")
-        )
+        fresh = _fed(todo, out, o_cols)
         current = todo.filter(pl.col("_rev") & ~pl.col("_o_prior")).select("_row", *o_cols)
         changed = fresh.join(current, on="_row", suffix="_was").filter(
             pl.any_horizontal(*[pl.col(c) != pl.col(f"{c}_was") for c in o_cols])
@@ -446,10 +539,9 @@ def _settle_reversals(df: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
         if not changed.height:
             done.append(out)
             return pl.concat(done, how="vertical_relaxed")
-        again = todo.filter(pl.col("_row").is_in(changed["_row"].implode()))["_p"].unique()
-        done.append(out.filter(~pl.col("_p").is_in(again.implode())))
-        todo = todo.filter(pl.col("_p").is_in(again.implode())).update(fresh, on="_row")
-        todo = todo.with_columns(pl.col("_p").ne(pl.col("_p").shift(1)).fill_null(True).alias("_first"))
+        again = todo.filter(pl.col("_row").is_in(changed["_row"].implode()))["_p"].unique().implode()
+        done.append(out.filter(~pl.col("_p").is_in(again)))
+        todo = _firsts(todo.filter(pl.col("_p").is_in(again)).update(fresh, on="_row"))
     raise EngineError("reversals did not settle: a reversal chain is deeper than the engine allows")  # pragma: no cover
 
 
@@ -459,24 +551,56 @@ def _run_tier(
     rules: TierRules,
     prior: pl.DataFrame | None,
     prior_lines: pl.DataFrame | None,
+    all_lines: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One tier's records. Only records that count toward something (a base or a reversal) touch
+    the accumulators, so only those are sorted into person and time order and accumulated; the
+    others pay nothing and change nothing."""
     df = _bases(part, fee_lines, rules)
+    active = pl.col("_known").fill_null(False) & (
+        pl.col("_rev")
+        | pl.any_horizontal(*[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in ("base", "counted")])
+    )
     keep = [
-        "_row", "_p", "setl_id", "psn_no", "_tier", "_rev", "init_setl_id",
+        "_row", "setl_id", "psn_no", "setl_time", "_tier", "_rev", "init_setl_id",
         *[f"{s}_{x.id}" for x in rules.liabilities for s in ("base", "counted", "ratio")],
         *[f"_D_{p.key}" for p in rules.pools],
     ]  # fmt: skip
-    df = _with_prior(df.select(keep), rules, prior)
-    has_rev = df["_rev"].any()
-    rev_people = df.filter(pl.col("_rev"))["_p"].unique().implode() if has_rev else None
-    plain = df.filter(~pl.col("_p").is_in(rev_people)) if has_rev else df
-    parts = [_accumulate(_firsts(plain), rules, reversals=False)]
-    if has_rev:
-        with_rev = _originals(df.filter(pl.col("_p").is_in(rev_people)), rules, prior_lines)
-        parts.append(_settle_reversals(_firsts(with_rev), rules).select(parts[0].columns))
-    out = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+    act = _in_time_order(df.lazy().filter(active).select(*keep, "_pidx").collect())
+    act = _firsts(_with_prior(act, rules, prior))
+    out = _accumulate(act, rules, reversals=False)
+    if act["_rev"].any():
+        mask = pl.col("_p").is_in(act.filter(pl.col("_rev"))["_p"].unique().implode())
+        with_rev = _originals(act.filter(mask), rules, prior_lines)
+        # an original that counted toward nothing is not in ``act``: its reversal still shows its ratio
+        ratios = df.select(
+            pl.col("setl_id").alias("init_setl_id"),
+            *[pl.col(f"ratio_{x.id}").alias(f"_o_ratio_{x.id}") for x in rules.liabilities],
+        )
+        with_rev = with_rev.update(ratios, on="init_setl_id")
+        settled_rev = _settle_reversals(with_rev, out.filter(mask), rules)
+        out = pl.concat([out.filter(~mask), settled_rev.select(out.columns)])
     state = list(_key_cols(rules).values())
-    settled = out.select("_row", "_p", "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *state)
+    settled = pl.concat(
+        [
+            out.select("_row", pl.lit(True).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *state),
+            df.lazy().filter(~active).select(
+                "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"),
+                pl.lit(0, pl.Int64).alias("payout"), *[pl.lit(None, pl.Int64).alias(c) for c in state],
+            ).collect(),
+        ]
+    )  # fmt: skip
+    if not all_lines:
+        out = out.filter(
+            pl.any_horizontal(*[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in ("counted", "entitled")])
+        )
+    else:
+        zeros = [
+            pl.lit(0, pl.Int64).alias(f"{s}_{x.id}")
+            for x in rules.liabilities
+            for s in ("deductible_used", "entitled", "payout")
+        ]
+        out = pl.concat([out, df.filter(~active).with_columns(zeros)], how="diagonal_relaxed")
     lines = pl.concat(
         [
             out.select(
@@ -493,6 +617,13 @@ def _run_tier(
     return settled, lines
 
 
+def _in_time_order(df: pl.DataFrame) -> pl.DataFrame:
+    """Sort by person, ``setl_time``, ``setl_id`` and number the persons (``_p``). The person is
+    keyed by its integer index: sorting on the ``psn_no`` strings costs several times more."""
+    df = df.sort("_pidx", "setl_time", "setl_id")
+    return df.with_columns(pl.col("_pidx").ne(pl.col("_pidx").shift(1)).fill_null(True).cum_sum().alias("_p"))
+
+
 def _firsts(df: pl.DataFrame) -> pl.DataFrame:
     """Mark each person's first record (the frame is sorted by person, then time, and stays so)."""
     return df.with_columns(pl.col("_p").ne(pl.col("_p").shift(1)).fill_null(True).alias("_first"))
@@ -503,7 +634,8 @@ def _accumulators(settled: pl.DataFrame, prior: pl.DataFrame | None, tiers: list
 
     A person's records are contiguous and in time order in ``settled`` (one tier, one part)."""
     schema = {"psn_no": pl.Utf8, "key": pl.Utf8, "value": pl.Int64}
-    last = settled.filter(pl.col("_p").ne(pl.col("_p").shift(-1)).fill_null(True))
+    active = settled.filter(pl.col("_active"))
+    last = active.filter(pl.col("psn_no").ne(pl.col("psn_no").shift(-1)).fill_null(True))
     frames = []
     for rules in tiers:
         keys = _key_cols(rules)
