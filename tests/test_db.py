@@ -366,9 +366,13 @@ def test_cli_upgrade_current_load_demo(tmp_path: Path, monkeypatch: pytest.Monke
         assert result.exit_code == 0, result.output
         result = runner.invoke(app, ["current", "--url", url])
         assert "current: 0001" in result.output
-        result = runner.invoke(app, ["load-demo", "--url", url])
+        result = runner.invoke(app, ["load-demo", "--url", url, "--persons", "300"])
         assert result.exit_code == 0, result.output
-        assert "registered" in result.output and "skipped" in result.output
+        assert "5 registered" in result.output and "demo city: 300 persons" in result.output
+        assert "300 insured people loaded" in result.output
+        assert (tmp_path / "demo" / "roster.csv").exists()  # the demo city is written once, then reused
+        result = runner.invoke(app, ["load-demo", "--url", url])
+        assert "5 already known" in result.output and "demo city" not in result.output
         result = runner.invoke(app, ["downgrade", "base", "--url", url])
         assert result.exit_code == 0, result.output
     finally:

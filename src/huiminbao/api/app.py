@@ -19,11 +19,12 @@ from fastapi.staticfiles import StaticFiles
 from huiminbao import __version__
 from huiminbao.api import docs
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
-from huiminbao.api.routes import health, plans
+from huiminbao.api.routes import estimate, health, plans
 from huiminbao.db.session import Database
 from huiminbao.plans import PlanError
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
+from huiminbao.web import estimate as web_estimate
 from huiminbao.web import routes as web_routes
 
 DESCRIPTION = """惠民保运营平台 API. Amounts are integer **fen** (分) and ratios integer
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(plans.router)
+    app.include_router(estimate.router)
     app.include_router(web_routes.router)
+    app.include_router(web_estimate.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

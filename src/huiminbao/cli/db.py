@@ -65,8 +65,10 @@ def load_demo(
     roster: Annotated[
         Path | None, typer.Option(help="roster .csv or .parquet; default: <var_dir>/demo/roster.{parquet,csv}")
     ] = None,
+    persons: Annotated[int, typer.Option(help="size of the demo city when one is generated")] = 20_000,
 ) -> None:
-    """Register the packaged plans and, if present, import the synthetic city's roster."""
+    """Register the packaged plans and import the demo city's roster, generating the city first
+    (``hmb synth``: a synthetic Liaocheng 2024) when there is none yet."""
     from huiminbao.admin.plans import register_plans
 
     db = Database.from_url(_url(url))
@@ -74,9 +76,20 @@ def load_demo(
         with db.session() as session:
             added, known = register_plans(session=session)
         typer.echo(f"plans: {added} registered, {known} already known")
+        if roster is None and default_roster() is None:
+            _make_demo_city(persons)
         _load_roster(db, roster or default_roster())
     finally:
         db.dispose()
+
+
+def _make_demo_city(persons: int) -> None:
+    from huiminbao.synth import generate_city, write_city
+
+    out = get_settings().var_dir / "demo"
+    city = generate_city("liaocheng-2024", persons, seed=2024)
+    write_city(city, out, "both")
+    typer.echo(f"demo city: {persons:,} persons, {city.settlements.height:,} settlements written to {out}")
 
 
 def _load_roster(db: Database, path: Path | None) -> None:

@@ -25,6 +25,7 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("方案", "/"),
+    NavItem("试算", "/estimate"),
     NavItem("参保人", None),
     NavItem("医院结算", None),
     NavItem("理赔", None),
