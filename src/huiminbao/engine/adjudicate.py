@@ -109,8 +109,8 @@ def adjudicate(
     if "diseases" not in frame.columns:
         frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("diseases"))
     tiers = set(frame["_tier"].unique().to_list())
-    rules = {t: tier_rules(compiled, t) for t in tiers if t in {x.id for x in plan.tiers}}
-    check_tiers(compiled, rules, tiers)
+    check_tiers(compiled, tiers)
+    rules = {t: tier_rules(compiled, t) for t in tiers}
     setl_out, line_out = [], []
     for tier_id in sorted(tiers):
         part = frame.filter(pl.col("_tier") == tier_id) if len(tiers) > 1 else frame

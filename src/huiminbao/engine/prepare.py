@@ -9,7 +9,6 @@ from typing import Any
 
 import polars as pl
 
-from huiminbao.engine.rules import TierRules
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import Compiled
 
@@ -71,7 +70,8 @@ def place_columns() -> list[pl.Expr]:
     ]
 
 
-def check_tiers(compiled: Compiled, rules: dict[str, TierRules], tiers: set[str]) -> None:
+def check_tiers(compiled: Compiled, tiers: set[str]) -> None:
+    """Every person's tier must be one of the plan's."""
     unknown = tiers - {t.id for t in compiled.plan.tiers}
     if unknown:
         raise EngineError(

@@ -47,9 +47,6 @@ class Catalogs:
     codes: Mapping[str, tuple[str, ...]]
     ranges: Mapping[str, tuple[tuple[str, str], ...]]
 
-    def names(self) -> set[str]:
-        return set(self.codes) | set(self.ranges)
-
 
 @dataclass(frozen=True)
 class Expr:

@@ -31,7 +31,6 @@ from huiminbao.identity.certno import CertNoError, validate_certno
 from huiminbao.money import AmountError, to_fen
 
 REQUIRED = ("setl_id", "psn_no", "med_type", "begndate", "setl_time", "medfee_sumamt", *COST_PARTS)
-OPTIONAL_ZERO = tuple(a for a in SETTLEMENT_AMOUNTS if a not in REQUIRED)
 
 
 class RecordError(ValueError):
