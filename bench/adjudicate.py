@@ -25,9 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
-from huiminbao.engine.adjudicate import adjudicate
+from huiminbao.engine.adjudicate import adjudicate, claimable_lines
 from huiminbao.engine.reference import adjudicate_reference
-from huiminbao.plans import compiled_plan
+from huiminbao.plans import Compiled, compiled_plan
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +52,13 @@ def city(plan: str, persons: int, records: int, seed: int) -> Path:
     return out
 
 
-def read(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+def read(folder: Path, compiled: Compiled) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """As ``hmb adjudicate`` reads: every settlement, only the fee lines the plan could claim."""
     lines = folder / "fee_lines.parquet"
     return (
         read_settlements(folder / "settlements.parquet"),
         read_insured(folder / "roster.parquet"),
-        read_fee_lines(lines) if lines.exists() else None,
+        read_fee_lines(lines, claimable_lines(compiled)) if lines.exists() else None,
     )
 
 
@@ -79,9 +80,9 @@ def main() -> int:
 
     folder = city(args.plan, args.persons, args.records, args.seed)
     started = time.perf_counter()
-    s, p, fl = read(folder)
+    s, p, fl = read(folder, compiled)
     t_read = time.perf_counter() - started
-    print(f"read+check {s.height:,} settlements, {0 if fl is None else fl.height:,} fee lines, {p.height:,} persons "
+    print(f"read+check {s.height:,} settlements, {0 if fl is None else fl.height:,} claimable fee lines, {p.height:,} persons "
           f"from Parquet in {t_read:.1f} s")  # fmt: skip
 
     runs, paid = [], 0
@@ -120,7 +121,7 @@ def main() -> int:
     year = city(args.plan, 200_000, 1_000_000, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        s1, p1, fl1 = read(year)
+        s1, p1, fl1 = read(year, compiled)
         t1 = time.perf_counter() - started
         res = adjudicate(compiled, s1, p1, fl1, all_lines=False)
         write_frame(res.settlements, Path(tmp) / "payouts.parquet")

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from huiminbao.engine.adjudicate import adjudicate as run
+from huiminbao.engine.adjudicate import claimable_lines
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import to_yuan
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
@@ -44,7 +45,7 @@ def adjudicate(
             bar.update(task, advance=1, description=steps[1])
             setl = read_settlements(settlements)
             bar.update(task, advance=1, description=steps[2])
-            lines = read_fee_lines(fee_lines) if fee_lines else None
+            lines = read_fee_lines(fee_lines, claimable_lines(compiled)) if fee_lines else None
             bar.update(task, advance=1, description=steps[3])
             people = read_insured(insured)
             bar.update(task, advance=1, description=steps[4])

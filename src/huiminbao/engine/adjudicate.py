@@ -147,6 +147,23 @@ def _person_columns(compiled: Compiled) -> list[str]:
     ]
 
 
+def claimable_lines(compiled: Compiled) -> pl.Expr | None:
+    """The fee lines any line liability of any tier could claim, judged on the line's codes alone;
+    None when the plan has no line liability (no line matters) or a line condition reads an amount
+    (then every line must be read). Lines outside it change no payout."""
+    conds = [
+        compiled.exprs[f"tiers[{ti}].liabilities[{li}].lines"]
+        for ti, tier in enumerate(compiled.plan.tiers)
+        for li, liab in enumerate(tier.liabilities)
+        if liab.lines is not None
+    ]
+    if not conds:
+        return pl.lit(False)
+    if any(set(c.fields) - {"med_list_codg", "chrgitm_lv", "med_chrgitm_type", "setl_id", "feedetl_sn"} for c in conds):
+        return None
+    return pl.any_horizontal(*[E.to_polars(c, compiled.catalogs) for c in conds])
+
+
 def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
     """Records some liability of some tier could pay on, judged on the record alone: a reversal,
     a positive settlement base (before claims and conditions, which only lower it), or a fee

@@ -26,12 +26,14 @@ YUAN = r"^-?\d+(\.\d{1,2})?$"
 LIST_COLUMNS = ("diseases", "preexisting", "populations")
 
 
-def _read(path: Path, text_columns: list[str]) -> pl.DataFrame:
+def _read(path: Path, text_columns: list[str], where: pl.Expr | None = None) -> pl.DataFrame:
     if not path.exists():
         raise RecordError(str(path), "(file)", "no such file")
     if suffix(path) == ".parquet":
-        return pl.read_parquet(path)
-    return pl.read_csv(path, infer_schema=False, schema_overrides=dict.fromkeys(text_columns, pl.Utf8))
+        lf = pl.scan_parquet(path)
+    else:
+        lf = pl.scan_csv(path, infer_schema=False, schema_overrides=dict.fromkeys(text_columns, pl.Utf8))
+    return (lf.filter(where) if where is not None else lf).collect()
 
 
 def _first_bad(df: pl.DataFrame, bad: pl.Expr, id_col: str) -> str | None:
@@ -117,42 +119,54 @@ def read_settlements(path: Path) -> pl.DataFrame:
 
 
 def check_frame(df: pl.DataFrame) -> None:
-    """The platform's identities and signs over a whole frame; raises on the first bad record."""
-    dup = pl.col("setl_id").is_duplicated()
-    if (rec := _first_bad(df, dup, "setl_id")) is not None:
-        raise RecordError(f"settlement {rec}", "setl_id", "appears more than once")
-    for c in ("setl_id", "psn_no", "med_type"):
-        if df[c].null_count():
-            raise RecordError("settlements", c, f"missing in {df[c].null_count()} record(s)")
+    """The platform's identities and signs over a whole frame; raises on the first bad record.
+
+    All checks are evaluated in one pass; only a check that fails is looked at again, to name
+    the first record that breaks it, in the order the checks are listed."""
     refund = pl.col("refd_setl_flag") == REFUND_FLAG
-    for c in SETTLEMENT_AMOUNTS:
-        wrong = pl.when(refund).then(pl.col(c) > 0).otherwise(pl.col(c) < 0)
-        if (rec := _first_bad(df, wrong, "setl_id")) is not None:
-            kind = (
-                "a refund must carry negated amounts"
-                if df.filter(pl.col("setl_id") == rec)["refd_setl_flag"][0] == REFUND_FLAG
-                else "negative amount"
-            )
-            raise RecordError(f"settlement {rec}", c, kind)
-    if (rec := _first_bad(df, refund & pl.col("init_setl_id").is_null(), "setl_id")) is not None:
-        raise RecordError(f"settlement {rec}", "init_setl_id", "a refund must name the settlement it refunds")
-    checks = [
+    checks: list[tuple[str, pl.Expr, str]] = [("setl_id", pl.col("setl_id").is_duplicated(), "appears more than once")]
+    checks += [(c, pl.col(c).is_null(), "missing") for c in ("setl_id", "psn_no", "med_type")]
+    checks += [(c, pl.when(refund).then(pl.col(c) > 0).otherwise(pl.col(c) < 0), "SIGN") for c in SETTLEMENT_AMOUNTS]
+    checks += [
+        ("init_setl_id", refund & pl.col("init_setl_id").is_null(), "a refund must name the settlement it refunds"),
         (
             "medfee_sumamt",
-            pl.sum_horizontal(*COST_PARTS),
+            pl.col("medfee_sumamt") != pl.sum_horizontal(*COST_PARTS),
             "is not fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt",
         ),
-        ("fund_pay_sumamt", pl.sum_horizontal(*FUND_FIELDS), "is not the sum of the funds"),
-        ("psn_part_amt", pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"), "is not medfee_sumamt - fund_pay_sumamt"),
-        ("psn_part_amt", pl.col("acct_pay") + pl.col("psn_cash_pay"), "is not acct_pay + psn_cash_pay"),
+        (
+            "fund_pay_sumamt",
+            pl.col("fund_pay_sumamt") != pl.sum_horizontal(*FUND_FIELDS),
+            "is not the sum of the funds",
+        ),
+        (
+            "psn_part_amt",
+            pl.col("psn_part_amt") != pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"),
+            "is not medfee_sumamt - fund_pay_sumamt",
+        ),
+        (
+            "psn_part_amt",
+            pl.col("psn_part_amt") != pl.col("acct_pay") + pl.col("psn_cash_pay"),
+            "is not acct_pay + psn_cash_pay",
+        ),
     ]
-    for field, expected, message in checks:
-        if (rec := _first_bad(df, pl.col(field) != expected, "setl_id")) is not None:
-            raise RecordError(f"settlement {rec}", field, message)
+    failed = df.select(*[bad.fill_null(False).any().alias(str(k)) for k, (_, bad, _) in enumerate(checks)]).row(0)
+    for hit, (field, bad, message) in zip(failed, checks, strict=True):
+        if not hit:
+            continue
+        row = df.filter(bad.fill_null(False)).row(0, named=True)
+        if message == "SIGN":
+            message = (
+                "a refund must carry negated amounts" if row["refd_setl_flag"] == REFUND_FLAG else "negative amount"
+            )
+        raise RecordError(f"settlement {row['setl_id']}", field, message)
 
 
-def read_fee_lines(path: Path) -> pl.DataFrame:
-    df = _read(path, list(FEE_LINE_SCHEMA))
+def read_fee_lines(path: Path, where: pl.Expr | None = None) -> pl.DataFrame:
+    """Fee lines in fen, checked. ``where`` (a condition on the code columns, such as the plan's
+    ``claimable_lines``) reads and checks only the lines it keeps: a city's year has tens of
+    millions of lines and the engine reads the few a line liability could claim."""
+    df = _read(path, list(FEE_LINE_SCHEMA), where)
     for c in ("setl_id", "med_list_codg", "chrgitm_lv", "med_chrgitm_type"):
         if c not in df.columns:
             raise RecordError(str(path), c, "column missing")
