@@ -102,3 +102,45 @@ def test_plan_list_and_show():
     assert shown["status"] == "illustrative"
     assert [t["id"] for t in shown["tiers"]] == ["basic", "upgraded"]
     assert run("plan", "show", "nowhere-2020").exit_code == 2
+
+
+def test_adjudicate_files_end_to_end(tmp_path):
+    """hmb synth writes a small city as CSV; hmb adjudicate pays it exactly as the engine does on frames."""
+    import polars as pl
+
+    from huiminbao.engine.adjudicate import adjudicate
+    from huiminbao.plans import compiled_plan
+    from huiminbao.synth import generate_city, write_city
+
+    city = generate_city("liaocheng-2024", 2_000, seed=5)
+    write_city(city, tmp_path, "csv")
+    res = run(
+        "adjudicate", "--plan", "liaocheng-2024", "--settlements", str(tmp_path / "settlements.csv"),
+        "--fee-lines", str(tmp_path / "fee_lines.csv"), "--insured", str(tmp_path / "roster.csv"),
+        "--out", str(tmp_path / "payouts.csv"), "--lines-out", str(tmp_path / "lines.csv"),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "理算汇总" in res.output and "合计" in res.output
+    got = pl.read_csv(tmp_path / "payouts.csv", infer_schema=False)
+    assert got["payout"].str.contains(r"^-?\d+\.\d{2}$").all()
+    expected = adjudicate(compiled_plan("liaocheng-2024"), city.settlements, city.insured, city.fee_lines).settlements
+    want = {r["setl_id"]: r["payout"] for r in expected.iter_rows(named=True)}
+    paid = {r["setl_id"]: round(float(r["payout"]) * 100) for r in got.iter_rows(named=True)}
+    assert paid == want and sum(want.values()) > 0
+    lines = pl.read_csv(tmp_path / "lines.csv", infer_schema=False)
+    assert set(lines["ratio"]) <= {"80%", "10%"}
+
+    text = (tmp_path / "settlements.csv").read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",")
+    row = text[5].split(",")
+    row[header.index("inscp_scp_amt")] = "12.345"
+    (tmp_path / "settlements.csv").write_text(
+        "\n".join([text[0], *text[1:5], ",".join(row), *text[6:]]), encoding="utf-8"
+    )
+    res = run(
+        "adjudicate", "--plan", "liaocheng-2024", "--settlements", str(tmp_path / "settlements.csv"),
+        "--insured", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "again.csv"),
+    )  # fmt: skip
+    assert res.exit_code == 2
+    assert f"settlement {row[header.index('setl_id')]}: inscp_scp_amt" in res.output
+    assert not (tmp_path / "again.csv").exists()  # nothing half-written

@@ -14,14 +14,16 @@ from rich.table import Table
 from huiminbao.engine.adjudicate import adjudicate as run
 from huiminbao.engine.adjudicate import claimable_lines
 from huiminbao.engine.prepare import EngineError
-from huiminbao.money import to_yuan
+from huiminbao.money import BP, to_yuan
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
-from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame
+from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame, yuan_text
 from huiminbao.settlement.records import RecordError
 
 
-def _yuan(col: str) -> pl.Expr:
-    return (pl.col(col).cast(pl.Decimal(20, 0)) / 100).cast(pl.Decimal(20, 2)).alias(col)
+def _money(n: int) -> str:
+    text = to_yuan(n)
+    whole, frac = text.lstrip("-").split(".")
+    return ("-" if text.startswith("-") else "") + f"{int(whole):,}.{frac}"
 
 
 def adjudicate(
@@ -51,9 +53,14 @@ def adjudicate(
             bar.update(task, advance=1, description=steps[4])
             result = run(compiled, setl, people, lines, all_lines=False)
             bar.update(task, advance=1, description=steps[5])
-            write_frame(result.settlements.with_columns(_yuan("payout")), out)
+            write_frame(result.settlements.with_columns(yuan_text("payout")), out)
             if lines_out:
-                write_frame(result.lines.with_columns(_yuan("base"), _yuan("entitled"), _yuan("payout")), lines_out)
+                exact = [yuan_text(c, BP) for c in ("counted", "deductible_used")]
+                money = [yuan_text(c) for c in ("base", "entitled", "payout")]
+                bp = pl.col("ratio")
+                percent = pl.when(bp % 100 == 0).then((bp // 100).cast(pl.Utf8)).otherwise((bp / 100).cast(pl.Utf8))
+                ratio = pl.concat_str(percent, pl.lit("%")).alias("ratio")
+                write_frame(result.lines.with_columns(*exact, *money, ratio), lines_out)
             bar.update(task, advance=1, description="完成")
     except PlanNotFound as exc:
         console.print(f"plan: {exc}")
@@ -73,10 +80,10 @@ def adjudicate(
         table.add_row(
             tier_names.get(row["liability"], row["liability"]),
             str(row["n"]),
-            to_yuan(row["entitled"]),
-            to_yuan(row["payout"]),
+            _money(row["entitled"]),
+            _money(row["payout"]),
         )
     total = int(result.settlements["payout"].sum())
-    table.add_row("合计", str(int((result.settlements["payout"] != 0).sum())), "", to_yuan(total))
+    table.add_row("合计", str(int((result.settlements["payout"] != 0).sum())), "", _money(total))
     console.print(table)
     console.print(f"{setl.height:,} settlements in {elapsed:.2f} s -> {out}")

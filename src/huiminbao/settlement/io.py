@@ -198,6 +198,17 @@ def read_insured(path: Path) -> pl.DataFrame:
     return df.with_columns(cols).select(*INSURED_SCHEMA, *extra)
 
 
+def yuan_text(column: str, scale: int = 1) -> pl.Expr:
+    """An integer amount in fen (or fen x ``scale``, rounded half up to the fen) as the platform's
+    yuan text with two decimals ("-12.30"), by integer arithmetic: no float, no decimal rounding."""
+    raw = pl.col(column)
+    fen = (raw.abs() + scale // 2) // scale if scale > 1 else raw.abs()
+    whole = (fen // 100).cast(pl.Utf8)
+    cents = (fen % 100).cast(pl.Utf8).str.zfill(2)
+    sign = pl.when((raw < 0) & (fen > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.concat_str(sign, whole, pl.lit("."), cents).alias(column)
+
+
 def write_frame(df: pl.DataFrame, path: Path) -> None:
     """Write CSV or Parquet by the file's extension, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
