@@ -277,10 +277,10 @@ def test_a_reversal_restores_the_state(case):
 @given(st.lists(st.tuples(st.integers(1, 6), st.integers(0, 2**40)), min_size=1, max_size=40), st.booleans())
 def test_person_running_max_equals_over(rows, huge):
     """The offset trick and its fallback both give each person's own running max."""
-    from huiminbao.engine.adjudicate import _person_running_max
+    from huiminbao.engine.accumulate import person_running_max
 
     rows = sorted(rows, key=lambda r: r[0])
     frame = pl.DataFrame({"_p": [p for p, _ in rows], "m": [v * (2**21 if huge else 1) for _, v in rows]})
-    got = frame.select(_person_running_max(frame, "m").alias("x"))["x"]
+    got = frame.select(person_running_max(frame, "m").alias("x"))["x"]
     want = frame.select(pl.col("m").cum_max().over("_p").alias("x"))["x"]
     assert got.to_list() == want.to_list()
