@@ -64,6 +64,7 @@ class Conditional(Strict):
     """A value that applies when a condition holds; the first matching rule wins."""
 
     when: Expression
+    label: str | None = None  # the condition in words, for people (既往症人群)
     cite: str | None = None
 
 
