@@ -315,42 +315,50 @@ def _run_tier(
     ]  # fmt: skip
     act = in_time_order(df.lazy().filter(active).select(*keep, "_pidx").collect())
     act = firsts(with_prior(act, rules, prior))
-    out = accumulate(act, rules, reversals=False)
+    parts = [accumulate(act, rules, reversals=False)]
     if act["_rev"].any():
         mask = pl.col("_p").is_in(act.filter(pl.col("_rev"))["_p"].unique().implode())
+        first = parts[0]
         with_rev = originals(act.filter(mask), rules, prior_lines)
         # an original that counted toward nothing is not in ``act``: its reversal still shows its ratio
-        ratios = df.select(
-            pl.col("setl_id").alias("init_setl_id"),
-            *[pl.col(f"ratio_{x.id}").alias(f"_o_ratio_{x.id}") for x in rules.liabilities],
+        wanted = with_rev["init_setl_id"].drop_nulls().implode()
+        ratios = (
+            df.lazy()
+            .filter(pl.col("setl_id").is_in(wanted))
+            .select(
+                pl.col("setl_id").alias("init_setl_id"),
+                *[pl.col(f"ratio_{x.id}").alias(f"_o_ratio_{x.id}") for x in rules.liabilities],
+            )
+            .collect()
         )
         with_rev = with_rev.update(ratios, on="init_setl_id")
-        settled_rev = settle_reversals(with_rev, out.filter(mask), rules)
-        out = pl.concat([out.filter(~mask), settled_rev.select(out.columns)])
+        parts = [first.filter(~mask), settle_reversals(with_rev, first.filter(mask), rules)]
     state = list(key_cols(rules).values())
+    inactive = df.filter(~active)
     settled = pl.concat(
         [
-            out.select("_row", pl.lit(True).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *state),
-            df.lazy().filter(~active).select(
+            *[p.select("_row", pl.lit(True).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *state) for p in parts],
+            inactive.select(
                 "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"),
                 pl.lit(0, pl.Int64).alias("payout"), *[pl.lit(None, pl.Int64).alias(c) for c in state],
-            ).collect(),
+            ),
         ]
     )  # fmt: skip
-    if not all_lines:
-        out = out.filter(
-            pl.any_horizontal(*[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in ("counted", "entitled")])
-        )
-    else:
+    if all_lines:
         zeros = [
             pl.lit(0, pl.Int64).alias(f"{s}_{x.id}")
             for x in rules.liabilities
             for s in ("deductible_used", "entitled", "payout")
         ]
-        out = pl.concat([out, df.filter(~active).with_columns(zeros)], how="diagonal_relaxed")
+        parts.append(inactive.with_columns(zeros))
+    else:
+        amount = pl.any_horizontal(
+            *[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in ("counted", "entitled")]
+        )
+        parts = [p.filter(amount) for p in parts]
     lines = pl.concat(
         [
-            out.select(
+            p.select(
                 "_row",
                 "setl_id",
                 "psn_no",
@@ -358,6 +366,7 @@ def _run_tier(
                 pl.lit(k, pl.UInt8).alias("_k"),
                 *[pl.col(f"{s}_{x.id}").alias(s) for s in OUTCOMES],
             )
+            for p in parts
             for k, x in enumerate(rules.liabilities)
         ]
     )
