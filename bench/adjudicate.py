@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from huiminbao.engine.adjudicate import adjudicate, claimable_lines
+from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_columns
 from huiminbao.engine.reference import adjudicate_reference
 from huiminbao.plans import Compiled, compiled_plan
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame
@@ -53,10 +53,11 @@ def city(plan: str, persons: int, records: int, seed: int) -> Path:
 
 
 def read(folder: Path, compiled: Compiled) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
-    """As ``hmb adjudicate`` reads: every settlement, only the fee lines the plan could claim."""
+    """As ``hmb adjudicate`` reads: every settlement checked whole but only the columns the plan reads
+    kept, and only the fee lines the plan could claim."""
     lines = folder / "fee_lines.parquet"
     return (
-        read_settlements(folder / "settlements.parquet"),
+        read_settlements(folder / "settlements.parquet", settlement_columns(compiled)),
         read_insured(folder / "roster.parquet"),
         read_fee_lines(lines, claimable_lines(compiled)) if lines.exists() else None,
     )

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from huiminbao.engine.adjudicate import adjudicate as run
-from huiminbao.engine.adjudicate import claimable_lines
+from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import BP, to_yuan
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
@@ -45,7 +45,7 @@ def adjudicate(
             task = bar.add_task(steps[0], total=len(steps))
             compiled = compiled_plan(plan)
             bar.update(task, advance=1, description=steps[1])
-            setl = read_settlements(settlements)
+            setl = read_settlements(settlements, settlement_columns(compiled))
             bar.update(task, advance=1, description=steps[2])
             lines = read_fee_lines(fee_lines, claimable_lines(compiled)) if fee_lines else None
             bar.update(task, advance=1, description=steps[3])

@@ -36,7 +36,7 @@ from huiminbao.engine.accumulate import (
     with_prior,
 )
 from huiminbao.engine.bases import bases
-from huiminbao.engine.columns import REFUND_FLAG
+from huiminbao.engine.columns import REFUND_FLAG, SETTLEMENT_SCHEMA
 from huiminbao.engine.prepare import EngineError, age_expr, check_tiers, place_columns, tier_column
 from huiminbao.engine.rules import TierRules, tier_rules
 from huiminbao.plans import expr as E
@@ -205,6 +205,12 @@ OPTIONAL: dict[str, pl.Expr] = {
     "mdtrt_area_admvs": pl.lit(None, pl.Utf8),
     "out_area_filed": pl.lit(False),
 }
+
+
+def settlement_columns(compiled: Compiled) -> list[str]:
+    """The settlement columns the engine reads under this plan: a reader may load only these."""
+    read = _read(compiled)
+    return [c for c in SETTLEMENT_SCHEMA if c in REQUIRED or c in OPTIONAL or c in read]
 
 
 def _needed(compiled: Compiled, columns: list[str]) -> list[pl.Expr]:

@@ -152,7 +152,7 @@ def _settle(
                 for f in liab.base.fields:
                     claimed_fields[LINE_TO_SETTLEMENT_FIELD[f]] += line[f]
         else:
-            seen = {**row, **{f: row[f] - v for f, v in claimed_fields.items()}}
+            seen = {**row, **{f: row[f] - v for f, v in claimed_fields.items() if f in row}}
             base = E.evaluate(liab.base, seen, cats) if applies else 0
         if any(E.evaluate(x, row, cats) for x in liab.exclusions):
             base = 0

@@ -85,47 +85,50 @@ def _lists(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(fix) if fix else df
 
 
-def read_settlements(path: Path) -> pl.DataFrame:
-    """Settlements (setlinfo) in fen, checked: identities, signs, refunds naming originals."""
-    df = _read(path, list(SETTLEMENT_AMOUNTS) + [c for c, t in SETTLEMENT_SCHEMA.items() if t == pl.Utf8])
-    for c in ("setl_id", "psn_no", "med_type", "begndate", "setl_time"):
-        if c not in df.columns:
-            raise RecordError(str(path), c, "column missing")
-    df = _to_fen(df, SETTLEMENT_AMOUNTS, "setl_id", "settlement", ("medfee_sumamt", *COST_PARTS))
-    df = _lists(df)
-    cols = []
-    for name, dtype in SETTLEMENT_SCHEMA.items():
-        if name in SETTLEMENT_AMOUNTS:
+def _scan(path: Path, text_columns: list[str]) -> pl.LazyFrame:
+    if not path.exists():
+        raise RecordError(str(path), "(file)", "no such file")
+    if suffix(path) == ".parquet":
+        return pl.scan_parquet(path)
+    return pl.scan_csv(path, infer_schema=False, schema_overrides=dict.fromkeys(text_columns, pl.Utf8))
+
+
+def _amount_plan(
+    schema: pl.Schema, columns: tuple[str, ...], what: str, required: tuple[str, ...]
+) -> tuple[list[pl.Expr], list[tuple[str, pl.Expr, str]]]:
+    """Lazy yuan -> fen conversions and the checks on the raw values (format, missing)."""
+    conv: list[pl.Expr] = []
+    checks: list[tuple[str, pl.Expr, str]] = []
+    for c in columns:
+        if c not in schema:
+            if c in required:
+                raise RecordError(what, c, "column missing")
+            conv.append(pl.lit(0, pl.Int64).alias(c))
             continue
-        if name not in df.columns:
-            default = [] if name == "diseases" else (False if name == "out_area_filed" else None)
-            cols.append(pl.lit(default, dtype=dtype).alias(name))
-        elif name == "out_area_filed" and df.schema[name] == pl.Utf8:
-            cols.append(pl.col(name).str.to_lowercase().is_in(["1", "true", "t", "yes", "y"]).alias(name))
-        elif name in ("begndate", "enddate") and df.schema[name] == pl.Utf8:
-            cols.append(pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).alias(name))
-        elif name == "setl_time" and df.schema[name] == pl.Utf8:
-            cols.append(pl.col(name).str.to_datetime(strict=False, time_unit="us").alias(name))
+        dtype, col = schema[c], pl.col(c)
+        if dtype == pl.Utf8:
+            text = col.str.strip_chars()
+            missing = text.is_null() | (text == "")
+            checks.append((c, ~missing & ~text.str.contains(YUAN), "not a yuan amount with at most two decimals"))
+            if c in required:
+                checks.append((c, missing, "missing amount"))
+            fen = (text.cast(pl.Decimal(20, 2), strict=False) * 100).cast(pl.Int64, strict=False)
+            conv.append(pl.when(missing).then(0).otherwise(fen).alias(c))
+        elif isinstance(dtype, pl.Decimal):
+            conv.append((col.fill_null(0).cast(pl.Decimal(20, 2)) * 100).cast(pl.Int64).alias(c))
+        elif dtype.is_integer():
+            conv.append((col.fill_null(0).cast(pl.Int64) * 100).alias(c))
         else:
-            cols.append(pl.col(name).cast(dtype).alias(name))
-    raw = df
-    df = df.with_columns(cols).with_columns(pl.col("refd_setl_flag").fill_null("0"))
-    for c in ("begndate", "setl_time"):
-        bad = pl.col(c).is_null()
-        if (rec := _first_bad(df, bad, "setl_id")) is not None:
-            raise RecordError(f"settlement {rec}", c, f"not a date: {raw.filter(pl.col('setl_id') == rec)[c][0]!r}")
-    check_frame(df)
-    return df.select(list(SETTLEMENT_SCHEMA))
+            raise RecordError(what, c, f"amounts must be decimal or text yuan, not {dtype} (floats lose fen)")
+    return conv, checks
 
 
-def check_frame(df: pl.DataFrame) -> None:
-    """The platform's identities and signs over a whole frame; raises on the first bad record.
-
-    All checks are evaluated in one pass; only a check that fails is looked at again, to name
-    the first record that breaks it, in the order the checks are listed."""
+def _settlement_checks() -> list[tuple[str, pl.Expr, str]]:
+    """The platform's identities and signs, on amounts in fen."""
     refund = pl.col("refd_setl_flag") == REFUND_FLAG
     checks: list[tuple[str, pl.Expr, str]] = [("setl_id", pl.col("setl_id").is_duplicated(), "appears more than once")]
     checks += [(c, pl.col(c).is_null(), "missing") for c in ("setl_id", "psn_no", "med_type")]
+    checks += [(c, pl.col(c).is_null(), "not a date") for c in ("begndate", "setl_time")]
     checks += [(c, pl.when(refund).then(pl.col(c) > 0).otherwise(pl.col(c) < 0), "SIGN") for c in SETTLEMENT_AMOUNTS]
     checks += [
         ("init_setl_id", refund & pl.col("init_setl_id").is_null(), "a refund must name the settlement it refunds"),
@@ -150,16 +153,64 @@ def check_frame(df: pl.DataFrame) -> None:
             "is not acct_pay + psn_cash_pay",
         ),
     ]
-    failed = df.select(*[bad.fill_null(False).any().alias(str(k)) for k, (_, bad, _) in enumerate(checks)]).row(0)
-    for hit, (field, bad, message) in zip(failed, checks, strict=True):
+    return checks
+
+
+def read_settlements(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """Settlements (setlinfo) in fen, checked: amounts, dates, identities, signs, refunds naming
+    originals, unique ids. The whole file is checked in one pass that keeps only flags in
+    memory; then only ``columns`` (default: all) are read. A bad file names its first bad record
+    and field, in the order the checks are listed, and nothing is returned."""
+    lf = _scan(path, list(SETTLEMENT_AMOUNTS) + [c for c, t in SETTLEMENT_SCHEMA.items() if t == pl.Utf8])
+    schema = lf.collect_schema()
+    for c in ("setl_id", "psn_no", "med_type", "begndate", "setl_time"):
+        if c not in schema:
+            raise RecordError(str(path), c, "column missing")
+    conv, raw_checks = _amount_plan(schema, SETTLEMENT_AMOUNTS, "settlement", ("medfee_sumamt", *COST_PARTS))
+    typed_cols = []
+    for name, dtype in SETTLEMENT_SCHEMA.items():
+        if name in SETTLEMENT_AMOUNTS:
+            continue
+        if name not in schema:
+            default = [] if name == "diseases" else (False if name == "out_area_filed" else None)
+            typed_cols.append(pl.lit(default, dtype=dtype).alias(name))
+        elif name in LIST_COLUMNS and schema[name] == pl.Utf8:
+            typed_cols.append(
+                pl.col(name)
+                .fill_null("")
+                .str.split(";")
+                .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+            )
+        elif name == "out_area_filed" and schema[name] == pl.Utf8:
+            typed_cols.append(pl.col(name).str.to_lowercase().is_in(["1", "true", "t", "yes", "y"]).alias(name))
+        elif name in ("begndate", "enddate") and schema[name] == pl.Utf8:
+            typed_cols.append(pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).alias(name))
+        elif name == "setl_time" and schema[name] == pl.Utf8:
+            typed_cols.append(pl.col(name).str.to_datetime(strict=False, time_unit="us").alias(name))
+        else:
+            typed_cols.append(pl.col(name).cast(dtype).alias(name))
+    raw_flags = [bad.fill_null(False).alias(f"_raw{k}") for k, (_, bad, _) in enumerate(raw_checks)]
+    typed = (
+        lf.with_columns(*raw_flags, pl.col("setl_id").cast(pl.Utf8).alias("_id"))
+        .with_columns(*conv, *typed_cols)
+        .with_columns(pl.col("refd_setl_flag").fill_null("0"))
+    )
+    checks = [(f, pl.col(f"_raw{k}"), m) for k, (f, _, m) in enumerate(raw_checks)] + _settlement_checks()
+    failed = typed.select(*[bad.fill_null(False).any().alias(str(k)) for k, (_, bad, _) in enumerate(checks)])
+    for hit, (field, bad, message) in zip(failed.collect(engine="streaming").row(0), checks, strict=True):
         if not hit:
             continue
-        row = df.filter(bad.fill_null(False)).row(0, named=True)
+        row = typed.filter(bad.fill_null(False)).select("_id", "refd_setl_flag").head(1).collect().row(0)
         if message == "SIGN":
-            message = (
-                "a refund must carry negated amounts" if row["refd_setl_flag"] == REFUND_FLAG else "negative amount"
-            )
-        raise RecordError(f"settlement {row['setl_id']}", field, message)
+            message = "a refund must carry negated amounts" if row[1] == REFUND_FLAG else "negative amount"
+        elif field in SETTLEMENT_AMOUNTS and message.startswith("not a yuan"):
+            value = lf.filter(pl.col("setl_id").cast(pl.Utf8) == row[0]).select(field).collect().item()
+            message = f"{message}: {value!r}"
+        elif message == "not a date":
+            value = lf.filter(pl.col("setl_id").cast(pl.Utf8) == row[0]).select(field).collect().item()
+            message = f"not a date: {value!r}"
+        raise RecordError(f"settlement {row[0]}", field, message)
+    return typed.select(columns or list(SETTLEMENT_SCHEMA)).collect()
 
 
 def read_fee_lines(path: Path, where: pl.Expr | None = None) -> pl.DataFrame:
