@@ -26,63 +26,11 @@ YUAN = r"^-?\d+(\.\d{1,2})?$"
 LIST_COLUMNS = ("diseases", "preexisting", "populations")
 
 
-def _read(path: Path, text_columns: list[str], where: pl.Expr | None = None) -> pl.DataFrame:
-    if not path.exists():
-        raise RecordError(str(path), "(file)", "no such file")
-    if suffix(path) == ".parquet":
-        lf = pl.scan_parquet(path)
-    else:
-        lf = pl.scan_csv(path, infer_schema=False, schema_overrides=dict.fromkeys(text_columns, pl.Utf8))
-    return (lf.filter(where) if where is not None else lf).collect()
-
-
-def _first_bad(df: pl.DataFrame, bad: pl.Expr, id_col: str) -> str | None:
-    hit = df.select(pl.col(id_col).filter(bad).first()).item()
-    return None if hit is None else str(hit)
-
-
-def _to_fen(
-    df: pl.DataFrame, columns: tuple[str, ...], id_col: str, what: str, required: tuple[str, ...]
-) -> pl.DataFrame:
-    out = []
-    for c in columns:
-        if c not in df.columns:
-            if c in required:
-                raise RecordError(what, c, "column missing")
-            out.append(pl.lit(0, pl.Int64).alias(c))
-            continue
-        dtype = df.schema[c]
-        col = pl.col(c)
-        if dtype == pl.Utf8:
-            text = col.str.strip_chars()
-            bad = text.is_not_null() & (text != "") & ~text.str.contains(YUAN)
-            if (rec := _first_bad(df, bad, id_col)) is not None:
-                value = df.filter(pl.col(id_col) == rec)[c][0]
-                raise RecordError(f"{what} {rec}", c, f"not a yuan amount with at most two decimals: {value!r}")
-            missing = text.is_null() | (text == "")
-            if c in required and (rec := _first_bad(df, missing, id_col)) is not None:
-                raise RecordError(f"{what} {rec}", c, "missing amount")
-            out.append(pl.when(missing).then(0).otherwise(text.cast(pl.Decimal(20, 2)) * 100).cast(pl.Int64).alias(c))
-        elif isinstance(dtype, pl.Decimal):
-            out.append((col.fill_null(0).cast(pl.Decimal(20, 2)) * 100).cast(pl.Int64).alias(c))
-        elif dtype.is_integer():
-            out.append((col.fill_null(0).cast(pl.Int64) * 100).alias(c))
-        else:
-            raise RecordError(what, c, f"amounts must be decimal or text yuan, not {dtype} (floats lose fen)")
-    return df.with_columns(out)
-
-
-def _lists(df: pl.DataFrame) -> pl.DataFrame:
-    fix = []
-    for c in LIST_COLUMNS:
-        if c in df.columns and df.schema[c] == pl.Utf8:
-            fix.append(
-                pl.col(c)
-                .fill_null("")
-                .str.split(";")
-                .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
-            )
-    return df.with_columns(fix) if fix else df
+def _codes(column: str) -> pl.Expr:
+    """A ';'-joined text of codes as a list (how CSV files carry diseases, conditions, tags)."""
+    return (
+        pl.col(column).fill_null("").str.split(";").list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+    )
 
 
 def _scan(path: Path, text_columns: list[str]) -> pl.LazyFrame:
@@ -121,6 +69,24 @@ def _amount_plan(
         else:
             raise RecordError(what, c, f"amounts must be decimal or text yuan, not {dtype} (floats lose fen)")
     return conv, checks
+
+
+def _first_failure(
+    checked: pl.LazyFrame, raw: pl.LazyFrame, checks: list[tuple[str, pl.Expr, str]]
+) -> tuple[str, str, str, dict] | None:
+    """Evaluate every check in one streaming pass (only flags are kept); for the first that
+    fails, in list order, return its first record: (``_id``, field, message, the raw record)."""
+    flags = checked.select(*[bad.fill_null(False).any().alias(str(k)) for k, (_, bad, _) in enumerate(checks)])
+    for hit, (field, bad, message) in zip(flags.collect(engine="streaming").row(0), checks, strict=True):
+        if hit:
+            rec = checked.filter(bad.fill_null(False)).select("_id").head(1).collect().item()
+            return rec, field, message, raw.filter(pl.col("_id") == rec).head(1).collect().row(0, named=True)
+    return None
+
+
+def _raw_message(field: str, message: str, row: dict) -> str:
+    """A format error quotes the value as it stood in the file."""
+    return f"{message}: {row[field]!r}" if message.startswith(("not a yuan", "not a date")) else message
 
 
 def _settlement_checks() -> list[tuple[str, pl.Expr, str]]:
@@ -163,6 +129,7 @@ def read_settlements(path: Path, columns: list[str] | None = None) -> pl.DataFra
     and field, in the order the checks are listed, and nothing is returned."""
     lf = _scan(path, list(SETTLEMENT_AMOUNTS) + [c for c, t in SETTLEMENT_SCHEMA.items() if t == pl.Utf8])
     schema = lf.collect_schema()
+    lf = lf.with_columns(pl.col("setl_id").cast(pl.Utf8).alias("_id")) if "setl_id" in schema else lf
     for c in ("setl_id", "psn_no", "med_type", "begndate", "setl_time"):
         if c not in schema:
             raise RecordError(str(path), c, "column missing")
@@ -175,12 +142,7 @@ def read_settlements(path: Path, columns: list[str] | None = None) -> pl.DataFra
             default = [] if name == "diseases" else (False if name == "out_area_filed" else None)
             typed_cols.append(pl.lit(default, dtype=dtype).alias(name))
         elif name in LIST_COLUMNS and schema[name] == pl.Utf8:
-            typed_cols.append(
-                pl.col(name)
-                .fill_null("")
-                .str.split(";")
-                .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
-            )
+            typed_cols.append(_codes(name))
         elif name == "out_area_filed" and schema[name] == pl.Utf8:
             typed_cols.append(pl.col(name).str.to_lowercase().is_in(["1", "true", "t", "yes", "y"]).alias(name))
         elif name in ("begndate", "enddate") and schema[name] == pl.Utf8:
@@ -191,25 +153,17 @@ def read_settlements(path: Path, columns: list[str] | None = None) -> pl.DataFra
             typed_cols.append(pl.col(name).cast(dtype).alias(name))
     raw_flags = [bad.fill_null(False).alias(f"_raw{k}") for k, (_, bad, _) in enumerate(raw_checks)]
     typed = (
-        lf.with_columns(*raw_flags, pl.col("setl_id").cast(pl.Utf8).alias("_id"))
+        lf.with_columns(*raw_flags)
         .with_columns(*conv, *typed_cols)
         .with_columns(pl.col("refd_setl_flag").fill_null("0"))
     )
     checks = [(f, pl.col(f"_raw{k}"), m) for k, (f, _, m) in enumerate(raw_checks)] + _settlement_checks()
-    failed = typed.select(*[bad.fill_null(False).any().alias(str(k)) for k, (_, bad, _) in enumerate(checks)])
-    for hit, (field, bad, message) in zip(failed.collect(engine="streaming").row(0), checks, strict=True):
-        if not hit:
-            continue
-        row = typed.filter(bad.fill_null(False)).select("_id", "refd_setl_flag").head(1).collect().row(0)
+    if (failure := _first_failure(typed, lf, checks)) is not None:
+        rec, field, message, row = failure
         if message == "SIGN":
-            message = "a refund must carry negated amounts" if row[1] == REFUND_FLAG else "negative amount"
-        elif field in SETTLEMENT_AMOUNTS and message.startswith("not a yuan"):
-            value = lf.filter(pl.col("setl_id").cast(pl.Utf8) == row[0]).select(field).collect().item()
-            message = f"{message}: {value!r}"
-        elif message == "not a date":
-            value = lf.filter(pl.col("setl_id").cast(pl.Utf8) == row[0]).select(field).collect().item()
-            message = f"not a date: {value!r}"
-        raise RecordError(f"settlement {row[0]}", field, message)
+            refund = row.get("refd_setl_flag") == REFUND_FLAG
+            message = "a refund must carry negated amounts" if refund else "negative amount"
+        raise RecordError(f"settlement {rec}", field, _raw_message(field, message, row))
     return typed.select(columns or list(SETTLEMENT_SCHEMA)).collect()
 
 
@@ -217,26 +171,35 @@ def read_fee_lines(path: Path, where: pl.Expr | None = None) -> pl.DataFrame:
     """Fee lines in fen, checked. ``where`` (a condition on the code columns, such as the plan's
     ``claimable_lines``) reads and checks only the lines it keeps: a city's year has tens of
     millions of lines and the engine reads the few a line liability could claim."""
-    df = _read(path, list(FEE_LINE_SCHEMA), where)
+    lf = _scan(path, list(FEE_LINE_SCHEMA))
+    schema = lf.collect_schema()
     for c in ("setl_id", "med_list_codg", "chrgitm_lv", "med_chrgitm_type"):
-        if c not in df.columns:
+        if c not in schema:
             raise RecordError(str(path), c, "column missing")
-    if "feedetl_sn" not in df.columns:
-        df = df.with_columns(pl.int_range(pl.len()).cast(pl.Utf8).alias("feedetl_sn"))
-    df = df.with_columns(pl.concat_str("setl_id", pl.lit("/"), "feedetl_sn").alias("_id"))
-    df = _to_fen(df, FEE_LINE_AMOUNTS, "_id", "fee line", ("det_item_fee_sumamt",))
+    lf = lf.filter(where) if where is not None else lf
+    if "feedetl_sn" not in schema:
+        lf = lf.with_columns(pl.int_range(pl.len()).cast(pl.Utf8).alias("feedetl_sn"))
+    lf = lf.with_columns(pl.concat_str("setl_id", pl.lit("/"), "feedetl_sn").alias("_id"))
+    conv, raw_checks = _amount_plan(schema, FEE_LINE_AMOUNTS, "fee line", ("det_item_fee_sumamt",))
+    raw = lf.collect().lazy()  # the kept lines, read once
+    typed = raw.with_columns(*[bad.fill_null(False).alias(f"_raw{k}") for k, (_, bad, _) in enumerate(raw_checks)])
+    typed = typed.with_columns(*conv)
     parts = pl.sum_horizontal("fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "overlmt_amt")
-    if (rec := _first_bad(df, pl.col("det_item_fee_sumamt") != parts, "_id")) is not None:
-        raise RecordError(f"fee line {rec}", "det_item_fee_sumamt", "is not the sum of its parts")
-    return df.select([pl.col(c).cast(t) for c, t in FEE_LINE_SCHEMA.items()])
+    checks = [(f, pl.col(f"_raw{k}"), m) for k, (f, _, m) in enumerate(raw_checks)]
+    checks.append(("det_item_fee_sumamt", pl.col("det_item_fee_sumamt") != parts, "is not the sum of its parts"))
+    if (failure := _first_failure(typed, raw, checks)) is not None:
+        rec, field, message, row = failure
+        raise RecordError(f"fee line {rec}", field, _raw_message(field, message, row))
+    return typed.select([pl.col(c).cast(t) for c, t in FEE_LINE_SCHEMA.items()]).collect()
 
 
 def read_insured(path: Path) -> pl.DataFrame:
     """The insured persons; an ID number column, if the file has one, is dropped unread."""
-    df = _read(path, [c for c, t in INSURED_SCHEMA.items() if t == pl.Utf8])
+    df = _scan(path, [c for c, t in INSURED_SCHEMA.items() if t == pl.Utf8]).collect()
     if "psn_no" not in df.columns:
         raise RecordError(str(path), "psn_no", "column missing")
-    df = _lists(df.drop("certno", strict=False))
+    df = df.drop("certno", strict=False)
+    df = df.with_columns(*[_codes(c) for c in LIST_COLUMNS if c in df.columns and df.schema[c] == pl.Utf8])
     cols = []
     for name, dtype in INSURED_SCHEMA.items():
         if name not in df.columns:
