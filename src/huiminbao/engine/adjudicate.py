@@ -156,16 +156,21 @@ def _person_columns(compiled: Compiled) -> list[str]:
     ]
 
 
-def claimable_lines(compiled: Compiled) -> pl.Expr | None:
-    """The fee lines any line liability of any tier could claim, judged on the line's codes alone;
-    None when the plan has no line liability (no line matters) or a line condition reads an amount
-    (then every line must be read). Lines outside it change no payout."""
-    conds = [
+def _line_conditions(compiled: Compiled) -> list[E.Expr]:
+    """The ``lines`` condition of every fee-line liability of every tier."""
+    return [
         compiled.exprs[f"tiers[{ti}].liabilities[{li}].lines"]
         for ti, tier in enumerate(compiled.plan.tiers)
         for li, liab in enumerate(tier.liabilities)
         if liab.lines is not None
     ]
+
+
+def claimable_lines(compiled: Compiled) -> pl.Expr | None:
+    """The fee lines any line liability of any tier could claim, judged on the line's codes alone;
+    None when a line condition reads an amount (then every line must be read). Lines outside it
+    change no payout."""
+    conds = _line_conditions(compiled)
     if not conds:
         return pl.lit(False)
     if any(set(c.fields) - {"med_list_codg", "chrgitm_lv", "med_chrgitm_type", "setl_id", "feedetl_sn"} for c in conds):
@@ -179,18 +184,16 @@ def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
     line a line liability could claim. Everything else pays nothing in any tier."""
     cats = compiled.catalogs
     out = pl.col("_rev")
-    line_conds = []
     for ti, tier in enumerate(compiled.plan.tiers):
         for li, liab in enumerate(tier.liabilities):
             lp = f"tiers[{ti}].liabilities[{li}]"
-            if liab.lines is not None:
-                line_conds.append(E.to_polars(compiled.exprs[f"{lp}.lines"], cats))
-            else:
+            if liab.lines is None:
                 could = E.to_polars(compiled.exprs[f"{lp}.base"], cats) > 0
                 when = compiled.exprs.get(f"{lp}.when")
                 if when is not None and not when.fields & PERSON_NAMES.keys():
                     could = could & E.to_polars(when, cats)
                 out = out | could
+    line_conds = [E.to_polars(c, cats) for c in _line_conditions(compiled)]
     if line_conds and fee_lines is not None and fee_lines.height:
         hits = fee_lines.lazy().filter(pl.any_horizontal(*line_conds)).select("setl_id").unique().collect()
         out = out | pl.col("setl_id").is_in(hits["setl_id"].implode())
