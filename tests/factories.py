@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from huiminbao.engine.columns import COST_PARTS, FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 from huiminbao.money import to_fen
+from huiminbao.vocabulary import COST_PARTS, FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 
 INSURED = {
     "psn_no": pl.Utf8,

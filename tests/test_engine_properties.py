@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huiminbao.engine.adjudicate import adjudicate
-from huiminbao.engine.columns import COST_PARTS, FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 from huiminbao.engine.reference import adjudicate_reference, round_exact
 from huiminbao.engine.rules import tier_rules
 from huiminbao.plans import compiled_plan
+from huiminbao.vocabulary import COST_PARTS, FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 from tests.factories import INSURED
 
 PLANS = {

@@ -8,7 +8,11 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
-from huiminbao.engine.columns import (
+from huiminbao.identity.certno import certnos_valid
+from huiminbao.money import to_yuan
+from huiminbao.synth import City, generate_city, write_city
+from huiminbao.synth.profile import COUNTIES
+from huiminbao.vocabulary import (
     COST_PARTS,
     FEE_LINE_SCHEMA,
     FUND_FIELDS,
@@ -17,10 +21,6 @@ from huiminbao.engine.columns import (
     SETTLEMENT_AMOUNTS,
     SETTLEMENT_SCHEMA,
 )
-from huiminbao.identity.certno import certnos_valid
-from huiminbao.money import to_yuan
-from huiminbao.synth import City, generate_city, write_city
-from huiminbao.synth.profile import COUNTIES
 
 PERSONS = 4000
 

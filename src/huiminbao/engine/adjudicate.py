@@ -36,11 +36,11 @@ from huiminbao.engine.accumulate import (
     with_prior,
 )
 from huiminbao.engine.bases import bases
-from huiminbao.engine.columns import REFUND_FLAG, SETTLEMENT_SCHEMA
 from huiminbao.engine.prepare import EngineError, age_expr, check_tiers, place_columns, tier_column
 from huiminbao.engine.rules import TierRules, tier_rules
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import PERSON_NAMES, Compiled
+from huiminbao.vocabulary import REFUND_FLAG, SETTLEMENT_SCHEMA
 
 SMALL = 100_000  # below this many records, outputs are put back in record order
 

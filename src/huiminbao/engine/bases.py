@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from huiminbao.engine.columns import LINE_TO_SETTLEMENT_FIELD
 from huiminbao.engine.rules import Cond, TierRules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
+from huiminbao.vocabulary import LINE_TO_SETTLEMENT_FIELD
 
 
 def first_match(conds: tuple[Cond, ...], default: pl.Expr, cats: E.Catalogs) -> pl.Expr:

@@ -28,12 +28,12 @@ from typing import Any
 
 import polars as pl
 
-from huiminbao.engine.columns import LINE_TO_SETTLEMENT_FIELD, REFUND_FLAG
 from huiminbao.engine.prepare import EngineError, age_at, out_of_city, out_of_province, person_tier
 from huiminbao.engine.rules import EXACT, TierRules, tier_rules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import Compiled
+from huiminbao.vocabulary import LINE_TO_SETTLEMENT_FIELD, REFUND_FLAG
 
 
 def round_exact(e: int) -> int:

@@ -12,9 +12,10 @@ from huiminbao.plans.loader import (
     missing_figures,
     require_known,
 )
-from huiminbao.plans.schema import Liability, Plan, PlanStatus, Tier
+from huiminbao.plans.schema import PLAN_ID_PATTERN, Liability, Plan, PlanStatus, Tier
 
 __all__ = [
+    "PLAN_ID_PATTERN",
     "Compiled",
     "Liability",
     "Plan",

@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from huiminbao.engine.columns import FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 from huiminbao.plans import expr as E
 from huiminbao.plans.catalog import Catalog
 from huiminbao.plans.schema import Amount, Plan, Tier
+from huiminbao.vocabulary import FEE_LINE_SCHEMA, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOG_DIR = Path(__file__).parent / "catalogs"
@@ -31,7 +31,9 @@ PERSON_NAMES: dict[str, E.Kind] = {
     "tier": "str",
 }
 _SETTLEMENT_KINDS: dict[str, E.Kind] = {
-    name: ("money" if name in SETTLEMENT_AMOUNTS else "list" if name == "diseases" else "str")
+    name: (
+        "money" if name in SETTLEMENT_AMOUNTS or name in OPTIONAL_AMOUNTS else "list" if name == "diseases" else "str"
+    )
     for name in SETTLEMENT_SCHEMA
     if name not in ("begndate", "enddate", "setl_time", "out_area_filed")
 }

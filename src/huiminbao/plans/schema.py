@@ -45,6 +45,10 @@ Expression = Annotated[str, AfterValidator(check_syntax)]
 """A plan expression; its syntax is checked on parse, its names when the whole plan is known."""
 
 
+PLAN_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+"""A plan id: also what keeps ids given in URLs out of file paths."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -215,7 +219,7 @@ class CatalogRef(Strict):
 
 
 class Plan(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    id: str = Field(pattern=PLAN_ID_PATTERN)
     name: str
     city: str
     province: str

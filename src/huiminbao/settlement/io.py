@@ -10,17 +10,18 @@ from pathlib import Path
 
 import polars as pl
 
-from huiminbao.engine.columns import (
+from huiminbao.settlement.records import RecordError, suffix
+from huiminbao.vocabulary import (
     COST_PARTS,
     FEE_LINE_AMOUNTS,
     FEE_LINE_SCHEMA,
     FUND_FIELDS,
     INSURED_SCHEMA,
+    OPTIONAL_AMOUNTS,
     REFUND_FLAG,
     SETTLEMENT_AMOUNTS,
     SETTLEMENT_SCHEMA,
 )
-from huiminbao.settlement.records import RecordError, suffix
 
 YUAN = r"^-?\d+(\.\d{1,2})?$"
 LIST_COLUMNS = ("diseases", "preexisting", "populations")
@@ -134,9 +135,19 @@ def read_settlements(path: Path, columns: list[str] | None = None) -> pl.DataFra
         if c not in schema:
             raise RecordError(str(path), c, "column missing")
     conv, raw_checks = _amount_plan(schema, SETTLEMENT_AMOUNTS, "settlement", ("medfee_sumamt", *COST_PARTS))
+    given = tuple(c for c in OPTIONAL_AMOUNTS if c in schema)
+    opt_conv, opt_checks = _amount_plan(schema, given, "settlement", ())
+    conv += [
+        pl.when(pl.col(c).is_null() | (pl.col(c).cast(pl.Utf8).str.strip_chars() == ""))
+        .then(None)
+        .otherwise(e)
+        .alias(c)
+        for c, e in zip(given, opt_conv, strict=True)
+    ]
+    raw_checks += opt_checks
     typed_cols = []
     for name, dtype in SETTLEMENT_SCHEMA.items():
-        if name in SETTLEMENT_AMOUNTS:
+        if name in SETTLEMENT_AMOUNTS or name in given:
             continue
         if name not in schema:
             default = [] if name == "diseases" else (False if name == "out_area_filed" else None)

@@ -17,18 +17,19 @@ from typing import Any
 
 import polars as pl
 
-from huiminbao.engine.columns import (
+from huiminbao.identity.certno import CertNoError, validate_certno
+from huiminbao.money import AmountError, to_fen
+from huiminbao.vocabulary import (
     COST_PARTS,
     FEE_LINE_AMOUNTS,
     FEE_LINE_SCHEMA,
     FUND_FIELDS,
     INSURED_SCHEMA,
+    OPTIONAL_AMOUNTS,
     REFUND_FLAG,
     SETTLEMENT_AMOUNTS,
     SETTLEMENT_SCHEMA,
 )
-from huiminbao.identity.certno import CertNoError, validate_certno
-from huiminbao.money import AmountError, to_fen
 
 REQUIRED = ("setl_id", "psn_no", "med_type", "begndate", "setl_time", "medfee_sumamt", *COST_PARTS)
 
@@ -95,6 +96,8 @@ def settlement_from_json(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
     row["refd_setl_flag"] = row.get("refd_setl_flag") or "0"
     for name in SETTLEMENT_AMOUNTS:
         row[name] = _fen(obj[name], record, name) if obj.get(name) not in (None, "") or name in REQUIRED else 0
+    for name in OPTIONAL_AMOUNTS:
+        row[name] = _fen(obj[name], record, name) if obj.get(name) not in (None, "") else None
     row["begndate"] = _date(obj["begndate"], record, "begndate")
     row["enddate"] = _date(obj.get("enddate") or obj["begndate"], record, "enddate")
     row["setl_time"] = _time(obj["setl_time"], record, "setl_time")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from huiminbao.engine.columns import FUND_FIELDS
 from huiminbao.synth.arrays import pct, yuan_fen
 from huiminbao.synth.institutions import LEVEL_COUNTY, LEVEL_TERTIARY, LEVEL_TOWNSHIP
+from huiminbao.vocabulary import FUND_FIELDS
 
 OUTPATIENT, CHRONIC, INPATIENT = 0, 1, 2  # med_type 11, 14, 21
 HIFP_CAP = yuan_fen(np.array(150_000.0))  # pooled fund per settlement

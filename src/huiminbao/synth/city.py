@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from huiminbao.engine.columns import INSURED_SCHEMA
 from huiminbao.synth.institutions import make_institutions
 from huiminbao.synth.profile import city_profile
 from huiminbao.synth.roster import make_roster
 from huiminbao.synth.settlements import make_settlements
 from huiminbao.synth.vocab import default_drug_catalogs
+from huiminbao.vocabulary import INSURED_SCHEMA
 
 DEFAULT_RECORDS_PER_PERSON = 5.0
 GENERATOR_VERSION = 1
@@ -29,7 +29,7 @@ GENERATOR_VERSION = 1
 
 @dataclass(frozen=True)
 class City:
-    """Frames of one synthetic city-year; money columns are int64 fen (engine/columns.py).
+    """Frames of one synthetic city-year; money columns are int64 fen (vocabulary.py).
 
     ``manifest`` says what was generated from what (plan, seed, drug catalogs, timings);
     counts and control totals are computed from the frames when written, so a City

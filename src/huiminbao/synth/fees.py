@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from huiminbao.engine.columns import FEE_LINE_SCHEMA
 from huiminbao.synth import vocab
 from huiminbao.synth.amounts import CHRONIC, DRUG_CLASS_B, INPATIENT, Buckets
 from huiminbao.synth.arrays import hash_uniform, take_str
+from huiminbao.vocabulary import FEE_LINE_SCHEMA
 
 MAX_LINES = 64  # per settlement; the hash key packs the line number in 6 bits
 D = 3  # bucket number of the drug line (0 class A, 1 class B, 2 fully self-paid)

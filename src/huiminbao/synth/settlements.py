@@ -18,7 +18,6 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from huiminbao.engine.columns import FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 from huiminbao.synth import vocab
 from huiminbao.synth.amounts import (
     CHRONIC,
@@ -38,6 +37,7 @@ from huiminbao.synth.fees import fee_lines as make_fee_lines
 from huiminbao.synth.institutions import LEVEL_PHARMACY, LEVEL_TERTIARY, Institutions
 from huiminbao.synth.profile import CityProfile
 from huiminbao.synth.roster import People
+from huiminbao.vocabulary import FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 
 US_PER_DAY = 86_400_000_000
 SETL_KIND, MDTRT_KIND = 10**9, 2 * 10**9  # id sentinels: kind digit then 9 digits
@@ -299,6 +299,7 @@ def _frame(
         roster["insutype"].gather(psn),
         take_str(["11", "14", "21"], c["med"], "med_type"),
         inst.frame["fixmedins_code"].gather(where),
+        pl.Series("rx_fixmedins_code", [None] * len(psn), dtype=pl.Utf8),
         roster["insu_admdvs"].gather(psn),
         inst.frame["admdvs"].gather(where).alias("mdtrt_area_admvs"),
         take_str(["0", "1"], refund.astype(np.int8), "refd_setl_flag"),
@@ -307,6 +308,7 @@ def _frame(
         pl.Series("enddate", c["end"].astype("datetime64[D]")),
         pl.Series("setl_time", t.setl_us[lo:hi].astype("datetime64[us]")),
         *(pl.Series(name, c[name]) for name in SETTLEMENT_AMOUNTS),
+        pl.Series("hifmi_inscp_scp_amt", [None] * len(psn), dtype=pl.Int64),
         pl.Series("out_area_filed", c["filed"]),
         diag,
     ]

@@ -15,9 +15,9 @@ from typing import Literal
 
 import polars as pl
 
-from huiminbao.engine.columns import FEE_LINE_AMOUNTS, SETTLEMENT_AMOUNTS
 from huiminbao.money import to_yuan
 from huiminbao.synth.city import City
+from huiminbao.vocabulary import FEE_LINE_AMOUNTS, SETTLEMENT_AMOUNTS
 
 Fmt = Literal["parquet", "csv", "both"]
 YUAN = pl.Decimal(18, 2)

@@ -7,8 +7,7 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from huiminbao.api.routes.plans import PLAN_ID_PATTERN
-from huiminbao.plans import Plan, PlanNotFound, list_plans, load_plan
+from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, list_plans, load_plan
 from huiminbao.web.templating import templates
 
 router = APIRouter(include_in_schema=False)

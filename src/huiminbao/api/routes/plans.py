@@ -11,9 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel
 
-from huiminbao.plans import Plan, PlanNotFound, PlanStatus, list_plans, load_plan
-
-PLAN_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"  # as in the plan schema; also keeps ids out of file paths
+from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, PlanStatus, list_plans, load_plan
 
 router = APIRouter(prefix="/api/plans", tags=["plans"])
 
