@@ -22,6 +22,7 @@ from huiminbao.vocabulary import FEE_LINE_SCHEMA, OPTIONAL_AMOUNTS, SETTLEMENT_A
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOG_DIR = Path(__file__).parent / "catalogs"
+TESTS_SUFFIX = ".tests.yaml"  # a plan's worked examples beside it (plans/data/<id>.tests.yaml), not a plan
 
 PERSON_NAMES: dict[str, E.Kind] = {
     "insutype": "str",
@@ -259,6 +260,8 @@ def list_plans() -> list[Plan]:
     seen: dict[str, Plan] = {}
     for d in plan_dirs():
         for path in sorted(d.glob("*.yaml")):
+            if path.name.endswith(TESTS_SUFFIX):
+                continue
             if path.stem not in seen:
                 seen[path.stem] = _load_cached(str(path), path.stat().st_mtime).plan
     return sorted(seen.values(), key=lambda p: (p.city, p.year, p.id))
