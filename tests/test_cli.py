@@ -36,7 +36,10 @@ def test_estimate_prints_the_explanation_of_benefit():
         "ratio": "80%",
         "entitled": "3200.00",
         "payout": "3200.00",
+        "reason": "扣除免赔额6000.00元；按80%赔付",
     }
+    first = next(x for x in out["settlements"][0]["lines"] if x["liability"] == "inpatient_inscope")
+    assert first["reason"] == "未达免赔额（本次10000.00元计入免赔额，年度免赔额尚余6000.00元）"
 
 
 def _case(tmp_path: Path, mutate) -> Path:

@@ -90,6 +90,12 @@ FEE_LINE_SCHEMA: dict[str, pl.DataType] = {
     "med_chrgitm_type": pl.Utf8(),  # 09 western drugs, 10 herbal pieces, 11 patent medicines, ...
     **{name: pl.Int64() for name in FEE_LINE_AMOUNTS},
 }
+# A fee line's share of the settlement's in-scope cost the patient still owes after all public funds:
+# the line's in-scope amount x (inscp_scp_amt - fund_pay_sumamt) / inscp_scp_amt, in whole fen (floor).
+# Funds pay the settlement, not lines, so a plan that pays on in-scope self-pay of some lines (Liaocheng's
+# special-efficacy drugs) reads this derived amount; it is claimed from the settlement's in-scope cost.
+INSCP_SELFPAY = "inscp_selfpay_amt"
+
 # A fee line's amount field and the settlement field it is part of.
 LINE_TO_SETTLEMENT_FIELD: dict[str, str] = {
     "det_item_fee_sumamt": "medfee_sumamt",
@@ -98,6 +104,8 @@ LINE_TO_SETTLEMENT_FIELD: dict[str, str] = {
     "inscp_scp_amt": "inscp_scp_amt",
     "overlmt_amt": "overlmt_selfpay",
 }
+# What a line liability's base field takes from its settlement when the liability claims the line.
+CLAIMED_FROM: dict[str, str] = {**LINE_TO_SETTLEMENT_FIELD, INSCP_SELFPAY: "inscp_scp_amt"}
 
 INSURED_SCHEMA: dict[str, pl.DataType] = {
     "psn_no": pl.Utf8(),
@@ -184,6 +192,8 @@ LABELS: dict[str, str] = {
     "chrgitm_lv": "收费项目等级",
     "med_chrgitm_type": "医疗收费项目类别",
     "det_item_fee_sumamt": "明细项目费用总额",
+    "inscp_selfpay_amt": "政策范围内个人自付（按明细分摊）",
+    "prescriber": "处方机构",
     "birth_date": "出生日期",
     "brdy": "出生日期",
     "tier": "保障版本",

@@ -76,12 +76,13 @@ def originals(df: pl.DataFrame, rules: TierRules, prior_lines: pl.DataFrame | No
     return df
 
 
-def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool) -> pl.DataFrame:
+def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: bool = False) -> pl.DataFrame:
     """Run every accumulator over a frame sorted by person and time.
 
     ``reversals=False`` is the fast path for persons without a reversal: all increments are
     non-negative, so a capped running sum is ``min(cap, x0 + S)`` and no reversal branch is
     evaluated. With reversals, increments may be negative and the cap needs the running max.
+    ``explain`` adds ``_lim_<id>``: the liability's annual limit cut this record's entitlement.
     """
     first = pl.col("_first")
     start = pl.col("_start")  # row number (within df) of the person's first record
@@ -138,14 +139,27 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool) -> pl.DataFr
     lf = lf.with_columns(used)
 
     accs = []
+    wanted: dict[str, pl.Expr] = {}  # the exact increment each capped liability would add uncapped
     for x in liabs:
         q = (pl.col(f"counted_{x.id}") - pl.col(f"deductible_used_{x.id}")) * pl.col(f"ratio_{x.id}")
         cap = None if x.limit is None else pl.lit(x.limit * EXACT, pl.Int64)
         if cap is not None:
             q = pl.min_horizontal(q, cap + EXACT)  # keeps running sums small; the cap cuts the same
+            wanted[x.id] = q
         inc = on_rev(-pl.col(f"_o_entitled_{x.id}") * EXACT, q)
         accs.append((f"_x_e_{x.id}", inc, pl.col(f"_x0_e_{x.id}"), cap))
     lf = capped(lf, accs)
+    if explain:
+        lf = lf.with_columns(
+            *[
+                (
+                    (pl.col(f"_x_e_{x.id}") - before(f"_x_e_{x.id}", f"_x0_e_{x.id}") < wanted[x.id])
+                    if x.id in wanted
+                    else pl.lit(False)
+                ).alias(f"_lim_{x.id}")
+                for x in liabs
+            ]
+        )
     lf = lf.with_columns(
         *[
             on_rev(
@@ -215,7 +229,7 @@ def _fed(todo: pl.DataFrame, out: pl.DataFrame, o_cols: list[str]) -> pl.DataFra
     )
 
 
-def settle_reversals(df: pl.DataFrame, first: pl.DataFrame, rules: TierRules) -> pl.DataFrame:
+def settle_reversals(df: pl.DataFrame, first: pl.DataFrame, rules: TierRules, explain: bool = False) -> pl.DataFrame:
     """Recompute persons with reversals until each reversal carries its original's final outcome.
 
     ``first`` is the fast pass over the same rows with reversals counted as nothing: exact up
@@ -228,7 +242,7 @@ def settle_reversals(df: pl.DataFrame, first: pl.DataFrame, rules: TierRules) ->
     todo = df.update(_fed(df, first, o_cols), on="_row")
     done: list[pl.DataFrame] = []
     for _ in range(MAX_PASSES):
-        out = accumulate(todo, rules, reversals=True)
+        out = accumulate(todo, rules, reversals=True, explain=explain)
         fresh = _fed(todo, out, o_cols)
         current = todo.filter(pl.col("_rev") & ~pl.col("_o_prior")).select("_row", *o_cols)
         changed = fresh.join(current, on="_row", suffix="_was").filter(

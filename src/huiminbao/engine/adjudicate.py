@@ -36,7 +36,18 @@ from huiminbao.engine.accumulate import (
     with_prior,
 )
 from huiminbao.engine.bases import bases
-from huiminbao.engine.prepare import EngineError, age_expr, check_tiers, place_columns, tier_column
+from huiminbao.engine.prepare import (
+    STATUS,
+    EngineError,
+    Status,
+    age_expr,
+    check_tiers,
+    person_status,
+    place_columns,
+    record_status,
+    tier_column,
+)
+from huiminbao.engine.reasons import line_reason, reason_columns, status_reason
 from huiminbao.engine.rules import TierRules, tier_rules
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import PERSON_NAMES, Compiled
@@ -47,8 +58,8 @@ SMALL = 100_000  # below this many records, outputs are put back in record order
 
 @dataclass(frozen=True)
 class Adjudication:
-    settlements: pl.DataFrame  # setl_id, psn_no, tier, payout (fen)
-    lines: pl.DataFrame  # setl_id, psn_no, liability, base, counted, deductible_used, ratio, entitled, payout
+    settlements: pl.DataFrame  # setl_id, psn_no, tier, status, payout (fen); with explain also reason
+    lines: pl.DataFrame  # setl_id, psn_no, liability, base, counted, deductible_used, ratio, entitled, payout[, reason]
     accumulators: pl.DataFrame  # psn_no, key, value: the state after the last record
 
 
@@ -61,12 +72,15 @@ def adjudicate(
     prior_lines: pl.DataFrame | None = None,
     *,
     all_lines: bool = True,
+    explain: bool = False,
 ) -> Adjudication:
     """Adjudicate settlements under a plan.
 
     ``prior``: accumulators (psn_no, key, value) from earlier adjudications of the year.
     ``prior_lines``: outcome lines of settlements adjudicated earlier, for reversals whose
     original is not in ``settlements``. ``all_lines=False`` keeps only lines with an amount.
+    ``explain`` adds ``reason``: a plain-Chinese sentence on each settlement that cannot pay at
+    all and on each line that pays less than its base (``engine.reasons``).
     """
     plan = compiled.plan
     people = _people(compiled, insured)
@@ -77,27 +91,19 @@ def adjudicate(
         .with_columns((pl.col("refd_setl_flag") == REFUND_FLAG).fill_null(False).alias("_rev"))
     )
     _check_reversals(frame, prior_lines)
+    frame = frame.with_columns(record_status(plan).alias("_status0"))
     if not all_lines:  # records no liability could pay on need neither a person nor an order
         frame = frame.filter(_candidates(compiled, fee_lines))
     frame = (
         frame.join(people.lazy().select(_person_columns(compiled)), on="psn_no", how="left")
         .with_columns(
             pl.col("_tier").fill_null(plan.tier().id),
-            *[pl.col(c).fill_null([]) for c in ("preexisting", "populations") if c in _read(compiled)],
+            *[pl.col(c).fill_null([]) for c in ("preexisting", "populations") if c in compiled.fields],
             *place_columns(),
             pl.col("out_area_filed").fill_null(False),
         )
-        .with_columns(
-            (
-                pl.col("_known").fill_null(False)
-                & pl.col("begndate")
-                .is_between(
-                    pl.col("_cover_start").fill_null(plan.cover_start),
-                    pl.col("_cover_end").fill_null(plan.cover_end),
-                )
-                .fill_null(False)
-            ).alias("_covered")
-        )
+        .with_columns(person_status(plan).alias("_status"))
+        .with_columns((pl.col("_status") == Status.COVERED.value).alias("_covered"))
         .collect()
     )
     skipped = None
@@ -105,17 +111,21 @@ def adjudicate(
         kept = frame["_row"]
         skipped = (
             settlements.lazy()
-            .select("setl_id", "psn_no")
+            .select(_needed(compiled, settlements.columns))
             .with_row_index("_row")
             .filter(~pl.col("_row").is_in(kept.implode()))
             .select(
                 "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no",
                 pl.lit(plan.tiers[0].id if len(plan.tiers) == 1 else None, pl.Utf8).alias("tier"),
+                pl.when(~pl.col("psn_no").is_in(people["psn_no"].implode()))
+                .then(pl.lit(Status.NOT_INSURED.value))
+                .otherwise(pl.coalesce(record_status(plan).cast(pl.Utf8), pl.lit(Status.COVERED.value)))
+                .cast(STATUS).alias("status"),
                 pl.lit(0, pl.Int64).alias("payout"),
             )
             .collect()
         )  # fmt: skip
-    if "diseases" in _read(compiled) and "diseases" not in frame.columns:
+    if "diseases" in compiled.fields and "diseases" not in frame.columns:
         frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("diseases"))
     tiers = set(frame["_tier"].unique().to_list())
     check_tiers(compiled, tiers)
@@ -123,7 +133,7 @@ def adjudicate(
     setl_out, line_out = [], []
     for tier_id in sorted(tiers):
         part = frame.filter(pl.col("_tier") == tier_id) if len(tiers) > 1 else frame
-        s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines, all_lines)
+        s, ln = _run_tier(part, fee_lines, rules[tier_id], prior, prior_lines, all_lines, explain)
         setl_out.append(s)
         line_out.append(ln)
     settled = pl.concat(setl_out, how="diagonal_relaxed") if setl_out else _empty_settlements()
@@ -131,9 +141,11 @@ def adjudicate(
     settled = settled.select(_empty_settlements().columns)
     if skipped is not None:
         settled = pl.concat([settled, skipped], how="vertical_relaxed")
-    lines = pl.concat(line_out) if line_out else _empty_lines()
+    lines = pl.concat(line_out) if line_out else _empty_lines(explain)
     if not all_lines:
         lines = lines.filter((pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0))
+    if explain:
+        settled = settled.with_columns(status_reason(pl.col("status")).alias("reason"))
     if settled.height <= SMALL:  # estimates and real time: records in input order, lines in precedence order
         settled, lines = settled.sort("_row"), lines.sort("_row", "_k")
     return Adjudication(
@@ -143,27 +155,17 @@ def adjudicate(
     )
 
 
-def _read(compiled: Compiled) -> set[str]:
-    """Every field name the plan's expressions read."""
-    return {f for e in compiled.exprs.values() for f in e.fields}
-
-
 def _person_columns(compiled: Compiled) -> list[str]:
     """The person attributes the engine needs: coverage and tier always, the rest if a rule reads them."""
-    read = _read(compiled)
-    return ["psn_no", "_pidx", "_tier", "_known", "_cover_start", "_cover_end"] + [
+    read = compiled.fields
+    return ["psn_no", "_pidx", "_tier", "_known", "_cover_start", "_cover_end", "_insu_status", "_insu_status_date"] + [
         c for c in ("tier", "preexisting", "populations", "age") if c in read
     ]
 
 
 def _line_conditions(compiled: Compiled) -> list[E.Expr]:
     """The ``lines`` condition of every fee-line liability of every tier."""
-    return [
-        compiled.exprs[f"tiers[{ti}].liabilities[{li}].lines"]
-        for ti, tier in enumerate(compiled.plan.tiers)
-        for li, liab in enumerate(tier.liabilities)
-        if liab.lines is not None
-    ]
+    return [x.lines for tier in compiled.tiers for x in tier.liabilities if x.lines is not None]
 
 
 def claimable_lines(compiled: Compiled) -> pl.Expr | None:
@@ -184,14 +186,12 @@ def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
     line a line liability could claim. Everything else pays nothing in any tier."""
     cats = compiled.catalogs
     out = pl.col("_rev")
-    for ti, tier in enumerate(compiled.plan.tiers):
-        for li, liab in enumerate(tier.liabilities):
-            lp = f"tiers[{ti}].liabilities[{li}]"
-            if liab.lines is None:
-                could = E.to_polars(compiled.exprs[f"{lp}.base"], cats) > 0
-                when = compiled.exprs.get(f"{lp}.when")
-                if when is not None and not when.fields & PERSON_NAMES.keys():
-                    could = could & E.to_polars(when, cats)
+    for tier in compiled.tiers:
+        for x in tier.liabilities:
+            if x.lines is None:
+                could = E.to_polars(x.base, cats) > 0
+                if x.when is not None and not x.when.fields & (PERSON_NAMES.keys() | DERIVED):
+                    could = could & E.to_polars(x.when, cats)
                 out = out | could
     line_conds = [E.to_polars(c, cats) for c in _line_conditions(compiled)]
     if line_conds and fee_lines is not None and fee_lines.height:
@@ -204,15 +204,19 @@ REQUIRED = ("setl_id", "psn_no", "setl_time", "begndate")
 OPTIONAL: dict[str, pl.Expr] = {
     "refd_setl_flag": pl.lit("0"),
     "init_setl_id": pl.lit(None, pl.Utf8),
+    "insutype": pl.lit(None, pl.Utf8),
     "insu_admdvs": pl.lit(None, pl.Utf8),
     "mdtrt_area_admvs": pl.lit(None, pl.Utf8),
+    "fixmedins_code": pl.lit(None, pl.Utf8),
+    "rx_fixmedins_code": pl.lit(None, pl.Utf8),
     "out_area_filed": pl.lit(False),
 }
+DERIVED = {"out_of_city", "out_of_province", "prescriber"}  # computed by ``place_columns`` after the join
 
 
 def settlement_columns(compiled: Compiled) -> list[str]:
     """The settlement columns the engine reads under this plan: a reader may load only these."""
-    read = _read(compiled)
+    read = compiled.fields
     return [c for c in SETTLEMENT_SCHEMA if c in REQUIRED or c in OPTIONAL or c in read]
 
 
@@ -222,7 +226,7 @@ def _needed(compiled: Compiled, columns: list[str]) -> list[pl.Expr]:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise EngineError(f"settlements: column {missing[0]} is missing")
-    read = _read(compiled)
+    read = compiled.fields
     keep = [pl.col(c) for c in columns if c in REQUIRED or c in OPTIONAL or c in read]
     return keep + [default.alias(c) for c, default in OPTIONAL.items() if c not in columns]
 
@@ -230,14 +234,15 @@ def _needed(compiled: Compiled, columns: list[str]) -> list[pl.Expr]:
 def _empty_settlements() -> pl.DataFrame:
     return pl.DataFrame(
         schema={"_row": pl.UInt32, "_active": pl.Boolean, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8}
-        | {"payout": pl.Int64}
+        | {"status": STATUS, "payout": pl.Int64}
     )
 
 
-def _empty_lines() -> pl.DataFrame:
+def _empty_lines(explain: bool) -> pl.DataFrame:
     return pl.DataFrame(
         schema={"_row": pl.UInt32, "setl_id": pl.Utf8, "psn_no": pl.Utf8, "liability": pl.Utf8, "_k": pl.UInt8}
         | dict.fromkeys(OUTCOMES, pl.Int64)
+        | ({"reason": pl.Utf8} if explain else {})
     )
 
 
@@ -250,10 +255,7 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
     if insured.height != insured["psn_no"].n_unique():
         dup = insured.filter(pl.col("psn_no").is_duplicated())["psn_no"][0]
         raise EngineError(f"insured: psn_no {dup!r} appears more than once")
-    read = _read(compiled) | {"tier"}
-    for ti in range(len(compiled.plan.tiers)):
-        if (assign := compiled.exprs.get(f"tiers[{ti}].assign")) is not None:
-            read |= assign.fields
+    read = compiled.fields | {"tier"}
     start = compiled.plan.cover_start
     given = {
         "tier": (pl.col("tier") if "tier" in cols else pl.lit(None, pl.Utf8)),
@@ -266,6 +268,10 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
         *[expr.alias(name) for name, expr in given.items() if name in read],
         (pl.col("cover_start") if "cover_start" in cols else pl.lit(None, pl.Date)).alias("_cover_start"),
         (pl.col("cover_end") if "cover_end" in cols else pl.lit(None, pl.Date)).alias("_cover_end"),
+        (pl.col("insu_status").cast(pl.Utf8) if "insu_status" in cols else pl.lit(None, pl.Utf8)).alias("_insu_status"),
+        (pl.col("insu_status_date") if "insu_status_date" in cols else pl.lit(None, pl.Date)).alias(
+            "_insu_status_date"
+        ),
         pl.lit(True).alias("_known"),
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pidx"),
     )
@@ -308,62 +314,65 @@ def _run_tier(
     prior: pl.DataFrame | None,
     prior_lines: pl.DataFrame | None,
     all_lines: bool,
+    explain: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One tier's records. Only records that count toward something (a base or a reversal) touch
-    the accumulators, so only those are sorted into person and time order and accumulated; the
-    others pay nothing and change nothing."""
-    df = bases(part, fee_lines, rules)
+    """One tier's records. Only records that count toward something (a counted amount or a reversal)
+    touch the accumulators, so only those are sorted into person and time order and accumulated;
+    the others pay nothing and change nothing."""
+    df = bases(part, fee_lines, rules, explain)
     active = pl.col("_known").fill_null(False) & (
-        pl.col("_rev")
-        | pl.any_horizontal(*[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in ("base", "counted")])
+        pl.col("_rev") | pl.any_horizontal(*[pl.col(f"counted_{x.id}") != 0 for x in rules.liabilities])
     )
+    why = reason_columns(rules) if explain else []
     keep = [
-        "_row", "setl_id", "psn_no", "setl_time", "_tier", "_rev", "init_setl_id",
+        "_row", "setl_id", "psn_no", "setl_time", "_tier", "_rev", "init_setl_id", "_status",
         *[f"{s}_{x.id}" for x in rules.liabilities for s in ("base", "counted", "ratio")],
         *[f"_D_{p.key}" for p in rules.pools],
+        *why,
     ]  # fmt: skip
     act = in_time_order(df.lazy().filter(active).select(*keep, "_pidx").collect())
     act = firsts(with_prior(act, rules, prior))
-    parts = [accumulate(act, rules, reversals=False)]
+    parts = [accumulate(act, rules, reversals=False, explain=explain)]
     if act["_rev"].any():
         mask = pl.col("_p").is_in(act.filter(pl.col("_rev"))["_p"].unique().implode())
         first = parts[0]
         with_rev = originals(act.filter(mask), rules, prior_lines)
-        # an original that counted toward nothing is not in ``act``: its reversal still shows its ratio
+        # an original that counted toward nothing is not in ``act``: its reversal still shows its base and ratio
         wanted = with_rev["init_setl_id"].drop_nulls().implode()
-        ratios = (
+        shown = (
             df.lazy()
             .filter(pl.col("setl_id").is_in(wanted))
             .select(
                 pl.col("setl_id").alias("init_setl_id"),
-                *[pl.col(f"ratio_{x.id}").alias(f"_o_ratio_{x.id}") for x in rules.liabilities],
+                *[pl.col(f"{s}_{x.id}").alias(f"_o_{s}_{x.id}") for x in rules.liabilities for s in ("base", "ratio")],
             )
             .collect()
         )
-        with_rev = with_rev.update(ratios, on="init_setl_id")
-        parts = [first.filter(~mask), settle_reversals(with_rev, first.filter(mask), rules)]
+        with_rev = with_rev.update(shown, on="init_setl_id")
+        parts = [first.filter(~mask), settle_reversals(with_rev, first.filter(mask), rules, explain)]
     state = list(key_cols(rules).values())
     inactive = df.filter(~active)
     settled = pl.concat(
         [
-            *[p.select("_row", pl.lit(True).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"), "payout", *state) for p in parts],
+            *[p.select("_row", pl.lit(True).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"), pl.col("_status").alias("status"), "payout", *state) for p in parts],
             inactive.select(
                 "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no", pl.col("_tier").alias("tier"),
-                pl.lit(0, pl.Int64).alias("payout"), *[pl.lit(None, pl.Int64).alias(c) for c in state],
+                pl.col("_status").alias("status"), pl.lit(0, pl.Int64).alias("payout"),
+                *[pl.lit(None, pl.Int64).alias(c) for c in state],
             ),
         ]
     )  # fmt: skip
-    if all_lines:
+    if all_lines or explain:
         zeros = [
             pl.lit(0, pl.Int64).alias(f"{s}_{x.id}")
             for x in rules.liabilities
             for s in ("deductible_used", "entitled", "payout")
-        ]
+        ] + [pl.lit(False).alias(f"_lim_{x.id}") for x in rules.liabilities]
+        zeros += [pl.lit(0, pl.Int64).alias(f"_x_d_{p.key}") for p in rules.pools]
         parts.append(inactive.with_columns(zeros))
-    else:
-        amount = pl.any_horizontal(
-            *[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in ("counted", "entitled")]
-        )
+    if not all_lines:
+        shown_stats = ("base", "counted", "entitled") if explain else ("counted", "entitled")
+        amount = pl.any_horizontal(*[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in shown_stats])
         parts = [p.filter(amount) for p in parts]
     lines = pl.concat(
         [
@@ -374,6 +383,7 @@ def _run_tier(
                 pl.lit(x.id).alias("liability"),
                 pl.lit(k, pl.UInt8).alias("_k"),
                 *[pl.col(f"{s}_{x.id}").alias(s) for s in OUTCOMES],
+                *([line_reason(rules, x).alias("reason")] if explain else []),
             )
             for p in parts
             for k, x in enumerate(rules.liabilities)

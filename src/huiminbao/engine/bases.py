@@ -4,26 +4,47 @@ A fee-line liability claims the matching lines no earlier liability claimed; a s
 liability reads the settlement's amounts less what earlier line liabilities claimed, so a
 fee is paid under one liability only. Counting factors and ratios come from the first
 matching rule; each deductible pool's amount from the person's first matching rule.
+
+``base_<id>`` is what the stay has for the liability whether or not it pays (so an explanation
+can say what was not paid and why); ``counted_<id>`` is what counts: zero when the settlement is
+not covered, the liability's condition fails or an exclusion matches, else the base times the
+counting factor. With ``explain`` the indices of the matching rules are kept for the reasons.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from huiminbao.engine.rules import Cond, TierRules
+from huiminbao.engine.rules import TierRules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
-from huiminbao.vocabulary import LINE_TO_SETTLEMENT_FIELD
+from huiminbao.plans.loader import Rule
+from huiminbao.vocabulary import CLAIMED_FROM, INSCP_SELFPAY
 
 
-def first_match(conds: tuple[Cond, ...], default: pl.Expr, cats: E.Catalogs) -> pl.Expr:
+def first_match(conds: tuple[Rule, ...], default: pl.Expr, cats: E.Catalogs) -> pl.Expr:
     out = default
     for c in reversed(conds):
-        out = pl.when(E.to_polars(c.expr, cats)).then(pl.lit(c.value, pl.Int64)).otherwise(out)
+        out = pl.when(E.to_polars(c.when, cats)).then(pl.lit(c.value, pl.Int64)).otherwise(out)
     return out
 
 
-def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) -> pl.DataFrame:
+def first_index(conds: tuple[Rule, ...], cats: E.Catalogs) -> pl.Expr:
+    """The index of the first rule whose condition holds, null when none does."""
+    out: pl.Expr = pl.lit(None, pl.Int8)
+    for k in reversed(range(len(conds))):
+        out = pl.when(E.to_polars(conds[k].when, cats)).then(pl.lit(k, pl.Int8)).otherwise(out)
+    return out
+
+
+def _inscp_selfpay() -> pl.Expr:
+    """A fee line's share of its settlement's in-scope self-pay (vocabulary.INSCP_SELFPAY), floor."""
+    owed = pl.max_horizontal(pl.col("_s_inscp") - pl.col("_s_fund"), pl.lit(0))
+    share = pl.col("inscp_scp_amt") * owed // pl.col("_s_inscp")
+    return pl.when(pl.col("_s_inscp") > 0).then(share).otherwise(0).alias(INSCP_SELFPAY)
+
+
+def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, explain: bool = False) -> pl.DataFrame:
     """Per-liability base (fen), counted amount (fen x bp) and ratio (bp) for each record."""
     cats = rules.catalogs
     live = pl.col("_covered") & ~pl.col("_rev")
@@ -38,29 +59,40 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) ->
         if fee_lines is not None and fee_lines.height:
             conds = [E.to_polars(liab.lines, cats).alias(f"_m_{liab.id}") for liab in line_liabs]  # type: ignore[arg-type]
             any_match = pl.any_horizontal(*[pl.col(f"_m_{liab.id}") for liab in line_liabs])
+            derived = any(INSCP_SELFPAY in x.base.fields for x in line_liabs)
+            settlement_cols = [
+                pl.col("inscp_scp_amt").alias("_s_inscp"),
+                pl.col("fund_pay_sumamt").alias("_s_fund"),
+            ] if derived else []  # fmt: skip
             cand = (
                 fee_lines.lazy()
                 .with_columns(*conds)
                 .filter(any_match)
                 .join(
-                    df.lazy().select("setl_id", "_row", *(f"_applies_{x.id}" for x in line_liabs)),
+                    df.lazy().select("setl_id", "_row", *(f"_applies_{x.id}" for x in line_liabs), *settlement_cols),
                     on="setl_id",
                 )
             )
+            if derived:
+                cand = cand.with_columns(_inscp_selfpay())
             claimed = pl.lit(False)
             masks = []
             for liab in line_liabs:
-                mask = pl.col(f"_m_{liab.id}") & pl.col(f"_applies_{liab.id}") & ~claimed
-                masks.append(mask.alias(f"_k_{liab.id}"))
+                free = pl.col(f"_m_{liab.id}") & ~claimed
+                mask = free & pl.col(f"_applies_{liab.id}")
+                masks += [mask.alias(f"_k_{liab.id}"), free.alias(f"_r_{liab.id}")]
                 claimed = claimed | mask
             cand = cand.with_columns(*masks)
             for liab in line_liabs:
                 k = pl.col(f"_k_{liab.id}")
-                sums.append(pl.when(k).then(E.to_polars(liab.base, cats)).otherwise(0).sum().alias(f"b_{liab.id}"))
+                sums.append(
+                    pl.when(pl.col(f"_r_{liab.id}")).then(E.to_polars(liab.base, cats)).otherwise(0).sum()
+                    .alias(f"b_{liab.id}")
+                )  # fmt: skip
                 claim_cols[liab.id] = []
                 for f in sorted(liab.base.fields):
-                    name = f"_cl_{liab.id}_{LINE_TO_SETTLEMENT_FIELD[f]}"
-                    claim_cols[liab.id].append(LINE_TO_SETTLEMENT_FIELD[f])
+                    name = f"_cl_{liab.id}_{CLAIMED_FROM[f]}"
+                    claim_cols[liab.id].append(CLAIMED_FROM[f])
                     sums.append(pl.when(k).then(pl.col(f)).otherwise(0).sum().alias(name))
             agg = cand.group_by("_row").agg(sums).collect()
             df = df.join(agg, on="_row", how="left")  # order is restored later, for active records only
@@ -78,18 +110,25 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules) ->
         else:
             adjusted = {f: pl.col(f) - pl.sum_horizontal(*[pl.col(c) for c in cs]) for f, cs in claimed_so_far.items()}
             base = E.to_polars(liab.base, cats, adjusted)
-            base = pl.when(pl.col(f"_applies_{liab.id}")).then(base).otherwise(0)
+        counts = pl.col(f"_applies_{liab.id}")
         if liab.exclusions:
-            excluded = pl.any_horizontal(*[E.to_polars(x, cats) for x in liab.exclusions])
-            base = pl.when(excluded).then(0).otherwise(base)
-        base = pl.max_horizontal(base, pl.lit(0)).cast(pl.Int64)
+            excluded = pl.any_horizontal(*[E.to_polars(x.when, cats) for x in liab.exclusions])
+            counts = counts & ~excluded
+            if explain:
+                exprs.append(first_index(liab.exclusions, cats).alias(f"_xi_{liab.id}"))
+        base = pl.max_horizontal(base, pl.lit(0)).fill_null(0).cast(pl.Int64)
         factor = first_match(liab.counting, pl.lit(BP, pl.Int64), cats)
         ratio = first_match(liab.ratios, pl.lit(liab.ratio_default, pl.Int64), cats)
         exprs += [
             base.alias(f"base_{liab.id}"),
-            factor.alias(f"_f_{liab.id}"),
+            pl.when(counts).then(factor).otherwise(0).alias(f"_f_{liab.id}"),
             ratio.alias(f"ratio_{liab.id}"),
         ]
+        if explain:
+            exprs += [
+                first_index(liab.counting, cats).alias(f"_fi_{liab.id}"),
+                first_index(liab.ratios, cats).alias(f"_ri_{liab.id}"),
+            ]
     exprs += [(first_match(p.rules, pl.lit(p.default, pl.Int64), cats) * BP).alias(f"_D_{p.key}") for p in rules.pools]
     df = df.with_columns(exprs)
     return df.with_columns(

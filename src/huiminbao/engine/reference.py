@@ -5,11 +5,14 @@ accumulators in dictionaries. It is slow on purpose-free clarity and exists to c
 the vectorised engine to the fen (tests and the benchmark compare them).
 
 Rules, in the order they apply to one settlement:
-1. Coverage: the person is insured in the plan and care began inside the person's cover.
+1. Coverage: the person is insured in the plan, under a type and in an area it covers, care
+   began inside the person's cover and after any waiting period, and basic insurance was not
+   suspended or ended (when the plan follows it).
 2. Bases, liability by liability in precedence order. A fee-line liability claims the
    matching lines not claimed before it; a settlement liability sees the settlement's
-   amounts less what earlier line liabilities claimed. Negative bases count as zero;
-   an unmet ``when`` or a matching exclusion makes the base zero.
+   amounts less what earlier line liabilities claimed. Negative bases count as zero. The base
+   is shown whether or not it counts; an uncovered settlement, an unmet ``when`` or a
+   matching exclusion makes the counted amount zero.
 3. Counting factor (e.g. care outside the city counts at 50%): counted = base x factor.
 4. Deductible: each pool has an annual amount; within a settlement the liabilities
    sharing a pool consume it in precedence order.
@@ -28,12 +31,21 @@ from typing import Any
 
 import polars as pl
 
-from huiminbao.engine.prepare import EngineError, age_at, out_of_city, out_of_province, person_tier
+from huiminbao.engine.prepare import (
+    EngineError,
+    Status,
+    age_at,
+    out_of_city,
+    out_of_province,
+    person_status_py,
+    person_tier,
+    prescriber,
+)
 from huiminbao.engine.rules import EXACT, TierRules, tier_rules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import Compiled
-from huiminbao.vocabulary import LINE_TO_SETTLEMENT_FIELD, REFUND_FLAG
+from huiminbao.vocabulary import CLAIMED_FROM, INSCP_SELFPAY, REFUND_FLAG
 
 
 def round_exact(e: int) -> int:
@@ -43,7 +55,7 @@ def round_exact(e: int) -> int:
 
 def _first(conds: Any, row: dict[str, Any], cats: E.Catalogs, default: int) -> int:
     for c in conds:
-        if E.evaluate(c.expr, row, cats):
+        if E.evaluate(c.when, row, cats):
             return c.value
     return default
 
@@ -83,7 +95,8 @@ def adjudicate_reference(
             rules_by_tier[tier_id] = tier_rules(compiled, tier_id)
         rules = rules_by_tier[tier_id]
         acc = state[rec["psn_no"]]
-        if rec.get("refd_setl_flag") == REFUND_FLAG:
+        status = person_status_py(plan, rec, person)
+        if rec.get("refd_setl_flag") == REFUND_FLAG and person is not None:
             original = done.get(rec.get("init_setl_id") or "")
             if original is None:
                 raise EngineError(
@@ -92,36 +105,38 @@ def adjudicate_reference(
                 )
             outcome = _reverse(rules, acc, original)
         else:
-            row = _context(plan.cover_start, plan.cover_end, rec, person)
+            row = _context(plan.cover_start, rec, person, status)
             outcome = _settle(rules, acc, row, lines_by_setl.get(rec["setl_id"], []), compiled.catalogs)
         done[rec["setl_id"]] = outcome
         payout = sum(o["payout"] for o in outcome.values())
-        out_setl.append({"setl_id": rec["setl_id"], "psn_no": rec["psn_no"], "tier": tier_id, "payout": payout})
+        out_setl.append(
+            {"setl_id": rec["setl_id"], "psn_no": rec["psn_no"], "tier": tier_id, "status": status, "payout": payout}
+        )
         for liab in rules.liabilities:
             o = outcome[liab.id]
             out_lines.append({"setl_id": rec["setl_id"], "psn_no": rec["psn_no"], "liability": liab.id, **o})
     accs = [{"psn_no": p, "key": k, "value": v} for p, kv in state.items() for k, v in kv.items()]
     return (
-        pl.DataFrame(out_setl, schema={"setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8, "payout": pl.Int64}),
+        pl.DataFrame(
+            out_setl,
+            schema={"setl_id": pl.Utf8, "psn_no": pl.Utf8, "tier": pl.Utf8, "status": pl.Utf8, "payout": pl.Int64},
+        ),
         pl.DataFrame(out_lines, infer_schema_length=None),
         pl.DataFrame(accs, schema={"psn_no": pl.Utf8, "key": pl.Utf8, "value": pl.Int64}),
     )
 
 
-def _context(start: date, end: date, rec: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:
+def _context(start: date, rec: dict[str, Any], person: dict[str, Any] | None, status: Status) -> dict[str, Any]:
     row = dict(rec)
-    covered = person is not None
     if person is not None:
-        p_start = person.get("cover_start") or start
-        p_end = person.get("cover_end") or end
-        covered = rec["begndate"] is not None and p_start <= rec["begndate"] <= p_end
         row.update(
             preexisting=person.get("preexisting") or [],
             populations=person.get("populations") or [],
             tier=person.get("tier"),
             age=age_at(person.get("birth_date"), start),
         )
-    row["covered"] = covered
+    row["covered"] = status is Status.COVERED
+    row["prescriber"] = prescriber(rec)
     row["out_of_city"] = out_of_city(rec.get("insu_admdvs"), rec.get("mdtrt_area_admvs"))
     row["out_of_province"] = out_of_province(rec.get("insu_admdvs"), rec.get("mdtrt_area_admvs"))
     row["out_area_filed"] = bool(rec.get("out_area_filed"))
@@ -140,25 +155,28 @@ def _settle(
     counted: dict[str, int] = {}
     ratio: dict[str, int] = {}
     base_of: dict[str, int] = {}
+    owed = max(row["inscp_scp_amt"] - row["fund_pay_sumamt"], 0)
+    for line in lines:  # each line's share of the in-scope self-pay, floor (vocabulary.INSCP_SELFPAY)
+        line[INSCP_SELFPAY] = line["inscp_scp_amt"] * owed // row["inscp_scp_amt"] if row["inscp_scp_amt"] > 0 else 0
     for liab in rules.liabilities:
         applies = row["covered"] and (liab.when is None or bool(E.evaluate(liab.when, row, cats)))
         if liab.lines is not None:
             base = 0
             for k, line in enumerate(lines):
-                if k in claimed or not applies or not E.evaluate(liab.lines, line, cats):
+                if k in claimed or not E.evaluate(liab.lines, line, cats):
                     continue
-                claimed.add(k)
                 base += E.evaluate(liab.base, line, cats)
-                for f in liab.base.fields:
-                    claimed_fields[LINE_TO_SETTLEMENT_FIELD[f]] += line[f]
+                if applies:
+                    claimed.add(k)
+                    for f in liab.base.fields:
+                        claimed_fields[CLAIMED_FROM[f]] += line[f]
         else:
             seen = {**row, **{f: row[f] - v for f, v in claimed_fields.items() if f in row}}
-            base = E.evaluate(liab.base, seen, cats) if applies else 0
-        if any(E.evaluate(x, row, cats) for x in liab.exclusions):
-            base = 0
-        base = max(base, 0)
+            base = E.evaluate(liab.base, seen, cats)
+        counts = applies and not any(E.evaluate(x.when, row, cats) for x in liab.exclusions)
+        base = max(base or 0, 0)
         base_of[liab.id] = base
-        counted[liab.id] = base * _first(liab.counting, row, cats, BP)
+        counted[liab.id] = base * _first(liab.counting, row, cats, BP) if counts else 0
         ratio[liab.id] = _first(liab.ratios, row, cats, liab.ratio_default)
 
     used: dict[str, int] = {}

@@ -10,6 +10,12 @@ plain Python function for the reference adjudicator, so both read the same rules
 Types: ``money`` (int fen), ``int`` (counts such as age), ``bool``, ``str``, ``list`` (of str).
 A number written in an expression takes the kind of what it meets: next to an amount it
 is yuan and becomes fen; next to a count it stays a whole number.
+
+Functions: ``max``/``min`` of amounts, ``startswith(code, 'prefix')``, ``in_catalog(code or
+codes, 'catalog')``, and ``overlaps(codes, codes[, 'catalog'])``: two ICD-10 lists share a
+three-character category (a stay's diagnoses and the person's pre-existing conditions, those
+of a catalog only when one is named), which is how a plan says "costs related to a
+pre-existing condition".
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ class Expr:
 
 
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-_FUNCS = {"max", "min", "startswith", "in_catalog"}
+_FUNCS = {"max", "min", "startswith", "in_catalog", "overlaps"}
 
 
 def parse(text: str, names: Mapping[str, Kind], catalogs: set[str] | None = None) -> Expr:
@@ -173,6 +179,14 @@ def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str]
             if len(args) != 2 or args[0].kind != "str" or args[1].op != "const" or args[1].kind != "str":
                 raise fail("startswith(field, 'prefix') takes a code field and a quoted prefix")
             return Node("startswith", "bool", (args[0], args[1].args[0]))
+        if fn == "overlaps":
+            lists = len(args) in (2, 3) and args[0].kind == "list" and args[1].kind == "list"
+            if not lists or (len(args) == 3 and (args[2].op != "const" or args[2].kind != "str")):
+                raise fail("overlaps(codes, codes[, 'catalog_id']) takes two ICD-10 code lists and a quoted catalog id")
+            cat = args[2].args[0] if len(args) == 3 else None
+            if cat is not None and cat not in cats:
+                raise fail(f"unknown catalog {cat!r} (declared: {', '.join(sorted(cats)) or 'none'})")
+            return Node("overlaps", "bool", (args[0], args[1], cat))
         # in_catalog
         if len(args) != 2 or args[0].kind not in ("str", "list") or args[1].op != "const":
             raise fail("in_catalog(field, 'catalog_id') takes a code field and a quoted catalog id")
@@ -225,6 +239,18 @@ def _code_match_pl(x: pl.Expr, cat: str, catalogs: Catalogs) -> pl.Expr:
     return hit.fill_null(False)
 
 
+def _category_pl(codes: pl.Expr) -> pl.Expr:
+    """ICD-10 codes as their three-character categories (C34.1 -> C34)."""
+    return codes.list.eval(pl.element().str.to_uppercase().str.replace_all(".", "", literal=True).str.slice(0, 3))
+
+
+def _overlaps_pl(left: pl.Expr, right: pl.Expr, cat: str | None, cats: Catalogs) -> pl.Expr:
+    if cat is not None:  # only the right-hand codes the catalog holds
+        right = right.list.eval(pl.element().filter(_code_match_pl(pl.element(), cat, cats)))
+    common = _category_pl(left.fill_null([])).list.set_intersection(_category_pl(right.fill_null([])))
+    return (common.list.len() > 0).fill_null(False)
+
+
 def _pl(n: Node, cats: Catalogs, p: Mapping[str, pl.Expr]) -> pl.Expr:
     op, a = n.op, n.args
     if op == "field":
@@ -266,6 +292,8 @@ def _pl(n: Node, cats: Catalogs, p: Mapping[str, pl.Expr]) -> pl.Expr:
         if left.kind == "list":
             return _pl(left, cats, p).list.eval(pl.element().is_in(values)).list.any().fill_null(False)
         return _pl(left, cats, p).is_in(values).fill_null(False)
+    if op == "overlaps":
+        return _overlaps_pl(_pl(a[0], cats, p), _pl(a[1], cats, p), a[2], cats)
     if op == "in_catalog":
         left, cat = a
         if left.kind == "list":
@@ -288,6 +316,10 @@ def code_in_catalog(code: str | None, cat: str, catalogs: Catalogs) -> bool:
     return any(lo <= norm[: len(lo)] <= hi for lo, hi in catalogs.ranges.get(cat, ()))
 
 
+def _categories(codes: Any) -> set[str]:
+    return {str(c).upper().replace(".", "")[:3] for c in codes or ()}
+
+
 def evaluate(e: Expr, row: Mapping[str, Any], catalogs: Catalogs) -> Any:
     """Evaluate on one record (a mapping of field to value) the way the engine does on a frame."""
     return _py(e.root, row, catalogs)
@@ -305,16 +337,14 @@ def _py(n: Node, row: Mapping[str, Any], cats: Catalogs) -> Any:
         return any(_py(x, row, cats) for x in a)
     if op == "not":
         return not _py(a[0], row, cats)
-    if op == "neg":
-        return -_py(a[0], row, cats)
-    if op == "+":
-        return _py(a[0], row, cats) + _py(a[1], row, cats)
-    if op == "-":
-        return _py(a[0], row, cats) - _py(a[1], row, cats)
-    if op == "max":
-        return max(_py(x, row, cats) for x in a)
-    if op == "min":
-        return min(_py(x, row, cats) for x in a)
+    if op in ("neg", "+", "-"):  # a missing amount (an optional field not given) stays missing, as in Polars
+        vals = [_py(x, row, cats) for x in a]
+        if any(v is None for v in vals):
+            return None
+        return -vals[0] if op == "neg" else vals[0] + vals[1] if op == "+" else vals[0] - vals[1]
+    if op in ("max", "min"):  # like Polars' max/min_horizontal: missing values are left out
+        vals = [v for v in (_py(x, row, cats) for x in a) if v is not None]
+        return (max(vals) if op == "max" else min(vals)) if vals else None
     if op in _CMP.values():
         left, right = _py(a[0], row, cats), _py(a[1], row, cats)
         if left is None or right is None:
@@ -338,6 +368,9 @@ def _py(n: Node, row: Mapping[str, Any], cats: Catalogs) -> Any:
         if a[0].kind == "list":
             return any(v in values for v in (value or ()))
         return value in values
+    if op == "overlaps":
+        right = [c for c in _py(a[1], row, cats) or () if a[2] is None or code_in_catalog(c, a[2], cats)]
+        return bool(_categories(_py(a[0], row, cats)) & _categories(right))
     if op == "in_catalog":
         value, cat = _py(a[0], row, cats), a[1]
         if a[0].kind == "list":

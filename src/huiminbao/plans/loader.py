@@ -17,8 +17,14 @@ from pydantic import ValidationError
 
 from huiminbao.plans import expr as E
 from huiminbao.plans.catalog import Catalog
-from huiminbao.plans.schema import Amount, Plan, Tier
-from huiminbao.vocabulary import FEE_LINE_SCHEMA, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
+from huiminbao.plans.schema import Amount, Liability, Plan, Tier
+from huiminbao.vocabulary import (
+    FEE_LINE_SCHEMA,
+    INSCP_SELFPAY,
+    OPTIONAL_AMOUNTS,
+    SETTLEMENT_AMOUNTS,
+    SETTLEMENT_SCHEMA,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOG_DIR = Path(__file__).parent / "catalogs"
@@ -40,13 +46,15 @@ _SETTLEMENT_KINDS: dict[str, E.Kind] = {
 }
 SETTLEMENT_NAMES: dict[str, E.Kind] = {
     **_SETTLEMENT_KINDS,
+    "prescriber": "str",  # rx_fixmedins_code, or fixmedins_code when the record does not name a prescriber
     "out_area_filed": "bool",
     "out_of_city": "bool",  # care outside the insured person's city (first 4 digits of admdvs differ)
     "out_of_province": "bool",  # care outside the province (first 2 digits differ)
     **PERSON_NAMES,
 }
 LINE_NAMES: dict[str, E.Kind] = {
-    name: ("str" if dtype.is_(FEE_LINE_SCHEMA["setl_id"]) else "money") for name, dtype in FEE_LINE_SCHEMA.items()
+    **{name: ("str" if dtype.is_(FEE_LINE_SCHEMA["setl_id"]) else "money") for name, dtype in FEE_LINE_SCHEMA.items()},
+    INSCP_SELFPAY: "money",
 }
 
 
@@ -70,6 +78,38 @@ class PlanIncomplete(ValueError):
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A compiled conditional rule: the first whose condition holds gives its value."""
+
+    when: E.Expr
+    value: int  # an amount in fen, a ratio or factor in basis points; 0 for an exclusion
+    label: str | None  # the condition in words for people; an exclusion's reason
+
+
+@dataclass(frozen=True)
+class CompiledLiability:
+    spec: Liability
+    when: E.Expr | None
+    lines: E.Expr | None
+    base: E.Expr
+    counting: tuple[Rule, ...]
+    exclusions: tuple[Rule, ...]
+    ratios: tuple[Rule, ...]
+    deductible_rules: tuple[Rule, ...]  # the liability's own deductible by person (empty when shared)
+
+
+@dataclass(frozen=True)
+class CompiledTier:
+    spec: Tier
+    assign: E.Expr | None  # person condition that puts someone in this tier automatically
+    liabilities: tuple[CompiledLiability, ...]  # in the file's order
+    deductible_rules: dict[str, tuple[Rule, ...]]  # shared deductible id -> its rules by person
+
+    def liability(self, liability_id: str) -> CompiledLiability:
+        return next(x for x in self.liabilities if x.spec.id == liability_id)
+
+
+@dataclass(frozen=True)
 class Compiled:
     """A validated plan with its expressions parsed and its catalogs loaded."""
 
@@ -77,10 +117,26 @@ class Compiled:
     file: str
     catalogs: E.Catalogs
     catalog_files: dict[str, Catalog]
-    exprs: dict[str, E.Expr]  # by field path, e.g. "tiers[0].liabilities[1].base"
+    tiers: tuple[CompiledTier, ...]
 
-    def expr(self, path: str) -> E.Expr:
-        return self.exprs[path]
+    def tier(self, tier_id: str | None = None) -> CompiledTier:
+        spec = self.plan.tier(tier_id)
+        return next(t for t in self.tiers if t.spec is spec)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Every field name the plan's expressions read."""
+        out: set[str] = set()
+        for t in self.tiers:
+            if t.assign is not None:
+                out |= t.assign.fields
+            for rules in t.deductible_rules.values():
+                out |= {f for r in rules for f in r.when.fields}
+            for x in t.liabilities:
+                out |= {f for e in (x.when, x.lines, x.base) if e is not None for f in e.fields}
+                for r in (*x.counting, *x.exclusions, *x.ratios, *x.deductible_rules):
+                    out |= r.when.fields
+        return frozenset(out)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -205,7 +261,42 @@ def _compile(plan: Plan, path: Path) -> Compiled:
         codes={cid: c.codes() for cid, c in catalog_files.items()},
         ranges={cid: c.ranges() for cid, c in catalog_files.items()},
     )
-    return Compiled(plan=plan, file=str(path), catalogs=catalogs, catalog_files=catalog_files, exprs=exprs)
+    tiers = tuple(_typed_tier(tier, f"tiers[{ti}]", exprs) for ti, tier in enumerate(plan.tiers))
+    return Compiled(plan=plan, file=str(path), catalogs=catalogs, catalog_files=catalog_files, tiers=tiers)
+
+
+def _typed_tier(tier: Tier, tp: str, exprs: dict[str, E.Expr]) -> CompiledTier:
+    """The tier's checked expressions, reached by attribute instead of by field path."""
+
+    def rules(where: str, items: tuple[Any, ...], value: str, label: str = "label") -> tuple[Rule, ...]:
+        return tuple(
+            Rule(exprs[f"{where}[{k}].when"], int(getattr(r, value, 0) or 0), getattr(r, label))
+            for k, r in enumerate(items)
+        )
+
+    liabilities = []
+    for li, liab in enumerate(tier.liabilities):
+        lp = f"{tp}.liabilities[{li}]"
+        liabilities.append(
+            CompiledLiability(
+                spec=liab,
+                when=exprs.get(f"{lp}.when"),
+                lines=exprs.get(f"{lp}.lines"),
+                base=exprs[f"{lp}.base"],
+                counting=rules(f"{lp}.counting", liab.counting, "factor"),
+                exclusions=rules(f"{lp}.exclusions", liab.exclusions, "", "reason"),
+                ratios=rules(f"{lp}.ratio.rules", liab.ratio.rules, "ratio"),
+                deductible_rules=rules(f"{lp}.deductible.rules", liab.deductible.rules, "amount"),
+            )
+        )
+    return CompiledTier(
+        spec=tier,
+        assign=exprs.get(f"{tp}.assign"),
+        liabilities=tuple(liabilities),
+        deductible_rules={
+            d.id: rules(f"{tp}.deductibles[{di}].rules", d.rules, "amount") for di, d in enumerate(tier.deductibles)
+        },
+    )
 
 
 def missing_figures(plan: Plan, tier: Tier) -> list[str]:

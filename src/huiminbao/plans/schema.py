@@ -22,9 +22,27 @@ from huiminbao.plans.expr import check_syntax
 class PlanStatus(StrEnum):
     """How far a plan's figures can be trusted."""
 
-    OFFICIAL = "official"  # taken from an official implementation document or launch release
+    OFFICIAL = "official"  # taken from an official implementation document (a bureau's 实施方案)
+    NEWS = "news"  # taken from a launch article or press release: official figures, second-hand wording
     FROM_QA = "from_qa"  # taken from a question-and-answer page, not an official text
     ILLUSTRATIVE = "illustrative"  # structure from a source, amounts made up (source lost its digits)
+
+
+class FigureStatus(StrEnum):
+    """Where one figure comes from, when it differs from its plan's status."""
+
+    OFFICIAL = "official"  # stated by an official document
+    NEWS = "news"  # stated by a news article
+    FROM_QA = "from_qa"  # stated by a question-and-answer page
+    ASSUMED = "assumed"  # not in the source: carried over (e.g. from the year before), the note says from where
+    ILLUSTRATIVE = "illustrative"  # made up to show the structure
+
+
+class SourceKind(StrEnum):
+    OFFICIAL = "official"  # a bureau's document
+    NEWS = "news"  # a newspaper or launch article
+    FROM_QA = "from_qa"  # a question-and-answer page
+    CASE_REPORT = "case_report"  # a report written by a participant (e.g. the operating platform)
 
 
 def _fen(value: Any) -> int:
@@ -56,10 +74,23 @@ class Strict(BaseModel):
 class Source(Strict):
     document: str  # file name under shared/seeds or an external reference
     title: str
-    kind: str = "official"  # official | news | from_qa | case_report
+    kind: SourceKind = SourceKind.OFFICIAL
 
 
-class Period(Strict):
+class Figure(Strict):
+    """What every figure may say of itself: where it comes from when that is not the plan's status."""
+
+    status: FigureStatus | None = None  # None: as the plan's status
+    note: str | None = None  # for a figure not taken from the source as written: what it rests on
+
+    @model_validator(mode="after")
+    def _explained(self) -> Figure:
+        if self.status in (FigureStatus.ASSUMED, FigureStatus.ILLUSTRATIVE) and not self.note:
+            raise ValueError(f"a figure marked {self.status.value} needs a note saying what it rests on")
+        return self
+
+
+class Period(Figure):
     start: date | None = None
     end: date
 
@@ -96,7 +127,7 @@ def _scalar_amount(value: Any) -> Any:
     return {"amount": value}
 
 
-class Amount(Strict):
+class Amount(Figure):
     """A deductible or limit: a figure, a figure by population, unknown, or a shared pool."""
 
     amount: Fen | None = None
@@ -122,7 +153,7 @@ def _scalar_ratio(value: Any) -> Any:
     return value if isinstance(value, dict) else {"default": value}
 
 
-class Ratio(Strict):
+class Ratio(Figure):
     default: Bp
     rules: tuple[RatioRule, ...] = ()
     cite: str | None = None
@@ -135,6 +166,7 @@ class Liability(Strict):
     name: str
     cite: str | None = None
     when: Expression | None = None  # settlement condition (place, kind of care, institution)
+    when_reason: str | None = None  # in plain Chinese, why a stay failing ``when`` is not paid here
     lines: Expression | None = None  # fee-line condition: the liability pays on matching lines only
     base: Expression  # amount expression over settlement fields, or a sum of fee-line fields with `lines`
     counting: tuple[FactorRule, ...] = ()
@@ -144,7 +176,7 @@ class Liability(Strict):
     limit: AmountField | None = None  # None: only the tier's overall limit applies
 
 
-class SharedDeductible(Strict):
+class SharedDeductible(Figure):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     amount: Fen | None = None
@@ -153,7 +185,7 @@ class SharedDeductible(Strict):
     cite: str | None = None
 
 
-class Premium(Strict):
+class Premium(Figure):
     amount: Fen
     population: str | None = None  # None: everyone else
     cite: str | None = None
@@ -184,10 +216,27 @@ class Eligibility(Strict):
     cite: str | None = None
 
 
+class CoverFrom(StrEnum):
+    ENROLLMENT = "enrollment"  # cover starts on the day of enrollment
+    BIRTH = "birth"  # cover starts at birth
+
+
 class WindowException(Strict):
-    population: str
+    """People who may enroll outside the window (Liaocheng 2024: that year's veterans, at the counter)."""
+
+    population: str  # a population tag of the bureau's roster
+    label: str | None = None  # the population in words (2024年退役军人)
     until: date
-    cover_from: str = "enrollment"  # cover starts on the enrollment date
+    channels: tuple[str, ...] = ()  # purchase channels the exception is open to; empty: all
+    cover_from: CoverFrom = CoverFrom.ENROLLMENT
+    cite: str | None = None
+
+
+class BasicInsuranceLink(Strict):
+    """Cover that follows the person's basic medical insurance (聊惠保: 同步暂停或终止)."""
+
+    suspend: bool = True  # basic insurance suspended (status 2): cover suspended from that date
+    end: bool = True  # basic insurance ended (status 4): cover ends from that date
     cite: str | None = None
 
 
@@ -206,6 +255,8 @@ class FamilyPurchase(Strict):
 
 class Enrollment(Strict):
     window: Period
+    waiting_days: int = Field(0, ge=0)  # days after a person's cover starts before care counts (等待期)
+    waiting_cite: str | None = None
     exceptions: tuple[WindowException, ...] = ()
     newborn: Newborn | None = None
     family_purchase: FamilyPurchase | None = None
@@ -234,6 +285,7 @@ class Plan(Strict):
     catalogs: dict[str, CatalogRef] = {}
     tiers: tuple[Tier, ...]
     default_tier: str | None = None
+    follows_basic_insurance: BasicInsuranceLink | None = None
     loss_ratio_floor: Bp | None = None  # annual loss ratio the scheme must reach
     loss_ratio_years: int | None = None  # judged on an average over this many years
     claim_days: int | None = None  # working days to settle an offline claim

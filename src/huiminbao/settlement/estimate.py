@@ -13,7 +13,8 @@ from typing import Any
 from huiminbao.engine.adjudicate import Adjudication, adjudicate
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan
-from huiminbao.plans import compiled_plan
+from huiminbao.plans import Plan, PlanStatus, Tier, compiled_plan
+from huiminbao.plans.schema import FigureStatus
 from huiminbao.settlement.records import (
     RecordError,
     insured_frame,
@@ -57,7 +58,8 @@ def parse_case(case: Mapping[str, Any]) -> tuple[str, dict[str, Any], list[dict[
 
 
 def explain(result: Adjudication, names: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Per settlement, its payout and one line per liability, amounts in yuan."""
+    """Per settlement, its payout, status and reason, and one line per liability with its reason,
+    amounts in yuan (the engine ran with ``explain``)."""
     by_setl: dict[str, list[dict[str, Any]]] = {}
     for line in result.lines.iter_rows(named=True):
         by_setl.setdefault(line["setl_id"], []).append(
@@ -70,12 +72,35 @@ def explain(result: Adjudication, names: Mapping[str, str]) -> list[dict[str, An
                 "ratio": bp_to_percent(line["ratio"]),
                 "entitled": to_yuan(line["entitled"]),
                 "payout": to_yuan(line["payout"]),
+                "reason": line["reason"],
             }
         )
     return [
-        {"setl_id": s["setl_id"], "payout": to_yuan(s["payout"]), "lines": by_setl.get(s["setl_id"], [])}
+        {
+            "setl_id": s["setl_id"],
+            "payout": to_yuan(s["payout"]),
+            "status": s["status"],
+            "reason": s["reason"],
+            "lines": by_setl.get(s["setl_id"], []),
+        }
         for s in result.settlements.iter_rows(named=True)
     ]
+
+
+def figure_warnings(plan: Plan, tier: Tier) -> list[str]:
+    """Plain-Chinese warnings for the figures of this tier that are not taken from the source as written."""
+    out = []
+    if plan.status is PlanStatus.ILLUSTRATIVE:
+        out.append(f"本方案金额为示意数据，不得用于实际理赔：{plan.status_note or ''}".rstrip("："))
+    figures: list[tuple[str, Any]] = [(f"{p.population or '一般人群'}保费", p) for p in tier.premiums]
+    for x in tier.ordered():
+        figures += [(f"{x.name}免赔额", x.deductible), (f"{x.name}赔付比例", x.ratio), (f"{x.name}年度限额", x.limit)]
+    figures += [(f"{d.name}", d) for d in tier.deductibles] + [("年度累计赔付限额", tier.overall_limit)]
+    for what, fig in figures:
+        if fig is not None and fig.status in (FigureStatus.ASSUMED, FigureStatus.ILLUSTRATIVE):
+            kind = "为推定值" if fig.status is FigureStatus.ASSUMED else "为示意值"
+            out.append(f"{what}{kind}：{fig.note}")
+    return out
 
 
 def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,9 +112,11 @@ def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
         settlements_frame(settlements),
         insured_frame([person]),
         lines_frame(lines) if lines else None,
+        explain=True,
     )
     tier = result.settlements["tier"][0] if result.settlements.height else compiled.plan.tier().id
-    names = {liab.id: liab.name for liab in compiled.plan.tier(tier).liabilities}
+    spec = compiled.plan.tier(tier)
+    names = {liab.id: liab.name for liab in spec.liabilities}
     out: dict[str, Any] = {
         "plan": plan_id,
         "plan_status": compiled.plan.status.value,
@@ -98,8 +125,9 @@ def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
         "total_payout": to_yuan(int(result.settlements["payout"].sum())),
         "settlements": explain(result, names),
     }
-    if compiled.plan.status.value == "illustrative":
-        out["warning"] = f"plan {plan_id} has illustrative amounts: {compiled.plan.status_note}"
+    warnings = figure_warnings(compiled.plan, spec)
+    if warnings:
+        out["warnings"] = warnings
     return out
 
 
