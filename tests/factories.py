@@ -40,8 +40,12 @@ def setl(
     year: int = 2024,
     refund_of: str | None = None,
     hour: int = 12,
+    diseases: list[str] | None = None,
+    ci_scope: float | None = None,
+    rx: str | None = None,
 ) -> dict[str, Any]:
-    """One settlement in fen; ``funds`` is what the pooled fund paid (hifp_pay), ``hifmi`` critical illness."""
+    """One settlement in fen; ``funds`` is what the pooled fund paid (hifp_pay), ``hifmi`` critical illness,
+    ``ci_scope`` the critical-illness policy-scope amount, ``rx`` the prescribing institution."""
     row: dict[str, Any] = dict.fromkeys(SETTLEMENT_AMOUNTS, 0)
     row.update(
         inscp_scp_amt=to_fen(inscp),
@@ -69,7 +73,9 @@ def setl(
         enddate=date(year, month, day),
         setl_time=datetime(year, month, day, hour),
         out_area_filed=filed,
-        diseases=[],
+        diseases=diseases or [],
+        hifmi_inscp_scp_amt=None if ci_scope is None else to_fen(ci_scope),
+        rx_fixmedins_code=rx,
     )
     if refund_of:
         row.update({k: -row[k] for k in SETTLEMENT_AMOUNTS}, refd_setl_flag="1", init_setl_id=refund_of)

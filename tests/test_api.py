@@ -50,7 +50,7 @@ def test_list_plans(client: TestClient) -> None:
     lc = by_id["liaocheng-2024"]
     assert (lc["name"], lc["city"], lc["year"], lc["status"]) == ("聊惠保", "聊城市", 2024, "official")
     assert len(lc["tiers"][0]["liabilities"]) == 4
-    assert {p["status"] for p in plans} <= {"official", "from_qa", "illustrative"}
+    assert {p["status"] for p in plans} <= {"official", "news", "from_qa", "illustrative"}
 
 
 def test_get_plan_amounts_are_fen(client: TestClient) -> None:

@@ -103,11 +103,14 @@ def test_liaocheng_2022_refuses_to_adjudicate_without_the_deductible():
 
 
 def test_liaocheng_2025_specific_drugs_20000_deductible_except_malignant_tumour():
-    rows = [setl("S1", med_type="11", ownpay=50_000, year=2025)]
+    # 特定高额药品：免赔额2万元，超过部分按80%赔付（恶性肿瘤既往症除外）；相关药品费用不纳入报销范围
+    rows = [setl("S1", med_type="11", ownpay=50_000, year=2025, diseases=["C34.1"])]
     lines = [line("S1", SD, ownpay=50_000)]
     assert pay("liaocheng-2025", rows, lines=lines) == {"S1": 24_000}  # (50,000 − 20,000) × 80%
-    sick = [person(preexisting=["C34.1"])]
+    sick = [person(preexisting=["C34.9"])]  # lung cancer before cover; this stay treats it: excluded
     assert pay("liaocheng-2025", rows, sick, lines) == {"S1": 0}
+    other = [setl("S1", med_type="11", ownpay=50_000, year=2025, diseases=["C50.9"])]  # a new, unrelated cancer
+    assert pay("liaocheng-2025", other, sick, lines) == {"S1": 24_000}
 
 
 def test_liaocheng_2025_out_of_province_needs_the_filing():
@@ -119,21 +122,38 @@ def test_liaocheng_2025_out_of_province_needs_the_filing():
     assert pay("liaocheng-2025", in_province) == {"S1": 19_200}
 
 
-def test_liaocheng_2025_overall_limit_3300000():
-    rows = [setl(f"S{k}", k, inscp=2_000_000, funds=0, year=2025) for k in range(1, 4)]
-    got = pay("liaocheng-2025", rows)
-    assert sum(got.values()) == 3_300_000
-    assert got["S1"] == (2_000_000 - 16_000) * 0.8
+def test_liaocheng_2025_overall_limit_3300000_is_the_sum_of_the_limits():
+    # every liability at its (assumed 2024) limit: 1,000,000 × 3 + 300,000 = 3,300,000 = 年度累计赔付限额
+    rows = [setl("S1", inscp=2_000_000, ownpay=12_200_000, year=2025)]
+    lines = [line("S1", SD, ownpay=1_500_000, sn="1"), line("S1", SE, ownpay=600_000, sn="2")]
+    got = by_liability("liaocheng-2025", rows, lines=lines)
+    assert got == {
+        ("S1", "specific_drugs"): 1_000_000,  # (1,500,000 − 20,000) × 80% = 1,184,000 > 1,000,000
+        ("S1", "special_efficacy_drugs"): 300_000,  # (600,000 − 20,000) × 60% = 348,000 > 300,000
+        ("S1", "inpatient_inscope"): 1_000_000,  # (2,000,000 − 16,000) × 80% = 1,587,200 > 1,000,000
+        ("S1", "inpatient_outscope"): 1_000_000,  # (12,200,000 − 2,100,000 − 16,000) × 10% = 1,008,400
+    }
+    assert pay("liaocheng-2025", rows, lines=lines) == {"S1": 3_300_000}
+
+
+def test_liaocheng_2025_out_of_scope_inpatient_not_for_out_of_province_care():
+    # 省外就医：住院费用需属于医保目录范围内（不含乙类首付部分）：省内沿用 2024 年度 10%（推定）
+    home = [setl("S1", preself=10_000, ownpay=20_000, year=2025)]
+    away = [setl("S1", preself=10_000, ownpay=20_000, care="110105", filed=True, year=2025)]
+    assert pay("liaocheng-2025", home) == {"S1": 1_400}  # (30,000 − 16,000) × 10%
+    assert pay("liaocheng-2025", away) == {"S1": 0}
 
 
 # --- Quzhou 2021 -------------------------------------------------------------------------------
 
 
 def test_quzhou_ci_selfpay_no_deductible_50_percent_only_after_critical_illness():
-    rows = [setl("S1", inscp=100_000, funds=60_000, hifmi=20_000, insu="330802", year=2021)]
-    assert pay("quzhou-2021", rows) == {"S1": 10_000}  # (100,000 − 80,000) × 50%
-    below = [setl("S1", inscp=30_000, funds=20_000, insu="330802", year=2021)]
-    assert pay("quzhou-2021", below) == {"S1": 0}  # below the critical-illness threshold
+    # 符合大病报销支付范围的经大病保险报销后的剩余费用（不含大病起付线以下费用）：
+    # 大病政策范围内 60,000 − 大病保险支付 20,000 = 40,000；× 50% = 20,000
+    rows = [setl("S1", inscp=100_000, funds=40_000, hifmi=20_000, ci_scope=60_000, insu="330802", year=2021)]
+    assert pay("quzhou-2021", rows) == {"S1": 20_000}
+    below = [setl("S1", inscp=30_000, funds=20_000, ci_scope=0, insu="330802", year=2021)]
+    assert pay("quzhou-2021", below) == {"S1": 0}  # nothing above the critical-illness threshold
 
 
 def test_quzhou_out_of_catalog_drugs_count_at_50_percent_outside_quzhou():
@@ -154,16 +174,23 @@ def test_quzhou_special_drugs_at_designated_pharmacy():
 
 
 def test_zibo_basic_tier_excludes_major_preexisting_conditions():
-    rows = [setl("S1", inscp=100_000, funds=60_000, insu="370302", year=2022)]
+    # 基础版：五大类重大既往症除外 — the costs related to such a condition, not everything its holder spends
+    rows = [setl("S1", inscp=100_000, funds=60_000, insu="370302", year=2022, diseases=["I21.9"])]
     assert pay("zibo-2022", rows) == {"S1": 14_000}  # (40,000 − 20,000) × 70%
     assert pay("zibo-2022", rows, [person(preexisting=["I21.0"])]) == {"S1": 0}
+    fracture = [setl("S1", inscp=100_000, funds=60_000, insu="370302", year=2022, diseases=["S72.0"])]
+    assert pay("zibo-2022", fracture, [person(preexisting=["I21.0"])]) == {"S1": 14_000}
 
 
 def test_zibo_poverty_population_gets_the_upgraded_tier_and_lower_deductible():
     rows = [setl("S1", inscp=100_000, funds=60_000, insu="370302", year=2022)]
-    assert pay("zibo-2022", rows, [person(populations=["poverty_lifted"])]) == {"S1": 22_500}  # (40,000 − 10,000) × 75%
-    sick = [person(populations=["poverty_lifted"], preexisting=["I21.0"])]
-    assert pay("zibo-2022", rows, sick) == {"S1": 12_000}  # 40% for pre-existing conditions
+    assert pay("zibo-2022", rows, [person(populations=["poverty_alleviated"])]) == {
+        "S1": 22_500
+    }  # (40,000 − 10,000) × 75%
+    sick = [person(populations=["poverty_alleviated"], preexisting=["I21.0"])]
+    related = [setl("S1", inscp=100_000, funds=60_000, insu="370302", year=2022, diseases=["I21.4"])]
+    assert pay("zibo-2022", related, sick) == {"S1": 12_000}  # 40% for costs of a pre-existing condition
+    assert pay("zibo-2022", rows, sick) == {"S1": 22_500}  # other costs of the same person: 75%
 
 
 def test_zibo_shared_deductible_consumed_in_precedence_order():

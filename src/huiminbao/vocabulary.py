@@ -116,6 +116,15 @@ INSURED_SCHEMA: dict[str, pl.DataType] = {
     "populations": pl.List(pl.Utf8()),  # special-population tags, e.g. poverty_alleviated, veteran
 }
 
+# What an insured frame may also say of a person: an own cover period (a veteran enrolled mid-year)
+# and the basic insurance status with the date it took effect (a plan may follow it).
+INSURED_OPTIONAL: dict[str, pl.DataType] = {
+    "cover_start": pl.Date(),
+    "cover_end": pl.Date(),
+    "insu_status": pl.Utf8(),  # psn_insu_stas: 1 insured, 2 suspended, 4 ended
+    "insu_status_date": pl.Date(),  # psn_insu_date
+}
+
 REFUND_FLAG = "1"
 
 # --- codes -------------------------------------------------------------------------------------

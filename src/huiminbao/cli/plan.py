@@ -13,7 +13,7 @@ from huiminbao.money import bp_to_percent, to_yuan
 from huiminbao.plans import PlanError, PlanNotFound, compiled_plan, list_plans, load_plan_file, missing_figures
 
 app = typer.Typer(help="Plan files: check, list, show.", no_args_is_help=True)
-STATUS = {"official": "正式文件", "from_qa": "问答页整理", "illustrative": "示意数据"}
+STATUS = {"official": "正式文件", "news": "新闻稿", "from_qa": "问答页整理", "illustrative": "示意数据"}
 
 
 @app.command("check")

@@ -190,8 +190,9 @@ def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
         for x in tier.liabilities:
             if x.lines is None:
                 could = E.to_polars(x.base, cats) > 0
-                if x.when is not None and not x.when.fields & (PERSON_NAMES.keys() | DERIVED):
-                    could = could & E.to_polars(x.when, cats)
+                for cond in [*([x.when] if x.when is not None else []), *(r.when for r in x.requires)]:
+                    if not cond.fields & (PERSON_NAMES.keys() | DERIVED):
+                        could = could & E.to_polars(cond, cats)
                 out = out | could
     line_conds = [E.to_polars(c, cats) for c in _line_conditions(compiled)]
     if line_conds and fee_lines is not None and fee_lines.height:

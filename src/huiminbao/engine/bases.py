@@ -19,7 +19,7 @@ from huiminbao.engine.rules import TierRules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import Rule
-from huiminbao.vocabulary import CLAIMED_FROM, INSCP_SELFPAY
+from huiminbao.vocabulary import CLAIMED_FROM, INSCP_SELFPAY, OPTIONAL_AMOUNTS
 
 
 def first_match(conds: tuple[Rule, ...], default: pl.Expr, cats: E.Catalogs) -> pl.Expr:
@@ -37,6 +37,14 @@ def first_index(conds: tuple[Rule, ...], cats: E.Catalogs) -> pl.Expr:
     return out
 
 
+def first_failing(conds: tuple[Rule, ...], cats: E.Catalogs) -> pl.Expr:
+    """The index of the first condition that does not hold, null when all do."""
+    out: pl.Expr = pl.lit(None, pl.Int8)
+    for k in reversed(range(len(conds))):
+        out = pl.when(~E.to_polars(conds[k].when, cats)).then(pl.lit(k, pl.Int8)).otherwise(out)
+    return out
+
+
 def _inscp_selfpay() -> pl.Expr:
     """A fee line's share of its settlement's in-scope self-pay (vocabulary.INSCP_SELFPAY), floor."""
     owed = pl.max_horizontal(pl.col("_s_inscp") - pl.col("_s_fund"), pl.lit(0))
@@ -49,9 +57,13 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, ex
     cats = rules.catalogs
     live = pl.col("_covered") & ~pl.col("_rev")
     applies = {
-        liab.id: (live & E.to_polars(liab.when, cats)) if liab.when is not None else live for liab in rules.liabilities
+        x.id: pl.all_horizontal(live, *[E.to_polars(c.when, cats) for c in x.conditions]) for x in rules.liabilities
     }
     df = df.with_columns(*(a.alias(f"_applies_{k}") for k, a in applies.items()))
+    if explain:  # which condition failed first, for the reason
+        df = df.with_columns(
+            *[first_failing(x.conditions, cats).alias(f"_ci_{x.id}") for x in rules.liabilities if x.conditions]
+        )
     line_liabs = [liab for liab in rules.liabilities if liab.lines is not None]
     claim_cols: dict[str, list[str]] = {}  # liability -> settlement fields it claims
     if line_liabs:
@@ -110,6 +122,9 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, ex
         else:
             adjusted = {f: pl.col(f) - pl.sum_horizontal(*[pl.col(c) for c in cs]) for f, cs in claimed_so_far.items()}
             base = E.to_polars(liab.base, cats, adjusted)
+        if explain:  # a base reading an optional amount the record does not give cannot be computed
+            optional = [pl.col(f).is_null() for f in sorted(liab.base.fields) if f in OPTIONAL_AMOUNTS]
+            exprs.append(pl.any_horizontal(pl.lit(False), *optional).alias(f"_nb_{liab.id}"))
         counts = pl.col(f"_applies_{liab.id}")
         if liab.exclusions:
             excluded = pl.any_horizontal(*[E.to_polars(x.when, cats) for x in liab.exclusions])

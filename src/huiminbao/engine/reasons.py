@@ -14,8 +14,9 @@ from __future__ import annotations
 import polars as pl
 
 from huiminbao.engine.prepare import Status
-from huiminbao.engine.rules import LiabilityRules, TierRules
+from huiminbao.engine.rules import NOT_APPLICABLE, LiabilityRules, TierRules
 from huiminbao.money import BP, bp_to_percent
+from huiminbao.vocabulary import OPTIONAL_AMOUNTS, label
 
 STATUS_TEXT: dict[str, str | None] = {
     Status.COVERED: None,
@@ -31,6 +32,7 @@ REFUND = "退费结算：冲回原结算的赔付"
 NOT_DEDUCTIBLE_YET = "未达免赔额（本次{}元计入免赔额，年度免赔额尚余{}元）"
 DEDUCTIBLE = "扣除免赔额{}元"
 LIABILITY_LIMIT = "已达本责任年度赔付限额"
+MISSING = "结算记录未提供{}，无法计算本责任"
 OVERALL_LIMIT = "已达年度累计赔付限额"
 
 
@@ -43,9 +45,11 @@ def reason_columns(rules: TierRules) -> list[str]:
     """The per-liability columns ``line_reason`` reads besides the outcomes (made by ``bases``)."""
     out = []
     for x in rules.liabilities:
-        out += [f"_applies_{x.id}", f"_fi_{x.id}", f"_ri_{x.id}"]
+        out += [f"_applies_{x.id}", f"_fi_{x.id}", f"_ri_{x.id}", f"_nb_{x.id}"]
         if x.exclusions:
             out.append(f"_xi_{x.id}")
+        if x.conditions:
+            out.append(f"_ci_{x.id}")
     return out
 
 
@@ -106,11 +110,16 @@ def line_reason(rules: TierRules, x: LiabilityRules) -> pl.Expr:
         .then(pl.when(col["base"] != 0).then(status_reason(pl.col("_status"))).otherwise(None))
         .when(pl.col("_rev"))
         .then(pl.lit(REFUND))
-        .when(col["base"] == 0)
-        .then(None)
     )
+    missing = [f for f in sorted(x.base.fields) if f in OPTIONAL_AMOUNTS]
+    if missing:
+        text = MISSING.format("、".join(label(f) for f in missing))
+        out = out.when(pl.col(f"_applies_{x.id}") & pl.col(f"_nb_{x.id}")).then(pl.lit(text))
+    out = out.when(col["base"] == 0).then(None)
     if x.exclusions:
         excluded = _by_index(f"_xi_{x.id}", [r.label or "除外责任" for r in x.exclusions])
         out = out.when(excluded.is_not_null()).then(excluded)
-    out = out.when(~pl.col(f"_applies_{x.id}")).then(pl.lit(x.when_reason))
+    if x.conditions:
+        failed = _by_index(f"_ci_{x.id}", [r.label or NOT_APPLICABLE for r in x.conditions])
+        out = out.when(~pl.col(f"_applies_{x.id}")).then(failed)
     return out.otherwise(pl.when(steps != "").then(steps).otherwise(None))

@@ -159,7 +159,7 @@ def _settle(
     for line in lines:  # each line's share of the in-scope self-pay, floor (vocabulary.INSCP_SELFPAY)
         line[INSCP_SELFPAY] = line["inscp_scp_amt"] * owed // row["inscp_scp_amt"] if row["inscp_scp_amt"] > 0 else 0
     for liab in rules.liabilities:
-        applies = row["covered"] and (liab.when is None or bool(E.evaluate(liab.when, row, cats)))
+        applies = row["covered"] and all(E.evaluate(c.when, row, cats) for c in liab.conditions)
         if liab.lines is not None:
             base = 0
             for k, line in enumerate(lines):

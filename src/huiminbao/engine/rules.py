@@ -20,8 +20,7 @@ class LiabilityRules:
     id: str
     name: str
     pool: str  # deductible pool key: the liability's own, or a shared deductible's id
-    when: E.Expr | None
-    when_reason: str  # why a stay failing ``when`` is not paid here, in plain Chinese
+    conditions: tuple[Rule, ...]  # ``when`` and ``requires``, all must hold; label: why a stay failing it is not paid
     lines: E.Expr | None  # fee-line liabilities claim matching lines
     base: E.Expr
     counting: tuple[Rule, ...]
@@ -76,8 +75,10 @@ def tier_rules(compiled: Compiled, tier_id: str | None = None) -> TierRules:
                 id=x.spec.id,
                 name=x.spec.name,
                 pool=pool,
-                when=x.when,
-                when_reason=x.spec.when_reason or NOT_APPLICABLE,
+                conditions=(
+                    *([Rule(x.when, 0, x.spec.when_reason or NOT_APPLICABLE)] if x.when is not None else []),
+                    *x.requires,
+                ),
                 lines=x.lines,
                 base=x.base,
                 counting=x.counting,

@@ -19,6 +19,7 @@ from huiminbao.plans import expr as E
 from huiminbao.plans.catalog import Catalog
 from huiminbao.plans.schema import Amount, Liability, Plan, Tier
 from huiminbao.vocabulary import (
+    CLAIMED_FROM,
     FEE_LINE_SCHEMA,
     INSCP_SELFPAY,
     OPTIONAL_AMOUNTS,
@@ -90,6 +91,7 @@ class Rule:
 class CompiledLiability:
     spec: Liability
     when: E.Expr | None
+    requires: tuple[Rule, ...]  # label: the requirement's reason
     lines: E.Expr | None
     base: E.Expr
     counting: tuple[Rule, ...]
@@ -134,7 +136,7 @@ class Compiled:
                 out |= {f for r in rules for f in r.when.fields}
             for x in t.liabilities:
                 out |= {f for e in (x.when, x.lines, x.base) if e is not None for f in e.fields}
-                for r in (*x.counting, *x.exclusions, *x.ratios, *x.deductible_rules):
+                for r in (*x.requires, *x.counting, *x.exclusions, *x.ratios, *x.deductible_rules):
                     out |= r.when.fields
         return frozenset(out)
 
@@ -236,12 +238,16 @@ def _compile(plan: Plan, path: Path) -> Compiled:
         for li, liab in enumerate(tier.liabilities):
             lp = f"{tp}.liabilities[{li}]"
             check(f"{lp}.when", liab.when, SETTLEMENT_NAMES, "bool")
+            for k, req in enumerate(liab.requires):
+                check(f"{lp}.requires[{k}].when", req.when, SETTLEMENT_NAMES, "bool")
             if liab.lines is not None:
                 check(f"{lp}.lines", liab.lines, LINE_NAMES, "bool")
                 check(f"{lp}.base", liab.base, LINE_NAMES, "money")
                 base = exprs.get(f"{lp}.base")
                 if base is not None and not E.is_sum_of_fields(base):
                     problems.append((f"{lp}.base", "a fee-line base must be a sum of fee-line amount fields"))
+                elif base is not None and len({CLAIMED_FROM[f] for f in base.fields}) < len(base.fields):
+                    problems.append((f"{lp}.base", "two of these fields are parts of the same settlement amount"))
             else:
                 check(f"{lp}.base", liab.base, SETTLEMENT_NAMES, "money")
             for k, rule in enumerate(liab.counting):
@@ -281,6 +287,7 @@ def _typed_tier(tier: Tier, tp: str, exprs: dict[str, E.Expr]) -> CompiledTier:
             CompiledLiability(
                 spec=liab,
                 when=exprs.get(f"{lp}.when"),
+                requires=rules(f"{lp}.requires", liab.requires, "", "reason"),
                 lines=exprs.get(f"{lp}.lines"),
                 base=exprs[f"{lp}.base"],
                 counting=rules(f"{lp}.counting", liab.counting, "factor"),

@@ -121,6 +121,14 @@ class Exclusion(Conditional):
     reason: str
 
 
+class Requirement(Strict):
+    """A further condition a stay must meet to be paid under a liability, with the reason if not."""
+
+    when: Expression
+    reason: str  # in plain Chinese, why a stay failing it is not paid here
+    cite: str | None = None
+
+
 def _scalar_amount(value: Any) -> Any:
     if value is None or isinstance(value, dict):
         return value
@@ -167,6 +175,7 @@ class Liability(Strict):
     cite: str | None = None
     when: Expression | None = None  # settlement condition (place, kind of care, institution)
     when_reason: str | None = None  # in plain Chinese, why a stay failing ``when`` is not paid here
+    requires: tuple[Requirement, ...] = ()  # further conditions, each with its own reason
     lines: Expression | None = None  # fee-line condition: the liability pays on matching lines only
     base: Expression  # amount expression over settlement fields, or a sum of fee-line fields with `lines`
     counting: tuple[FactorRule, ...] = ()

@@ -16,6 +16,7 @@ from huiminbao.vocabulary import (
     FEE_LINE_AMOUNTS,
     FEE_LINE_SCHEMA,
     FUND_FIELDS,
+    INSURED_OPTIONAL,
     INSURED_SCHEMA,
     OPTIONAL_AMOUNTS,
     REFUND_FLAG,
@@ -219,7 +220,7 @@ def read_insured(path: Path) -> pl.DataFrame:
             cols.append(pl.col(name).str.to_date("%Y-%m-%d", strict=False))
         else:
             cols.append(pl.col(name).cast(dtype))
-    extra = [c for c in ("cover_start", "cover_end") if c in df.columns]
+    extra = [c for c in INSURED_OPTIONAL if c in df.columns]
     return df.with_columns(cols).select(*INSURED_SCHEMA, *extra)
 
 

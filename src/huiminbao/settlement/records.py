@@ -24,6 +24,7 @@ from huiminbao.vocabulary import (
     FEE_LINE_AMOUNTS,
     FEE_LINE_SCHEMA,
     FUND_FIELDS,
+    INSURED_OPTIONAL,
     INSURED_SCHEMA,
     OPTIONAL_AMOUNTS,
     REFUND_FLAG,
@@ -173,7 +174,7 @@ def lines_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
 
 
 def insured_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    schema = {**INSURED_SCHEMA, "cover_start": pl.Date(), "cover_end": pl.Date()}
+    schema = {**INSURED_SCHEMA, **INSURED_OPTIONAL}
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 
@@ -194,6 +195,10 @@ def person_from_json(obj: Mapping[str, Any]) -> dict[str, Any]:
         "tier": obj.get("tier"),
         "preexisting": _codes(obj.get("preexisting")),
         "populations": _codes(obj.get("populations")),
+        "insu_status": str(obj["insu_status"]) if obj.get("insu_status") else None,
+        "insu_status_date": (
+            _date(obj["insu_status_date"], record, "insu_status_date") if obj.get("insu_status_date") else None
+        ),
         "cover_start": _date(obj["cover_start"], record, "cover_start") if obj.get("cover_start") else None,
         "cover_end": _date(obj["cover_end"], record, "cover_end") if obj.get("cover_end") else None,
     }
