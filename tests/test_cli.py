@@ -142,7 +142,7 @@ def test_adjudicate_files_end_to_end(tmp_path):
     )
     res = run(
         "adjudicate", "--plan", "liaocheng-2024", "--settlements", str(tmp_path / "settlements.csv"),
-        "--insured", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "again.csv"),
+        "--insured", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "again.csv"), "--no-fee-lines",
     )  # fmt: skip
     assert res.exit_code == 2
     assert f"settlement {row[header.index('setl_id')]}: inscp_scp_amt" in res.output

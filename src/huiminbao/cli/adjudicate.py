@@ -13,9 +13,10 @@ from rich.table import Table
 
 from huiminbao.engine.adjudicate import adjudicate as run
 from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
-from huiminbao.engine.prepare import EngineError
+from huiminbao.engine.prepare import EngineError, Status, record_status
+from huiminbao.engine.reasons import STATUS_TEXT
 from huiminbao.money import BP, to_yuan
-from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
+from huiminbao.plans import Compiled, PlanError, PlanIncomplete, PlanNotFound, compiled_plan
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame, yuan_text
 from huiminbao.settlement.records import RecordError
 
@@ -32,7 +33,15 @@ def adjudicate(
     insured: Path = typer.Option(..., help="insured persons, .csv or .parquet"),
     out: Path = typer.Option(..., help="payout per settlement, .csv or .parquet"),
     fee_lines: Path | None = typer.Option(None, help="fee lines (feedetl), .csv or .parquet"),
-    lines_out: Path | None = typer.Option(None, help="also write the explanation lines per liability"),
+    no_fee_lines: bool = typer.Option(
+        False, "--no-fee-lines", help="the year has no fee lines: fee-line liabilities pay nothing"
+    ),
+    allow_outside: bool = typer.Option(
+        False,
+        "--allow-outside",
+        help="records outside the plan's cover period, insurance types or area pay nothing (default: refuse)",
+    ),
+    lines_out: Path | None = typer.Option(None, help="also write the explanation lines per liability, with reasons"),
 ) -> None:
     """Adjudicate a year of settlements (batch)."""
     console = Console(stderr=True)
@@ -44,14 +53,17 @@ def adjudicate(
         ) as bar:
             task = bar.add_task(steps[0], total=len(steps))
             compiled = compiled_plan(plan)
+            _need_fee_lines(compiled, fee_lines, no_fee_lines)
             bar.update(task, advance=1, description=steps[1])
             setl = read_settlements(settlements, settlement_columns(compiled))
+            if not allow_outside:
+                _refuse_outside(compiled, setl)
             bar.update(task, advance=1, description=steps[2])
             lines = read_fee_lines(fee_lines, claimable_lines(compiled)) if fee_lines else None
             bar.update(task, advance=1, description=steps[3])
             people = read_insured(insured)
             bar.update(task, advance=1, description=steps[4])
-            result = run(compiled, setl, people, lines, all_lines=False)
+            result = run(compiled, setl, people, lines, all_lines=False, explain=lines_out is not None)
             bar.update(task, advance=1, description=steps[5])
             write_frame(result.settlements.with_columns(yuan_text("payout")), out)
             if lines_out:
@@ -63,10 +75,10 @@ def adjudicate(
                 write_frame(result.lines.with_columns(*exact, *money, ratio), lines_out)
             bar.update(task, advance=1, description="完成")
     except PlanNotFound as exc:
-        console.print(f"plan: {exc}")
+        console.print(f"plan: {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
-    except (RecordError, EngineError, PlanIncomplete, PlanError) as exc:
-        console.print(str(exc), markup=False)
+    except (RecordError, EngineError, PlanIncomplete, PlanError, BatchRefused) as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     elapsed = time.perf_counter() - started
     summary = result.lines.group_by("liability").agg(
@@ -86,4 +98,41 @@ def adjudicate(
     total = int(result.settlements["payout"].sum())
     table.add_row("合计", str(int((result.settlements["payout"] != 0).sum())), "", _money(total))
     console.print(table)
+    counts = dict(result.settlements.group_by("status").len().iter_rows())
+    uninsured = counts.get(Status.NOT_INSURED.value, 0)
+    if uninsured:
+        console.print(
+            f"[yellow]{uninsured:,} 条结算记录的参保人不在参保人文件中，未赔付（结果中 status 为 not_insured）[/]"
+        )
+    for status, n in sorted(counts.items()):
+        if status not in (Status.COVERED.value, Status.NOT_INSURED.value):
+            console.print(f"{n:,} 条结算记录不予赔付：{STATUS_TEXT[status]}（status {status}）", markup=False)
     console.print(f"{setl.height:,} settlements in {elapsed:.2f} s -> {out}")
+
+
+class BatchRefused(ValueError):
+    """A batch that would be silently wrong; the message says what to give or confirm."""
+
+
+def _need_fee_lines(compiled: Compiled, fee_lines: Path | None, none_given: bool) -> None:
+    """A plan with fee-line liabilities run without fee lines pays those fees under another liability."""
+    names = sorted({x.spec.name for t in compiled.tiers for x in t.liabilities if x.lines is not None})
+    if names and fee_lines is None and not none_given:
+        raise BatchRefused(
+            f"方案 {compiled.plan.id} 有按费用明细（feedetl）认定的责任：{'、'.join(names)}。"
+            "请用 --fee-lines 给出费用明细文件；若本年度确无费用明细，用 --no-fee-lines 确认（这些责任将不赔付）。"
+        )
+
+
+def _refuse_outside(compiled: Compiled, setl: pl.DataFrame) -> None:
+    """Records another plan's year or city would pay belong to another run: refuse unless confirmed."""
+    plan = compiled.plan
+    outside = setl.select("setl_id", record_status(plan).alias("status")).filter(pl.col("status").is_not_null())
+    if outside.height:
+        first = outside.row(0, named=True)
+        raise BatchRefused(
+            f"{outside.height:,} 条结算记录不属于方案 {plan.id}（保障期 {plan.cover_start} 至 {plan.cover_end}，"
+            f"险种 {'、'.join(plan.eligibility.insutypes)}，参保地 {plan.eligibility.admdvs_prefix}……），"
+            f"例如 结算 {first['setl_id']}：{STATUS_TEXT[first['status']]}。"
+            "请确认文件与方案是否对应；确认无误后用 --allow-outside 计为不赔付。"
+        )

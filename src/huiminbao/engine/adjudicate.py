@@ -143,7 +143,8 @@ def adjudicate(
         settled = pl.concat([settled, skipped], how="vertical_relaxed")
     lines = pl.concat(line_out) if line_out else _empty_lines(explain)
     if not all_lines:
-        lines = lines.filter((pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0))
+        shown = (pl.col("counted") != 0) | (pl.col("payout") != 0) | (pl.col("entitled") != 0)
+        lines = lines.filter(shown | (pl.col("base") != 0) if explain else shown)
     if explain:
         settled = settled.with_columns(status_reason(pl.col("status")).alias("reason"))
     if settled.height <= SMALL:  # estimates and real time: records in input order, lines in precedence order
