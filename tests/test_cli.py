@@ -64,7 +64,7 @@ def _case(tmp_path: Path, mutate) -> Path:
         (lambda c: c["settlements"][0].update(inscp_scp_amt="30000.001"), "inscp_scp_amt: more than two decimals"),
         (lambda c: c.update(plan="atlantis-2024"), "no plan 'atlantis-2024'"),
         (lambda c: c["person"].update(certno="110105194912310021"), "person 37150000000000000001: certno"),
-        (lambda c: c.update(plan="liaocheng-2022"), "cannot be used to adjudicate"),
+        (lambda c: c.update(plan="liaocheng-2022"), "缺少原文未给出的数字，不能用于理算"),
     ],
 )
 def test_estimate_refuses_bad_input_naming_the_record_and_field(tmp_path, mutate, expected):

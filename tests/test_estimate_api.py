@@ -30,7 +30,7 @@ def test_api_estimate_names_the_bad_record_and_field(client: TestClient) -> None
     assert res.status_code == 422
     assert "settlement 371500202406200002: medfee_sumamt" in res.json()["detail"]
     assert client.post("/api/estimate", json={**CASE, "plan": "atlantis-2024"}).status_code == 404
-    assert "cannot be used to adjudicate" in client.post("/api/estimate", json={**CASE, "plan": "liaocheng-2022"}).text
+    assert "不能用于理算" in client.post("/api/estimate", json={**CASE, "plan": "liaocheng-2022"}).text
 
 
 def test_estimate_is_in_the_openapi_document(client: TestClient) -> None:

@@ -95,7 +95,7 @@ def test_liaocheng_2024_not_insured_or_outside_cover_pays_nothing():
 
 def test_liaocheng_2022_refuses_to_adjudicate_without_the_deductible():
     s, p, _ = frames([setl("S1", inscp=100_000, funds=60_000, year=2022)], [person()])
-    with pytest.raises(PlanIncomplete, match="deductible"):
+    with pytest.raises(PlanIncomplete, match="医保范围内个人住院自付医疗费用的免赔额：新闻稿"):
         adjudicate(compiled_plan("liaocheng-2022"), s, p)
 
 

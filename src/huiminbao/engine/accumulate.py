@@ -254,7 +254,7 @@ def settle_reversals(df: pl.DataFrame, first: pl.DataFrame, rules: TierRules, ex
         again = todo.filter(pl.col("_row").is_in(changed["_row"].implode()))["_p"].unique().implode()
         done.append(out.filter(~pl.col("_p").is_in(again)))
         todo = firsts(todo.filter(pl.col("_p").is_in(again)).update(fresh, on="_row"))
-    raise EngineError("reversals did not settle: a reversal chain is deeper than the engine allows")  # pragma: no cover
+    raise EngineError("退费冲回的嵌套层数超过引擎允许的上限")  # pragma: no cover
 
 
 def in_time_order(df: pl.DataFrame) -> pl.DataFrame:

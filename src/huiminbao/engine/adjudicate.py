@@ -51,7 +51,7 @@ from huiminbao.engine.reasons import line_reason, reason_columns, status_reason
 from huiminbao.engine.rules import TierRules, tier_rules
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import PERSON_NAMES, Compiled
-from huiminbao.vocabulary import REFUND_FLAG, SETTLEMENT_SCHEMA
+from huiminbao.vocabulary import REFUND_FLAG, SETTLEMENT_SCHEMA, label
 
 SMALL = 100_000  # below this many records, outputs are put back in record order
 
@@ -227,7 +227,7 @@ def _needed(compiled: Compiled, columns: list[str]) -> list[pl.Expr]:
     defaults for the optional ones."""
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise EngineError(f"settlements: column {missing[0]} is missing")
+        raise EngineError(f"结算记录缺少必需的列 {label(missing[0])}", record="结算记录", field=missing[0])
     read = compiled.fields
     keep = [pl.col(c) for c in columns if c in REQUIRED or c in OPTIONAL or c in read]
     return keep + [default.alias(c) for c, default in OPTIONAL.items() if c not in columns]
@@ -253,10 +253,10 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
     the plan's rules read (lists and age only when some rule reads them)."""
     cols = insured.columns
     if "psn_no" not in cols:
-        raise EngineError("insured: column psn_no is missing")
+        raise EngineError(f"参保人缺少必需的列 {label('psn_no')}", record="参保人", field="psn_no")
     if insured.height != insured["psn_no"].n_unique():
         dup = insured.filter(pl.col("psn_no").is_duplicated())["psn_no"][0]
-        raise EngineError(f"insured: psn_no {dup!r} appears more than once")
+        raise EngineError(f"参保人 {dup}：{label('psn_no')}重复出现", record=f"参保人 {dup}", field="psn_no")
     read = compiled.fields | {"tier"}
     start = compiled.plan.cover_start
     given = {
@@ -304,8 +304,9 @@ def _check_reversals(frame: pl.LazyFrame, prior_lines: pl.DataFrame | None) -> N
     if bad.height:
         row = bad.row(0, named=True)
         raise EngineError(
-            f"settlement {row['setl_id']}: init_setl_id {row['init_setl_id']!r} names no earlier settlement "
-            f"of person {row['psn_no']}"
+            f"结算 {row['setl_id']}：{label('init_setl_id')} {row['init_setl_id']} 不是此人更早的结算，无法退费冲回",
+            record=f"结算 {row['setl_id']}",
+            field="init_setl_id",
         )
 
 

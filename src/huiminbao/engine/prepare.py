@@ -102,7 +102,11 @@ def person_status_py(plan: Plan, rec: dict[str, Any], person: dict[str, Any] | N
 
 
 class EngineError(ValueError):
-    """Input the engine cannot adjudicate; the message names the record and the field."""
+    """Input the engine cannot adjudicate; the message (Chinese) names the record and the field."""
+
+    def __init__(self, message: str, record: str | None = None, field: str | None = None):
+        self.record, self.field = record, field
+        super().__init__(message)
 
 
 def age_at(birth: date | None, day: date) -> int | None:
@@ -165,7 +169,9 @@ def check_tiers(compiled: Compiled, tiers: set[str]) -> None:
     """Every person's tier must be one of the plan's."""
     unknown = tiers - {t.id for t in compiled.plan.tiers}
     if unknown:
+        choices = "、".join(f"{t.id}（{t.name}）" for t in compiled.plan.tiers)
         raise EngineError(
-            f"insured.tier: plan {compiled.plan.id} has no tier {', '.join(sorted(unknown))}"
-            f" (tiers: {', '.join(t.id for t in compiled.plan.tiers)})"
+            f"方案 {compiled.plan.id} 没有保障版本 {'、'.join(sorted(unknown))}，可选：{choices}",
+            record="参保人",
+            field="tier",
         )

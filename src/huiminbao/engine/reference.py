@@ -100,8 +100,9 @@ def adjudicate_reference(
             original = done.get(rec.get("init_setl_id") or "")
             if original is None:
                 raise EngineError(
-                    f"settlement {rec['setl_id']}: init_setl_id {rec.get('init_setl_id')!r} "
-                    "names no settlement adjudicated before it"
+                    f"结算 {rec['setl_id']}：原结算ID（init_setl_id）{rec.get('init_setl_id')} 不是此人更早的结算",
+                    record=f"结算 {rec['setl_id']}",
+                    field="init_setl_id",
                 )
             outcome = _reverse(rules, acc, original)
         else:

@@ -324,10 +324,19 @@ def missing_figures(plan: Plan, tier: Tier) -> list[str]:
 
 def require_known(compiled: Compiled, tier: Tier) -> None:
     """Refuse to adjudicate on a plan whose source leaves a needed figure out, rather than guess."""
-    missing = missing_figures(compiled.plan, tier)
-    if missing:
+    gaps = []
+    for d in tier.deductibles:
+        if d.unknown is not None:
+            gaps.append(f"{d.name}：{d.unknown}")
+    for liab in tier.liabilities:
+        for what, a in (("免赔额", liab.deductible), ("年度限额", liab.limit)):
+            if a is not None and a.unknown is not None:
+                gaps.append(f"{liab.name}的{what}：{a.unknown}")
+    if tier.overall_limit is not None and tier.overall_limit.unknown is not None:
+        gaps.append(f"年度累计赔付限额：{tier.overall_limit.unknown}")
+    if gaps:
         raise PlanIncomplete(
-            f"plan {compiled.plan.id} ({compiled.file}) cannot be used to adjudicate: " + "; ".join(missing)
+            f"方案 {compiled.plan.id}（{tier.name}）缺少原文未给出的数字，不能用于理算——" + "；".join(gaps)
         )
 
 
