@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from huiminbao.engine.names import DEDUCTIBLE, LIMITED, ORIGINAL, ORIGINAL_PRIOR, OVER, PRIOR, STATE
 from huiminbao.engine.prepare import EngineError
 from huiminbao.engine.rules import EXACT, TierRules
 
@@ -25,15 +26,15 @@ MAX_PASSES = 64
 
 def key_cols(rules: TierRules) -> dict[str, str]:
     """Accumulator key -> state column name for one tier."""
-    keys = {f"ded:{p.key}": f"_x_d_{p.key}" for p in rules.pools}
-    keys.update({f"ent:{x.id}": f"_x_e_{x.id}" for x in rules.liabilities})
-    keys["paid"] = "_x_paid"
+    keys = {f"ded:{p.key}": f"{STATE}d_{p.key}" for p in rules.pools}
+    keys.update({f"ent:{x.id}": f"{STATE}e_{x.id}" for x in rules.liabilities})
+    keys["paid"] = f"{STATE}paid"
     return keys
 
 
 def with_prior(df: pl.DataFrame, rules: TierRules, prior: pl.DataFrame | None) -> pl.DataFrame:
     keys = key_cols(rules)
-    x0 = {key: "_x0" + col[2:] for key, col in keys.items()}
+    x0 = {key: PRIOR + col[len(STATE) :] for key, col in keys.items()}
     if prior is not None and prior.height:
         wide = (
             prior.filter(pl.col("key").is_in(list(keys)))
@@ -50,14 +51,14 @@ def with_prior(df: pl.DataFrame, rules: TierRules, prior: pl.DataFrame | None) -
 
 
 def originals(df: pl.DataFrame, rules: TierRules, prior_lines: pl.DataFrame | None) -> pl.DataFrame:
-    """Give reversal rows their original's outcome (``_o_<stat>_<liability>``) from earlier adjudications."""
-    cols = [f"_o_{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES]
+    """Give reversal rows their original's outcome (``names.ORIGINAL``) from earlier adjudications."""
+    cols = [f"{ORIGINAL}{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES]
     df = df.with_columns(*[pl.lit(0, pl.Int64).alias(c) for c in cols])
     if prior_lines is not None and prior_lines.height and df["_rev"].any():
         wide = prior_lines.filter(pl.col("liability").is_in([x.id for x in rules.liabilities])).pivot(
             on="liability", index="setl_id", values=list(OUTCOMES), aggregate_function="first"
         )
-        rename = {f"{s}_{x.id}": f"_o_{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES}
+        rename = {f"{s}_{x.id}": f"{ORIGINAL}{s}_{x.id}" for x in rules.liabilities for s in OUTCOMES}
         wide = wide.rename({k: v for k, v in rename.items() if k in wide.columns})
         got = [c for c in cols if c in wide.columns]
         df = (
@@ -69,10 +70,10 @@ def originals(df: pl.DataFrame, rules: TierRules, prior_lines: pl.DataFrame | No
                 maintain_order="left",
             )
             .with_columns(*[pl.col(c).fill_null(0) for c in got])
-            .with_columns(pl.col("init_setl_id").is_in(wide["setl_id"].implode()).alias("_o_prior"))
+            .with_columns(pl.col("init_setl_id").is_in(wide["setl_id"].implode()).alias(ORIGINAL_PRIOR))
         )
     else:
-        df = df.with_columns(pl.lit(False).alias("_o_prior"))
+        df = df.with_columns(pl.lit(False).alias(ORIGINAL_PRIOR))
     return df
 
 
@@ -82,7 +83,7 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
     ``reversals=False`` is the fast path for persons without a reversal: all increments are
     non-negative, so a capped running sum is ``min(cap, x0 + S)`` and no reversal branch is
     evaluated. With reversals, increments may be negative and the cap needs the running max.
-    ``explain`` adds ``_lim_<id>``: the liability's annual limit cut this record's entitlement.
+    ``explain`` adds ``names.LIMITED``: the liability's annual limit cut this record's entitlement.
     """
     first = pl.col("_first")
     start = pl.col("_start")  # row number (within df) of the person's first record
@@ -100,10 +101,10 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
             over = [
                 (name, pl.max_horizontal(pl.col(name) - cap, pl.lit(0))) for name, _, _, cap in accs if cap is not None
             ]
-            frame = lf.with_columns(*[e.alias(f"_m_{name}") for name, e in over]).collect()
+            frame = lf.with_columns(*[e.alias(f"{OVER}{name}") for name, e in over]).collect()
             for name, _ in over:
-                out.append((pl.col(name) - person_running_max(frame, f"_m_{name}")).alias(name))
-            return frame.lazy().with_columns(out).drop(*[f"_m_{name}" for name, _ in over])
+                out.append((pl.col(name) - person_running_max(frame, f"{OVER}{name}")).alias(name))
+            return frame.lazy().with_columns(out).drop(*[f"{OVER}{name}" for name, _ in over])
         for name, _, _, cap in accs:
             if cap is not None:
                 out.append(pl.min_horizontal(pl.col(name), cap).alias(name))
@@ -125,16 +126,16 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
     for p in rules.pools:
         total = pl.sum_horizontal(*[pl.col(f"counted_{m}") for m in p.members])
         if reversals:
-            total = on_rev(-pl.sum_horizontal(*[pl.col(f"_o_deductible_used_{m}") for m in p.members]), total)
-        accs.append((f"_x_d_{p.key}", total, pl.col(f"_x0_d_{p.key}"), pl.col(f"_D_{p.key}")))
+            total = on_rev(-pl.sum_horizontal(*[pl.col(f"{ORIGINAL}deductible_used_{m}") for m in p.members]), total)
+        accs.append((f"{STATE}d_{p.key}", total, pl.col(f"{PRIOR}d_{p.key}"), pl.col(f"{DEDUCTIBLE}{p.key}")))
     lf = capped(lf, accs)
     used: list[pl.Expr] = []
     for p in rules.pools:
-        took = pl.col(f"_x_d_{p.key}") - before(f"_x_d_{p.key}", f"_x0_d_{p.key}")
+        took = pl.col(f"{STATE}d_{p.key}") - before(f"{STATE}d_{p.key}", f"{PRIOR}d_{p.key}")
         ahead: pl.Expr = pl.lit(0, pl.Int64)
         for m in p.members:
             share = pl.min_horizontal(pl.max_horizontal(took - ahead, pl.lit(0)), pl.col(f"counted_{m}"))
-            used.append(on_rev(-pl.col(f"_o_deductible_used_{m}"), share).alias(f"deductible_used_{m}"))
+            used.append(on_rev(-pl.col(f"{ORIGINAL}deductible_used_{m}"), share).alias(f"deductible_used_{m}"))
             ahead = ahead + pl.col(f"counted_{m}")
     lf = lf.with_columns(used)
 
@@ -146,25 +147,25 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
         if cap is not None:
             q = pl.min_horizontal(q, cap + EXACT)  # keeps running sums small; the cap cuts the same
             wanted[x.id] = q
-        inc = on_rev(-pl.col(f"_o_entitled_{x.id}") * EXACT, q)
-        accs.append((f"_x_e_{x.id}", inc, pl.col(f"_x0_e_{x.id}"), cap))
+        inc = on_rev(-pl.col(f"{ORIGINAL}entitled_{x.id}") * EXACT, q)
+        accs.append((f"{STATE}e_{x.id}", inc, pl.col(f"{PRIOR}e_{x.id}"), cap))
     lf = capped(lf, accs)
     if explain:
         lf = lf.with_columns(
             *[
                 (
-                    (pl.col(f"_x_e_{x.id}") - before(f"_x_e_{x.id}", f"_x0_e_{x.id}") < wanted[x.id])
+                    (pl.col(f"{STATE}e_{x.id}") - before(f"{STATE}e_{x.id}", f"{PRIOR}e_{x.id}") < wanted[x.id])
                     if x.id in wanted
                     else pl.lit(False)
-                ).alias(f"_lim_{x.id}")
+                ).alias(f"{LIMITED}{x.id}")
                 for x in liabs
             ]
         )
     lf = lf.with_columns(
         *[
             on_rev(
-                -pl.col(f"_o_entitled_{x.id}"),
-                r(pl.col(f"_x_e_{x.id}")) - r(before(f"_x_e_{x.id}", f"_x0_e_{x.id}")),
+                -pl.col(f"{ORIGINAL}entitled_{x.id}"),
+                r(pl.col(f"{STATE}e_{x.id}")) - r(before(f"{STATE}e_{x.id}", f"{PRIOR}e_{x.id}")),
             ).alias(f"entitled_{x.id}")
             for x in liabs
         ]
@@ -172,25 +173,31 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
     entitled = pl.sum_horizontal(*[pl.col(f"entitled_{x.id}") for x in liabs])
     overall = None if rules.overall_limit is None else pl.lit(rules.overall_limit, pl.Int64)
     if reversals:
-        entitled = on_rev(-pl.sum_horizontal(*[pl.col(f"_o_payout_{x.id}") for x in liabs]), entitled)
-    lf = capped(lf, [("_x_paid", entitled, pl.col("_x0_paid"), overall)])
-    lf = lf.with_columns((pl.col("_x_paid") - before("_x_paid", "_x0_paid")).alias("payout"))
+        entitled = on_rev(-pl.sum_horizontal(*[pl.col(f"{ORIGINAL}payout_{x.id}") for x in liabs]), entitled)
+    lf = capped(lf, [(f"{STATE}paid", entitled, pl.col(f"{PRIOR}paid"), overall)])
+    lf = lf.with_columns((pl.col(f"{STATE}paid") - before(f"{STATE}paid", f"{PRIOR}paid")).alias("payout"))
     pays: list[pl.Expr] = []
     ahead = pl.lit(0, pl.Int64)
     for x in liabs:
         share = pl.min_horizontal(pl.max_horizontal(pl.col("payout") - ahead, pl.lit(0)), pl.col(f"entitled_{x.id}"))
-        pays.append(on_rev(-pl.col(f"_o_payout_{x.id}"), share).alias(f"payout_{x.id}"))
+        pays.append(on_rev(-pl.col(f"{ORIGINAL}payout_{x.id}"), share).alias(f"payout_{x.id}"))
         ahead = ahead + pl.col(f"entitled_{x.id}")
     lf = lf.with_columns(pays)
     if reversals:
         lf = lf.with_columns(
             *[
-                pl.when(rev).then(-pl.col(f"_o_{s}_{x.id}")).otherwise(pl.col(f"{s}_{x.id}")).alias(f"{s}_{x.id}")
+                pl.when(rev)
+                .then(-pl.col(f"{ORIGINAL}{s}_{x.id}"))
+                .otherwise(pl.col(f"{s}_{x.id}"))
+                .alias(f"{s}_{x.id}")
                 for x in liabs
                 for s in ("base", "counted")
             ],
             *[
-                pl.when(rev).then(pl.col(f"_o_ratio_{x.id}")).otherwise(pl.col(f"ratio_{x.id}")).alias(f"ratio_{x.id}")
+                pl.when(rev)
+                .then(pl.col(f"{ORIGINAL}ratio_{x.id}"))
+                .otherwise(pl.col(f"ratio_{x.id}"))
+                .alias(f"ratio_{x.id}")
                 for x in liabs
             ],
         )
@@ -218,10 +225,10 @@ def _outcome_cols(rules: TierRules) -> list[str]:
 def _fed(todo: pl.DataFrame, out: pl.DataFrame, o_cols: list[str]) -> pl.DataFrame:
     """For each reversal of ``todo`` whose original is in the frame: the original's outcome in ``out``."""
     return (
-        todo.filter(pl.col("_rev") & ~pl.col("_o_prior"))
+        todo.filter(pl.col("_rev") & ~pl.col(ORIGINAL_PRIOR))
         .select("_row", "init_setl_id")
         .join(
-            out.select(pl.col("setl_id").alias("init_setl_id"), *[pl.col(c[3:]).alias(c) for c in o_cols]),
+            out.select(pl.col("setl_id").alias("init_setl_id"), *[pl.col(c[len(ORIGINAL) :]).alias(c) for c in o_cols]),
             on="init_setl_id",
             how="left",
         )
@@ -238,13 +245,13 @@ def settle_reversals(df: pl.DataFrame, first: pl.DataFrame, rules: TierRules, ex
     original comes after an earlier reversal needs one more pass per level of nesting, and
     only persons whose reversals changed are run again.
     """
-    o_cols = [f"_o_{c}" for c in _outcome_cols(rules)]
+    o_cols = [f"{ORIGINAL}{c}" for c in _outcome_cols(rules)]
     todo = df.update(_fed(df, first, o_cols), on="_row")
     done: list[pl.DataFrame] = []
     for _ in range(MAX_PASSES):
         out = accumulate(todo, rules, reversals=True, explain=explain)
         fresh = _fed(todo, out, o_cols)
-        current = todo.filter(pl.col("_rev") & ~pl.col("_o_prior")).select("_row", *o_cols)
+        current = todo.filter(pl.col("_rev") & ~pl.col(ORIGINAL_PRIOR)).select("_row", *o_cols)
         changed = fresh.join(current, on="_row", suffix="_was").filter(
             pl.any_horizontal(*[pl.col(c) != pl.col(f"{c}_was") for c in o_cols])
         )

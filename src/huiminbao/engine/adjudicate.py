@@ -36,6 +36,7 @@ from huiminbao.engine.accumulate import (
     with_prior,
 )
 from huiminbao.engine.bases import bases
+from huiminbao.engine.names import DEDUCTIBLE, LIMITED, ORIGINAL, STATE
 from huiminbao.engine.prepare import (
     STATUS,
     EngineError,
@@ -330,7 +331,7 @@ def _run_tier(
     keep = [
         "_row", "setl_id", "psn_no", "setl_time", "_tier", "_rev", "init_setl_id", "_status",
         *[f"{s}_{x.id}" for x in rules.liabilities for s in ("base", "counted", "ratio")],
-        *[f"_D_{p.key}" for p in rules.pools],
+        *[f"{DEDUCTIBLE}{p.key}" for p in rules.pools],
         *why,
     ]  # fmt: skip
     act = in_time_order(df.lazy().filter(active).select(*keep, "_pidx").collect())
@@ -347,7 +348,11 @@ def _run_tier(
             .filter(pl.col("setl_id").is_in(wanted))
             .select(
                 pl.col("setl_id").alias("init_setl_id"),
-                *[pl.col(f"{s}_{x.id}").alias(f"_o_{s}_{x.id}") for x in rules.liabilities for s in ("base", "ratio")],
+                *[
+                    pl.col(f"{s}_{x.id}").alias(f"{ORIGINAL}{s}_{x.id}")
+                    for x in rules.liabilities
+                    for s in ("base", "ratio")
+                ],
             )
             .collect()
         )
@@ -370,8 +375,8 @@ def _run_tier(
             pl.lit(0, pl.Int64).alias(f"{s}_{x.id}")
             for x in rules.liabilities
             for s in ("deductible_used", "entitled", "payout")
-        ] + [pl.lit(False).alias(f"_lim_{x.id}") for x in rules.liabilities]
-        zeros += [pl.lit(0, pl.Int64).alias(f"_x_d_{p.key}") for p in rules.pools]
+        ] + [pl.lit(False).alias(f"{LIMITED}{x.id}") for x in rules.liabilities]
+        zeros += [pl.lit(0, pl.Int64).alias(f"{STATE}d_{p.key}") for p in rules.pools]
         parts.append(inactive.with_columns(zeros))
     if not all_lines:
         shown_stats = ("base", "counted", "entitled") if explain else ("counted", "entitled")

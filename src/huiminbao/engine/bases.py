@@ -15,6 +15,23 @@ from __future__ import annotations
 
 import polars as pl
 
+from huiminbao.engine.names import (
+    APPLIES,
+    CLAIMED,
+    DEDUCTIBLE,
+    EXCLUDED,
+    FACTOR,
+    FACTOR_RULE,
+    FAILED,
+    FREE,
+    LINE_BASE,
+    MATCH,
+    MISSING,
+    RATIO_RULE,
+    SETTLEMENT_FUNDS,
+    SETTLEMENT_INSCP,
+    TAKEN,
+)
 from huiminbao.engine.rules import TierRules
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
@@ -47,9 +64,9 @@ def first_failing(conds: tuple[Rule, ...], cats: E.Catalogs) -> pl.Expr:
 
 def _inscp_selfpay() -> pl.Expr:
     """A fee line's share of its settlement's in-scope self-pay (vocabulary.INSCP_SELFPAY), floor."""
-    owed = pl.max_horizontal(pl.col("_s_inscp") - pl.col("_s_fund"), pl.lit(0))
-    share = pl.col("inscp_scp_amt") * owed // pl.col("_s_inscp")
-    return pl.when(pl.col("_s_inscp") > 0).then(share).otherwise(0).alias(INSCP_SELFPAY)
+    owed = pl.max_horizontal(pl.col(SETTLEMENT_INSCP) - pl.col(SETTLEMENT_FUNDS), pl.lit(0))
+    share = pl.col("inscp_scp_amt") * owed // pl.col(SETTLEMENT_INSCP)
+    return pl.when(pl.col(SETTLEMENT_INSCP) > 0).then(share).otherwise(0).alias(INSCP_SELFPAY)
 
 
 def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, explain: bool = False) -> pl.DataFrame:
@@ -59,29 +76,29 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, ex
     applies = {
         x.id: pl.all_horizontal(live, *[E.to_polars(c.when, cats) for c in x.conditions]) for x in rules.liabilities
     }
-    df = df.with_columns(*(a.alias(f"_applies_{k}") for k, a in applies.items()))
+    df = df.with_columns(*(a.alias(f"{APPLIES}{k}") for k, a in applies.items()))
     if explain:  # which condition failed first, for the reason
         df = df.with_columns(
-            *[first_failing(x.conditions, cats).alias(f"_ci_{x.id}") for x in rules.liabilities if x.conditions]
+            *[first_failing(x.conditions, cats).alias(f"{FAILED}{x.id}") for x in rules.liabilities if x.conditions]
         )
     line_liabs = [liab for liab in rules.liabilities if liab.lines is not None]
     claim_cols: dict[str, list[str]] = {}  # liability -> settlement fields it claims
     if line_liabs:
         sums: list[pl.Expr] = []
         if fee_lines is not None and fee_lines.height:
-            conds = [E.to_polars(liab.lines, cats).alias(f"_m_{liab.id}") for liab in line_liabs]  # type: ignore[arg-type]
-            any_match = pl.any_horizontal(*[pl.col(f"_m_{liab.id}") for liab in line_liabs])
+            conds = [E.to_polars(liab.lines, cats).alias(f"{MATCH}{liab.id}") for liab in line_liabs]  # type: ignore[arg-type]
+            any_match = pl.any_horizontal(*[pl.col(f"{MATCH}{liab.id}") for liab in line_liabs])
             derived = any(INSCP_SELFPAY in x.base.fields for x in line_liabs)
             settlement_cols = [
-                pl.col("inscp_scp_amt").alias("_s_inscp"),
-                pl.col("fund_pay_sumamt").alias("_s_fund"),
+                pl.col("inscp_scp_amt").alias(SETTLEMENT_INSCP),
+                pl.col("fund_pay_sumamt").alias(SETTLEMENT_FUNDS),
             ] if derived else []  # fmt: skip
             cand = (
                 fee_lines.lazy()
                 .with_columns(*conds)
                 .filter(any_match)
                 .join(
-                    df.lazy().select("setl_id", "_row", *(f"_applies_{x.id}" for x in line_liabs), *settlement_cols),
+                    df.lazy().select("setl_id", "_row", *(f"{APPLIES}{x.id}" for x in line_liabs), *settlement_cols),
                     on="setl_id",
                 )
             )
@@ -90,25 +107,27 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, ex
             claimed = pl.lit(False)
             masks = []
             for liab in line_liabs:
-                free = pl.col(f"_m_{liab.id}") & ~claimed
-                mask = free & pl.col(f"_applies_{liab.id}")
-                masks += [mask.alias(f"_k_{liab.id}"), free.alias(f"_r_{liab.id}")]
+                free = pl.col(f"{MATCH}{liab.id}") & ~claimed
+                mask = free & pl.col(f"{APPLIES}{liab.id}")
+                masks += [mask.alias(f"{TAKEN}{liab.id}"), free.alias(f"{FREE}{liab.id}")]
                 claimed = claimed | mask
             cand = cand.with_columns(*masks)
             for liab in line_liabs:
-                k = pl.col(f"_k_{liab.id}")
+                k = pl.col(f"{TAKEN}{liab.id}")
                 sums.append(
-                    pl.when(pl.col(f"_r_{liab.id}")).then(E.to_polars(liab.base, cats)).otherwise(0).sum()
-                    .alias(f"b_{liab.id}")
+                    pl.when(pl.col(f"{FREE}{liab.id}")).then(E.to_polars(liab.base, cats)).otherwise(0).sum()
+                    .alias(f"{LINE_BASE}{liab.id}")
                 )  # fmt: skip
                 claim_cols[liab.id] = []
                 for f in sorted(liab.base.fields):
-                    name = f"_cl_{liab.id}_{CLAIMED_FROM[f]}"
+                    name = f"{CLAIMED}{liab.id}_{CLAIMED_FROM[f]}"
                     claim_cols[liab.id].append(CLAIMED_FROM[f])
                     sums.append(pl.when(k).then(pl.col(f)).otherwise(0).sum().alias(name))
             agg = cand.group_by("_row").agg(sums).collect()
             df = df.join(agg, on="_row", how="left")  # order is restored later, for active records only
-        new_cols = [f"b_{x.id}" for x in line_liabs] + [f"_cl_{lid}_{f}" for lid, fs in claim_cols.items() for f in fs]
+        new_cols = [f"{LINE_BASE}{x.id}" for x in line_liabs] + [
+            f"{CLAIMED}{lid}_{f}" for lid, fs in claim_cols.items() for f in fs
+        ]
         df = df.with_columns(
             *[(pl.col(c).fill_null(0) if c in df.columns else pl.lit(0, pl.Int64)).alias(c) for c in new_cols]
         )
@@ -116,38 +135,41 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, ex
     claimed_so_far: dict[str, list[str]] = {}
     for liab in rules.liabilities:
         if liab.lines is not None:
-            base = pl.col(f"b_{liab.id}")
+            base = pl.col(f"{LINE_BASE}{liab.id}")
             for f in claim_cols.get(liab.id, []):
-                claimed_so_far.setdefault(f, []).append(f"_cl_{liab.id}_{f}")
+                claimed_so_far.setdefault(f, []).append(f"{CLAIMED}{liab.id}_{f}")
         else:
             adjusted = {f: pl.col(f) - pl.sum_horizontal(*[pl.col(c) for c in cs]) for f, cs in claimed_so_far.items()}
             base = E.to_polars(liab.base, cats, adjusted)
         if explain:  # a base reading an optional amount the record does not give cannot be computed
             optional = [pl.col(f).is_null() for f in sorted(liab.base.fields) if f in OPTIONAL_AMOUNTS]
-            exprs.append(pl.any_horizontal(pl.lit(False), *optional).alias(f"_nb_{liab.id}"))
-        counts = pl.col(f"_applies_{liab.id}")
+            exprs.append(pl.any_horizontal(pl.lit(False), *optional).alias(f"{MISSING}{liab.id}"))
+        counts = pl.col(f"{APPLIES}{liab.id}")
         if liab.exclusions:
             excluded = pl.any_horizontal(*[E.to_polars(x.when, cats) for x in liab.exclusions])
             counts = counts & ~excluded
             if explain:
-                exprs.append(first_index(liab.exclusions, cats).alias(f"_xi_{liab.id}"))
+                exprs.append(first_index(liab.exclusions, cats).alias(f"{EXCLUDED}{liab.id}"))
         base = pl.max_horizontal(base, pl.lit(0)).fill_null(0).cast(pl.Int64)
         factor = first_match(liab.counting, pl.lit(BP, pl.Int64), cats)
         ratio = first_match(liab.ratios, pl.lit(liab.ratio_default, pl.Int64), cats)
         exprs += [
             base.alias(f"base_{liab.id}"),
-            pl.when(counts).then(factor).otherwise(0).alias(f"_f_{liab.id}"),
+            pl.when(counts).then(factor).otherwise(0).alias(f"{FACTOR}{liab.id}"),
             ratio.alias(f"ratio_{liab.id}"),
         ]
         if explain:
             exprs += [
-                first_index(liab.counting, cats).alias(f"_fi_{liab.id}"),
-                first_index(liab.ratios, cats).alias(f"_ri_{liab.id}"),
+                first_index(liab.counting, cats).alias(f"{FACTOR_RULE}{liab.id}"),
+                first_index(liab.ratios, cats).alias(f"{RATIO_RULE}{liab.id}"),
             ]
-    exprs += [(first_match(p.rules, pl.lit(p.default, pl.Int64), cats) * BP).alias(f"_D_{p.key}") for p in rules.pools]
+    exprs += [
+        (first_match(p.rules, pl.lit(p.default, pl.Int64), cats) * BP).alias(f"{DEDUCTIBLE}{p.key}")
+        for p in rules.pools
+    ]
     df = df.with_columns(exprs)
     return df.with_columns(
-        *[(pl.col(f"base_{x.id}") * pl.col(f"_f_{x.id}")).alias(f"counted_{x.id}") for x in rules.liabilities]
+        *[(pl.col(f"base_{x.id}") * pl.col(f"{FACTOR}{x.id}")).alias(f"counted_{x.id}") for x in rules.liabilities]
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from huiminbao.engine import names as N
 from huiminbao.engine.prepare import Status
 from huiminbao.engine.rules import NOT_APPLICABLE, LiabilityRules, TierRules
 from huiminbao.money import BP, bp_to_percent
@@ -30,9 +31,9 @@ STATUS_TEXT: dict[str, str | None] = {
 }
 REFUND = "退费结算：冲回原结算的赔付"
 NOT_DEDUCTIBLE_YET = "未达免赔额（本次{}元计入免赔额，年度免赔额尚余{}元）"
-DEDUCTIBLE = "扣除免赔额{}元"
+DEDUCTED = "扣除免赔额{}元"
 LIABILITY_LIMIT = "已达本责任年度赔付限额"
-MISSING = "结算记录未提供{}，无法计算本责任"
+NOT_GIVEN = "结算记录未提供{}，无法计算本责任"
 OVERALL_LIMIT = "已达年度累计赔付限额"
 
 
@@ -45,11 +46,11 @@ def reason_columns(rules: TierRules) -> list[str]:
     """The per-liability columns ``line_reason`` reads besides the outcomes (made by ``bases``)."""
     out = []
     for x in rules.liabilities:
-        out += [f"_applies_{x.id}", f"_fi_{x.id}", f"_ri_{x.id}", f"_nb_{x.id}"]
+        out += [f"{N.APPLIES}{x.id}", f"{N.FACTOR_RULE}{x.id}", f"{N.RATIO_RULE}{x.id}", f"{N.MISSING}{x.id}"]
         if x.exclusions:
-            out.append(f"_xi_{x.id}")
+            out.append(f"{N.EXCLUDED}{x.id}")
         if x.conditions:
-            out.append(f"_ci_{x.id}")
+            out.append(f"{N.FAILED}{x.id}")
     return out
 
 
@@ -75,7 +76,9 @@ def line_reason(rules: TierRules, x: LiabilityRules) -> pl.Expr:
     """The reason on liability ``x``'s line of each record, or null when it paid its whole base."""
     col = {s: pl.col(f"{s}_{x.id}") for s in ("base", "counted", "deductible_used", "ratio", "entitled", "payout")}
     status = pl.col("_status").cast(pl.Utf8)
-    factor = _by_index(f"_fi_{x.id}", [f"{r.label or '按规定'}，按{bp_to_percent(r.value)}计入" for r in x.counting])
+    factor = _by_index(
+        f"{N.FACTOR_RULE}{x.id}", [f"{r.label or '按规定'}，按{bp_to_percent(r.value)}计入" for r in x.counting]
+    )
     deductible = (
         pl.when(col["deductible_used"] <= 0)
         .then(None)
@@ -84,12 +87,12 @@ def line_reason(rules: TierRules, x: LiabilityRules) -> pl.Expr:
             pl.format(
                 NOT_DEDUCTIBLE_YET,
                 _yuan(col["deductible_used"]),
-                _yuan(pl.col(f"_D_{x.pool}") - pl.col(f"_x_d_{x.pool}")),
+                _yuan(pl.col(f"{N.DEDUCTIBLE}{x.pool}") - pl.col(f"{N.STATE}d_{x.pool}")),
             )
         )
-        .otherwise(pl.format(DEDUCTIBLE, _yuan(col["deductible_used"])))
+        .otherwise(pl.format(DEDUCTED, _yuan(col["deductible_used"])))
     )
-    rule = _by_index(f"_ri_{x.id}", [r.label or "" for r in x.ratios])
+    rule = _by_index(f"{N.RATIO_RULE}{x.id}", [r.label or "" for r in x.ratios])
     ratio = (
         pl.when((col["ratio"] < BP) & (col["counted"] > col["deductible_used"]))
         .then(
@@ -102,7 +105,7 @@ def line_reason(rules: TierRules, x: LiabilityRules) -> pl.Expr:
         )
         .otherwise(None)
     )
-    limit = pl.when(pl.col(f"_lim_{x.id}")).then(pl.lit(LIABILITY_LIMIT)).otherwise(None)
+    limit = pl.when(pl.col(f"{N.LIMITED}{x.id}")).then(pl.lit(LIABILITY_LIMIT)).otherwise(None)
     overall = pl.when(col["payout"] < col["entitled"]).then(pl.lit(OVERALL_LIMIT)).otherwise(None)
     steps = pl.concat_str(factor, deductible, ratio, limit, overall, separator="；", ignore_nulls=True)
     out = (
@@ -113,13 +116,13 @@ def line_reason(rules: TierRules, x: LiabilityRules) -> pl.Expr:
     )
     missing = [f for f in sorted(x.base.fields) if f in OPTIONAL_AMOUNTS]
     if missing:
-        text = MISSING.format("、".join(label(f) for f in missing))
-        out = out.when(pl.col(f"_applies_{x.id}") & pl.col(f"_nb_{x.id}")).then(pl.lit(text))
+        text = NOT_GIVEN.format("、".join(label(f) for f in missing))
+        out = out.when(pl.col(f"{N.APPLIES}{x.id}") & pl.col(f"{N.MISSING}{x.id}")).then(pl.lit(text))
     out = out.when(col["base"] == 0).then(None)
     if x.exclusions:
-        excluded = _by_index(f"_xi_{x.id}", [r.label or "除外责任" for r in x.exclusions])
+        excluded = _by_index(f"{N.EXCLUDED}{x.id}", [r.label or "除外责任" for r in x.exclusions])
         out = out.when(excluded.is_not_null()).then(excluded)
     if x.conditions:
-        failed = _by_index(f"_ci_{x.id}", [r.label or NOT_APPLICABLE for r in x.conditions])
-        out = out.when(~pl.col(f"_applies_{x.id}")).then(failed)
+        failed = _by_index(f"{N.FAILED}{x.id}", [r.label or NOT_APPLICABLE for r in x.conditions])
+        out = out.when(~pl.col(f"{N.APPLIES}{x.id}")).then(failed)
     return out.otherwise(pl.when(steps != "").then(steps).otherwise(None))
