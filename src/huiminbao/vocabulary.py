@@ -12,26 +12,6 @@ from __future__ import annotations
 
 import polars as pl
 
-# setlinfo amounts (yuan at the edge, fen inside)
-SETTLEMENT_AMOUNTS: tuple[str, ...] = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "overlmt_selfpay",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "hifmi_pay",
-    "hifob_pay",
-    "cvlserv_pay",
-    "hifes_pay",
-    "maf_pay",
-    "oth_pay",
-    "fund_pay_sumamt",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-)
 # The funds that make up fund_pay_sumamt.
 FUND_FIELDS: tuple[str, ...] = (
     "hifp_pay",
@@ -41,6 +21,20 @@ FUND_FIELDS: tuple[str, ...] = (
     "hifes_pay",
     "maf_pay",
     "oth_pay",
+)
+# setlinfo amounts (yuan at the edge, fen inside)
+SETTLEMENT_AMOUNTS: tuple[str, ...] = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    *FUND_FIELDS,
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
 )
 # The four parts that make up medfee_sumamt.
 COST_PARTS: tuple[str, ...] = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
