@@ -15,7 +15,7 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
 def test_api_estimate_explains_each_settlement(client: TestClient) -> None:
-    res = client.post("/api/estimate", json=CASE)
+    res = client.post("/api/v1/estimate", json=CASE)
     assert res.status_code == 200, res.text
     body = res.json()
     assert body["total_payout"] == "3200.00"
@@ -26,16 +26,54 @@ def test_api_estimate_explains_each_settlement(client: TestClient) -> None:
 def test_api_estimate_names_the_bad_record_and_field(client: TestClient) -> None:
     bad = json.loads(json.dumps(CASE))
     bad["settlements"][1]["medfee_sumamt"] = "1.00"
-    res = client.post("/api/estimate", json=bad)
+    res = client.post("/api/v1/estimate", json=bad)
     assert res.status_code == 422
-    assert "settlement 371500202406200002: medfee_sumamt" in res.json()["detail"]
-    assert client.post("/api/estimate", json={**CASE, "plan": "atlantis-2024"}).status_code == 404
-    assert "不能用于理算" in client.post("/api/estimate", json={**CASE, "plan": "liaocheng-2022"}).text
+    body = res.json()
+    assert (body["code"], body["field"]) == ("invalid_record", "medfee_sumamt")
+    assert "371500202406200002" in body["message"]
+    unknown = client.post("/api/v1/estimate", json={**CASE, "plan": "atlantis-2024"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "plan_not_found"
+    incomplete = client.post("/api/v1/estimate", json={**CASE, "plan": "liaocheng-2022"})
+    assert incomplete.status_code == 422 and incomplete.json()["code"] == "plan_incomplete"
+    assert "不能用于理算" in incomplete.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        (lambda c: c.pop("person"), "invalid_request", "person"),
+        (lambda c: c.update(settlements="x"), "invalid_request", "settlements"),
+        (lambda c: c["settlements"][0].update(inscp_scp_amt=1e30), "invalid_record", "inscp_scp_amt"),
+        (lambda c: c["settlements"][0].update(inscp_scp_amt=99999999999999), "invalid_record", "inscp_scp_amt"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_the_error_body_never_a_500(client: TestClient, change: Any, code: str, field: str):
+    case = json.loads(json.dumps(CASE))
+    change(case)
+    res = client.post("/api/v1/estimate", json=case)
+    assert res.status_code == 422, res.text
+    body = res.json()
+    assert (body["code"], body["field"]) == (code, field)
+    assert body["message"]
+    broken = client.post("/api/v1/estimate", content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["code"] == "invalid_request"
+
+
+def test_estimate_answers_reasons(client: TestClient) -> None:
+    body = client.post("/api/v1/estimate", json=CASE).json()
+    first = next(x for x in body["settlements"][0]["lines"] if x["liability"] == "inpatient_inscope")
+    assert first["reason"].startswith("未达免赔额")
+    assert body["settlements"][0]["status"] == "covered"
 
 
 def test_estimate_is_in_the_openapi_document(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert "/api/estimate" in spec["paths"]
+    post = spec["paths"]["/api/v1/estimate"]["post"]
+    assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    setl = spec["components"]["schemas"]["SetlInfo"]["properties"]
+    assert "医疗费总额" in setl["medfee_sumamt"]["description"]
+    example = spec["components"]["schemas"]["EstimateCase"]["examples"][0]
+    assert example["settlements"][0]["medfee_sumamt"] == "32000.00"
 
 
 def test_estimate_form_posts_a_case(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
 BP = 10_000  # basis points in one
+MAX_FEN = 9_999_999_999  # 99,999,999.99 yuan: above this, one settlement's amount is a broken feed, not a stay
 
 
 class AmountError(ValueError):
@@ -78,6 +79,7 @@ def bp_to_percent(bp: int) -> str:
 __all__ = [
     "BP",
     "FEN_PER_YUAN",
+    "MAX_FEN",
     "AmountError",
     "bp_to_percent",
     "ratio_to_bp",

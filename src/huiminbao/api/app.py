@@ -12,23 +12,23 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from huiminbao import __version__
-from huiminbao.api import docs
+from huiminbao.api import docs, errors
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
 from huiminbao.api.routes import estimate, health, plans
 from huiminbao.db.session import Database
-from huiminbao.plans import PlanError
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
 from huiminbao.web import estimate as web_estimate
 from huiminbao.web import routes as web_routes
 
-DESCRIPTION = """惠民保运营平台 API. Amounts are integer **fen** (分) and ratios integer
-**basis points** (1/10000), as everywhere inside the platform."""
+DESCRIPTION = """惠民保运营平台 API, version 1 under `/api/v1`. Amounts are yuan with two decimals
+("3200.00"), ratios as the plan writes them ("80%"), field names those of the national medical
+insurance information platform (setlinfo, feedetl). Every error is a 4xx (or 500) with the body
+`{"code": "snake_case_reason", "message": "一句中文说明", "field": "path.to.field or null"}`."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.add_middleware(RequestLogMiddleware)
-    app.add_exception_handler(PlanError, _plan_error)
+    errors.install(app, web_routes.not_found_page)
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(plans.router)
@@ -66,15 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_estimate.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
-
-
-async def _plan_error(_request: Request, exc: Exception) -> JSONResponse:
-    """A broken plan file is an operator's error: say which file and field, as the loader does."""
-    assert isinstance(exc, PlanError)
-    problems = [{"field": f, "message": m} for f, m in exc.problems]
-    return JSONResponse(
-        status_code=500, content={"detail": "invalid plan file", "file": exc.file, "problems": problems}
-    )
 
 
 @cache

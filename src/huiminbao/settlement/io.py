@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from huiminbao.money import MAX_FEN
 from huiminbao.settlement.records import RecordError, suffix
 from huiminbao.vocabulary import (
     COST_PARTS,
@@ -60,6 +61,7 @@ def _amount_plan(
             text = col.str.strip_chars()
             missing = text.is_null() | (text == "")
             checks.append((c, ~missing & ~text.str.contains(YUAN), "not a yuan amount with at most two decimals"))
+            checks.append((c, text.str.len_chars() > len(str(MAX_FEN)) + 2, "amount beyond any settlement"))
             if c in required:
                 checks.append((c, missing, "missing amount"))
             fen = (text.cast(pl.Decimal(20, 2), strict=False) * 100).cast(pl.Int64, strict=False)

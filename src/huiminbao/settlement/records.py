@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from huiminbao.identity.certno import CertNoError, validate_certno
-from huiminbao.money import AmountError, to_fen
+from huiminbao.money import MAX_FEN, AmountError, to_fen, to_yuan
 from huiminbao.vocabulary import (
     COST_PARTS,
     FEE_LINE_AMOUNTS,
@@ -69,9 +69,12 @@ def _fen(value: Any, record: str, field: str) -> int:
     if value is None or value == "":
         raise RecordError(record, field, "missing amount")
     try:
-        return to_fen(value)
+        fen = to_fen(value)
     except AmountError as exc:
         raise RecordError(record, field, str(exc)) from exc
+    if abs(fen) > MAX_FEN:
+        raise RecordError(record, field, f"amount {value!r} is beyond any settlement (at most {to_yuan(MAX_FEN)})")
+    return fen
 
 
 def _codes(value: Any) -> list[str]:

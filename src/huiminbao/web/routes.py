@@ -24,6 +24,12 @@ def home(request: Request, q: str = "") -> HTMLResponse:
     return templates.TemplateResponse(request, "home.html", {"plans": plans, "q": q, "active": "方案"})
 
 
+def not_found_page(request: Request, what: str | None = None) -> HTMLResponse:
+    """The HTML 404 page, for web paths that lead nowhere."""
+    context = {"what": what or f"页面 {request.url.path}", "active": ""}
+    return templates.TemplateResponse(request, "not_found.html", context, status_code=404)
+
+
 @router.get("/plans/{plan_id}", response_class=HTMLResponse)
 def plan_page(request: Request, plan_id: str) -> HTMLResponse:
     try:
@@ -31,7 +37,5 @@ def plan_page(request: Request, plan_id: str) -> HTMLResponse:
     except PlanNotFound:
         plan = None
     if plan is None:
-        return templates.TemplateResponse(
-            request, "not_found.html", {"what": f"方案 {plan_id}", "active": "方案"}, status_code=404
-        )
+        return not_found_page(request, f"方案 {plan_id}")
     return templates.TemplateResponse(request, "plan.html", {"plan": plan, "active": "方案"})

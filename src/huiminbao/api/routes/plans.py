@@ -1,19 +1,23 @@
-"""``/api/plans``: the plans the platform knows, as data.
+"""``/api/v1/plans``: the plans the platform knows, as data, amounts in yuan and ratios as written.
 
-The detail route returns the validated ``Plan`` itself, so amounts are integer fen and
-ratios basis points exactly as the engine uses them.
+Inside, a plan holds fen and basis points; at this edge every amount is yuan text with two
+decimals ("16000.00") and every ratio a percentage ("80%"), as the plan file writes them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, PlanStatus, list_plans, load_plan
+from huiminbao.api.errors import ERRORS
+from huiminbao.money import bp_to_percent, to_yuan
+from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanStatus, list_plans, load_plan
 
-router = APIRouter(prefix="/api/plans", tags=["plans"])
+router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
+MONEY_KEYS = {"amount"}  # every Fen field of the plan schema is called amount
+RATIO_KEYS = {"ratio", "factor", "loss_ratio_floor"}  # Bp fields; a Ratio's own "default" too
 
 
 class LiabilityRef(BaseModel):
@@ -52,14 +56,25 @@ class PlanSummary(BaseModel):
         )
 
 
-@router.get("", response_model=list[PlanSummary], summary="List plans")
+def in_yuan(value: Any, key: str = "", parent: str = "") -> Any:
+    """The plan as JSON with fen as yuan text and basis points as percentages."""
+    if isinstance(value, dict):
+        return {k: in_yuan(v, k, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [in_yuan(v, key, parent) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        if key in MONEY_KEYS:
+            return to_yuan(value)
+        if key in RATIO_KEYS or (key == "default" and parent == "ratio"):
+            return bp_to_percent(value)
+    return value
+
+
+@router.get("", response_model=list[PlanSummary], summary="List plans", responses=ERRORS)
 def get_plans() -> list[PlanSummary]:
     return [PlanSummary.of(p) for p in list_plans()]
 
 
-@router.get("/{plan_id}", response_model=Plan, summary="One plan, in full")
-def get_plan(plan_id: Annotated[str, Path(pattern=PLAN_ID_PATTERN)]) -> Plan:
-    try:
-        return load_plan(plan_id)
-    except PlanNotFound as exc:
-        raise HTTPException(status_code=404, detail=f"no plan {plan_id!r}") from exc
+@router.get("/{plan_id}", summary="One plan, in full (amounts in yuan, ratios in %)", responses=ERRORS)
+def get_plan(plan_id: Annotated[str, Path(pattern=PLAN_ID_PATTERN)]) -> dict[str, Any]:
+    return in_yuan(load_plan(plan_id).model_dump(mode="json"))
