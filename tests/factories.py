@@ -17,6 +17,8 @@ INSURED = {
     "tier": pl.Utf8,
     "preexisting": pl.List(pl.Utf8),
     "populations": pl.List(pl.Utf8),
+    "insu_status": pl.Utf8,
+    "insu_status_date": pl.Date,
 }
 
 

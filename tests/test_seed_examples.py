@@ -200,3 +200,12 @@ def test_zibo_shared_deductible_consumed_in_precedence_order():
     got = by_liability("zibo-2022", rows, lines=lines)
     assert got[("S1", "specific_drugs")] == 0
     assert got[("S1", "selfpay")] == 24_500  # (40,000 − 5,000) × 70%
+
+
+def test_rounding_is_half_up_once_on_the_persons_cumulative_amount():
+    # 10% of 0.05 yuan above the deductible is half a fen: half up pays 0.01 (floor would pay 0.00).
+    # Three such stays: the exact total is 1.5 fen, paid as 1 + 0 + 1 = 2 fen = round_half_up(1.5);
+    # rounding each stay on its own would pay 3 fen, flooring 0.
+    first = setl("S1", 1, preself=16_000.05)
+    rows = [first, setl("S2", 2, preself=0.05), setl("S3", 3, preself=0.05)]
+    assert pay("liaocheng-2024", rows) == {"S1": 0.01, "S2": 0.0, "S3": 0.01}
