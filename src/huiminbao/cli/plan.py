@@ -11,8 +11,9 @@ from rich.table import Table
 
 from huiminbao.money import bp_to_percent, to_yuan
 from huiminbao.plans import PlanError, PlanNotFound, compiled_plan, list_plans, load_plan_file, missing_figures
+from huiminbao.settlement.examples import examples_file, load_examples, run_example
 
-app = typer.Typer(help="Plan files: check, list, show.", no_args_is_help=True)
+app = typer.Typer(help="Plan files: check, list, show, test.", no_args_is_help=True)
 STATUS = {"official": "正式文件", "news": "新闻稿", "from_qa": "问答页整理", "illustrative": "示意数据"}
 
 
@@ -68,3 +69,33 @@ def show(plan_id: str, as_json: bool = typer.Option(False, "--json", help="the w
             )
             table.add_row(liab.name, ded, bp_to_percent(liab.ratio.default), lim)
         console.print(table)
+
+
+@app.command("test")
+def test(
+    plan_ids: list[str] = typer.Argument(None, help="plans to test (default: every plan with a tests file)"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON document with each case's result"),
+) -> None:
+    """Run each plan's worked examples (plans/data/<id>.tests.yaml) through the estimate."""
+    ids = plan_ids or [p.id for p in list_plans() if examples_file(p.id).exists()]
+    results: list[dict[str, object]] = []
+    try:
+        for plan_id in ids:
+            path = examples_file(plan_id)
+            if not path.exists():
+                typer.echo(f"{plan_id}: no worked examples ({path.name})", err=True)
+                raise typer.Exit(2)
+            for ex in load_examples(path):
+                results.append({"plan": plan_id, "name": ex.name, "problems": run_example(plan_id, ex)})
+    except (PlanNotFound, PlanError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    failed = [r for r in results if r["problems"]]
+    if as_json:
+        typer.echo(json.dumps({"passed": len(results) - len(failed), "failed": failed}, ensure_ascii=False))
+    else:
+        for r in failed:
+            for problem in r["problems"]:  # type: ignore[attr-defined]
+                typer.echo(f"FAIL {r['plan']} · {r['name']}: {problem}")
+        typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    raise typer.Exit(1 if failed else 0)
