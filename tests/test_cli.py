@@ -53,17 +53,32 @@ def _case(tmp_path: Path, mutate) -> Path:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda c: c["settlements"][0].pop("inscp_scp_amt"), "settlement 371500202403100001: inscp_scp_amt: missing"),
-        (lambda c: c["settlements"][0].update(hifp_pay="19999.00"), "settlement 371500202403100001: fund_pay_sumamt"),
-        (lambda c: c["settlements"][0].update(hifp_pay="-5.00"), "settlement 371500202403100001: hifp_pay: negative"),
+        (
+            lambda c: c["settlements"][0].pop("inscp_scp_amt"),
+            "结算 371500202403100001：缺少符合政策范围金额（inscp_scp_amt）",
+        ),
+        (
+            lambda c: c["settlements"][0].update(hifp_pay="19999.00"),
+            "结算 371500202403100001：基金支付总额（fund_pay_sumamt） 20000.00 应等于各项基金支出之和",
+        ),
+        (
+            lambda c: c["settlements"][0].update(hifp_pay="-5.00"),
+            "结算 371500202403100001：基本医疗保险统筹基金支出（hifp_pay） 为负数 -5.00",
+        ),
         (
             lambda c: c["settlements"][1].update(medfee_sumamt="30000.01"),
-            "settlement 371500202406200002: medfee_sumamt",
+            "结算 371500202406200002：医疗费总额（medfee_sumamt） 30000.01 应等于",
         ),
-        (lambda c: c["settlements"][0].update(psn_cash_pay="-1.00", psn_part_amt="-1.00"), "psn_part_amt: negative"),
-        (lambda c: c["settlements"][0].update(inscp_scp_amt="30000.001"), "inscp_scp_amt: more than two decimals"),
+        (
+            lambda c: c["settlements"][0].update(psn_cash_pay="-1.00", psn_part_amt="-1.00"),
+            "个人负担总金额（psn_part_amt） 为负数 -1.00",
+        ),
+        (
+            lambda c: c["settlements"][0].update(inscp_scp_amt="30000.001"),
+            "符合政策范围金额（inscp_scp_amt）“30000.001”不是以元为单位、最多两位小数的金额",
+        ),
         (lambda c: c.update(plan="atlantis-2024"), "no plan 'atlantis-2024'"),
-        (lambda c: c["person"].update(certno="110105194912310021"), "person 37150000000000000001: certno"),
+        (lambda c: c["person"].update(certno="110105194912310021"), "参保人 37150000000000000001：身份证号校验不通过"),
         (lambda c: c.update(plan="liaocheng-2022"), "缺少原文未给出的数字，不能用于理算"),
     ],
 )
@@ -145,5 +160,5 @@ def test_adjudicate_files_end_to_end(tmp_path):
         "--insured", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "again.csv"), "--no-fee-lines",
     )  # fmt: skip
     assert res.exit_code == 2
-    assert f"settlement {row[header.index('setl_id')]}: inscp_scp_amt" in res.output
+    assert f"结算 {row[header.index('setl_id')]}：符合政策范围金额（inscp_scp_amt）“12.345”" in res.output
     assert not (tmp_path / "again.csv").exists()  # nothing half-written

@@ -280,7 +280,7 @@ def test_files_read_back_through_the_platform_readers(tmp_path, fmt: str) -> Non
     assert io.read_settlements(tmp_path / f"settlements.{fmt}").equals(c.settlements)
     assert c.fee_lines is not None
     assert io.read_fee_lines(tmp_path / f"fee_lines.{fmt}").equals(c.fee_lines)
-    assert io.read_insured(tmp_path / f"roster.{fmt}").equals(c.insured)
+    assert io.read_insured(tmp_path / f"roster.{fmt}").select(c.insured.columns).equals(c.insured)
 
 
 def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]

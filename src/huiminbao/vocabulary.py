@@ -124,6 +124,22 @@ REFUND_FLAG = "1"
 # --- codes -------------------------------------------------------------------------------------
 
 INSUTYPES: dict[str, str] = {"310": "职工基本医疗保险", "390": "城乡居民基本医疗保险"}
+# The national dictionary's insurance types (险种类型); a plan says which of them it covers.
+INSUTYPES_KNOWN: dict[str, str] = {
+    **INSUTYPES,
+    "320": "公务员医疗补助",
+    "330": "大额医疗费用补助",
+    "340": "离休人员医疗保障",
+    "350": "一至六级残废军人医疗补助",
+    "360": "老红军医疗保障",
+    "370": "企业补充医疗保险",
+    "380": "新型农村合作医疗",
+    "391": "城镇居民基本医疗保险",
+    "392": "城乡居民大病医疗保险",
+    "399": "其他特殊人员医疗保障",
+    "410": "长期照护保险",
+    "510": "生育保险",
+}
 
 # The national dictionary's kinds of care (医疗类别). Provinces extend a code with two or four more
 # digits (e.g. 1401 for one kind of chronic disease); such a code is read by its first two digits.
@@ -206,6 +222,8 @@ LABELS: dict[str, str] = {
     "cover_end": "保障结束日期",
     "insu_status": "基本医保参保状态",
     "insu_status_date": "参保状态变更日期",
+    "psn_insu_stas": "基本医保参保状态",
+    "psn_insu_date": "参保状态变更日期",
 }
 
 

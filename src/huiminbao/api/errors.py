@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound
-from huiminbao.settlement.records import RecordError
+from huiminbao.settlement.reader import RecordError
 
 log = structlog.get_logger(__name__)
 

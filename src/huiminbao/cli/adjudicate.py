@@ -18,7 +18,7 @@ from huiminbao.engine.reasons import STATUS_TEXT
 from huiminbao.money import BP, to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, PlanNotFound, compiled_plan
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame, yuan_text
-from huiminbao.settlement.records import RecordError
+from huiminbao.settlement.reader import RecordError
 
 
 def _money(n: int) -> str:

@@ -10,7 +10,7 @@ import typer
 from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound
 from huiminbao.settlement.estimate import estimate as run_estimate
-from huiminbao.settlement.records import RecordError
+from huiminbao.settlement.reader import RecordError
 
 
 def estimate(

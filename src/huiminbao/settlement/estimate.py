@@ -10,51 +10,59 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import polars as pl
+
 from huiminbao.engine.adjudicate import Adjudication, adjudicate
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan
 from huiminbao.plans import Plan, PlanStatus, Tier, compiled_plan
 from huiminbao.plans.schema import FigureStatus
-from huiminbao.settlement.records import (
-    RecordError,
-    insured_frame,
-    line_from_json,
-    lines_frame,
-    person_from_json,
-    settlement_from_json,
-    settlements_frame,
-)
+from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons, check_settlements, json_frame
+from huiminbao.vocabulary import label
 
 
-def parse_case(case: Mapping[str, Any]) -> tuple[str, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Check a case and return (plan id, person row, settlement rows, fee-line rows) in fen."""
+def parse_case(case: Mapping[str, Any]) -> tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """Check a case with the one record reader; return (plan id, person, settlements, fee lines) in fen.
+
+    The person must be born before each stay; each settlement is the person's (its ``psn_no`` and
+    ``insutype`` default to the person's)."""
     if not isinstance(case, Mapping):
-        raise RecordError("case", "(top)", "expected a JSON object")
+        raise RecordError("试算", "(top)", "应为 JSON 对象")
     plan_id = case.get("plan")
     if not plan_id:
-        raise RecordError("case", "plan", "missing")
+        raise RecordError("试算", "plan", "缺少方案（plan）")
     person = dict(case.get("person") or {})
     if case.get("tier") and not person.get("tier"):
         person["tier"] = case["tier"]
-    person_row = person_from_json(person)
-    settlements, lines = [], []
+    if not person.get("psn_no"):
+        raise RecordError("参保人", "psn_no", f"缺少{label('psn_no')}")
+    people = check_persons(json_frame([person]), "参保人")
     raw = case.get("settlements")
-    if not isinstance(raw, list) or not raw:
-        raise RecordError("case", "settlements", "expected a non-empty list of setlinfo objects")
-    seen: set[str] = set()
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, Mapping) for x in raw):
+        raise RecordError("试算", "settlements", "应为至少一条结算信息（setlinfo）的列表")
+    psn_no = str(person["psn_no"])
+    rows, lines = [], []
     for k, obj in enumerate(raw):
-        obj = {"psn_no": person_row["psn_no"], "insutype": person_row["insutype"], **obj}
-        row = settlement_from_json(obj, f"settlements[{k}]")
-        if row["psn_no"] != person_row["psn_no"]:
+        row = {"psn_no": psn_no, "insutype": person.get("insutype"), **obj}
+        row.setdefault("setl_id", f"#{k + 1}")
+        if str(row["psn_no"]) != psn_no:
+            raise RecordError(f"结算 {row['setl_id']}", "psn_no", f"{label('psn_no')}不是本次试算的参保人 {psn_no}")
+        feedetl = row.pop("feedetl", None) or []
+        if not isinstance(feedetl, list) or not all(isinstance(x, Mapping) for x in feedetl):
+            raise RecordError(f"结算 {row['setl_id']}", "feedetl", "费用明细应为列表")
+        lines += [{"setl_id": row["setl_id"], "feedetl_sn": str(i + 1), **ln} for i, ln in enumerate(feedetl)]
+        rows.append(row)
+    settlements = check_settlements(json_frame(rows), "结算信息")
+    fee_lines = check_fee_lines(json_frame(lines), "费用明细") if lines else None
+    birth = people["birth_date"][0]
+    if birth is not None:
+        early = settlements.filter(pl.col("begndate") < birth)
+        if early.height:
+            setl_id = early["setl_id"][0]
             raise RecordError(
-                f"settlement {row['setl_id']}", "psn_no", f"is not the case's person {person_row['psn_no']}"
+                f"结算 {setl_id}", "begndate", f"{label('begndate')}早于参保人的{label('birth_date')} {birth}"
             )
-        if row["setl_id"] in seen:
-            raise RecordError(f"settlement {row['setl_id']}", "setl_id", "appears twice")
-        seen.add(row["setl_id"])
-        settlements.append(row)
-        lines += [line_from_json(line, row["setl_id"], i) for i, line in enumerate(obj.get("feedetl") or [])]
-    return str(plan_id), person_row, settlements, lines
+    return str(plan_id), people, settlements, fee_lines
 
 
 def explain(result: Adjudication, names: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -107,13 +115,7 @@ def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
     """Adjudicate one person's case; raises RecordError / EngineError / plan errors on bad input."""
     plan_id, person, settlements, lines = parse_case(case)
     compiled = compiled_plan(plan_id)
-    result = adjudicate(
-        compiled,
-        settlements_frame(settlements),
-        insured_frame([person]),
-        lines_frame(lines) if lines else None,
-        explain=True,
-    )
+    result = adjudicate(compiled, settlements, person, lines, explain=True)
     tier = result.settlements["tier"][0] if result.settlements.height else compiled.plan.tier().id
     spec = compiled.plan.tier(tier)
     names = {liab.id: liab.name for liab in spec.liabilities}
@@ -121,7 +123,7 @@ def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
         "plan": plan_id,
         "plan_status": compiled.plan.status.value,
         "tier": tier,
-        "psn_no": person["psn_no"],
+        "psn_no": person["psn_no"][0],
         "total_payout": to_yuan(int(result.settlements["payout"].sum())),
         "settlements": explain(result, names),
     }

@@ -20,7 +20,7 @@ from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
 from huiminbao.plans.loader import TESTS_SUFFIX
 from huiminbao.settlement.estimate import estimate
-from huiminbao.settlement.records import RecordError
+from huiminbao.settlement.reader import RecordError
 
 
 class _Strict(BaseModel):

@@ -17,7 +17,7 @@ import polars as pl
 
 from huiminbao.money import to_yuan
 from huiminbao.synth.city import City
-from huiminbao.vocabulary import FEE_LINE_AMOUNTS, SETTLEMENT_AMOUNTS
+from huiminbao.vocabulary import FEE_LINE_AMOUNTS, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS
 
 Fmt = Literal["parquet", "csv", "both"]
 YUAN = pl.Decimal(18, 2)
@@ -58,7 +58,7 @@ def write_city(city: City, out_dir: str | Path, fmt: Fmt = "parquet") -> list[Pa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = _write(city.roster, (), out, "roster", fmt)
-    files += _write(city.settlements, SETTLEMENT_AMOUNTS, out, "settlements", fmt)
+    files += _write(city.settlements, (*SETTLEMENT_AMOUNTS, *OPTIONAL_AMOUNTS), out, "settlements", fmt)
     if city.fee_lines is not None:
         files += _write(city.fee_lines, FEE_LINE_AMOUNTS, out, "fee_lines", fmt)
     inst_path = out / "institutions.csv"

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanIncomplete, PlanNotFound, list_plans, missing_figures
 from huiminbao.settlement.estimate import estimate
-from huiminbao.settlement.records import RecordError
+from huiminbao.settlement.reader import RecordError
 from huiminbao.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -32,7 +32,7 @@ def _amount(form: dict[str, str], name: str) -> Decimal:
     try:
         return Decimal(text)
     except InvalidOperation as exc:
-        raise RecordError("表单", name, f"不是金额: {text!r}") from exc
+        raise RecordError("表单", name, f"“{text}”不是金额（{name}）") from exc
 
 
 def case_from_form(form: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""One record reader: a JSON case and a CSV or Parquet file are judged the same way, in Chinese."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from huiminbao.settlement.estimate import parse_case
+from huiminbao.settlement.io import read_settlements
+from huiminbao.settlement.reader import RecordError
+from tests.records import stay
+
+
+def as_csv(path: Path, row: dict[str, Any]) -> Path:
+    flat = {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(flat))
+        w.writeheader()
+        w.writerow(flat)
+    return path
+
+
+def as_parquet(path: Path, row: dict[str, Any]) -> Path:
+    pl.read_csv(as_csv(path.with_suffix(".csv"), row), infer_schema=False).write_parquet(path)
+    return path
+
+
+def from_json(row: dict[str, Any]) -> RecordError | pl.DataFrame:
+    try:
+        return parse_case({"plan": "liaocheng-2024", "person": {"psn_no": "P1"}, "settlements": [row]})[2]
+    except RecordError as exc:
+        return exc
+
+
+def from_file(path: Path) -> RecordError | pl.DataFrame:
+    try:
+        return read_settlements(path)
+    except RecordError as exc:
+        return exc
+
+
+BAD = [
+    ({"medfee_sumamt": "1.00"}, "medfee_sumamt", "医疗费总额（medfee_sumamt） 1.00 应等于"),
+    ({"inscp_scp_amt": "12.345"}, "inscp_scp_amt", "“12.345”不是以元为单位、最多两位小数的金额"),
+    ({"inscp_scp_amt": "99999999999999.00"}, "inscp_scp_amt", "超出合理范围"),
+    ({"psn_part_amt": "1.00"}, "psn_part_amt", "应等于 医疗费总额 − 基金支付总额"),
+    ({"med_type": "99"}, "med_type", "医疗类别（med_type）“99”不是国家医保平台的医疗类别代码"),
+    ({"diseases": ["C34.1", "XYZ"]}, "diseases", "“XYZ”不是 ICD-10 编码"),
+    ({"enddate": "2024-02-01"}, "enddate", "结束日期（enddate） 2024-02-01 早于开始日期（begndate）"),
+    ({"setl_time": "2024-02-01 08:00:00"}, "setl_time", "早于开始日期（begndate）"),
+    ({"begndate": "2024-02-30"}, "begndate", "“2024-02-30”不是日期"),
+    ({"insutype": "999"}, "insutype", "险种类型（insutype）“999”不是国家医保平台的险种代码"),
+    ({"inscp_amt": "1.00"}, "inscp_amt", "未知字段“inscp_amt”"),
+    ({"hifp_pay": "-5.00", "fund_pay_sumamt": "-5.00"}, "hifp_pay", "为负数 -5.00：普通结算的金额不能为负"),
+    ({"refd_setl_flag": "1"}, "medfee_sumamt", "退费结算（退费结算标志为 1）的金额应为负数"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), BAD, ids=[b[1] + ":" + b[2][:12] for b in BAD])
+def test_the_same_bad_record_gets_the_same_error_from_json_csv_and_parquet(tmp_path, change, field, message):
+    row = {**stay(inscp=30_000, funds=20_000, diseases=["C34.1"]), "psn_no": "P1", **change}
+    got = [
+        from_json(row),
+        from_file(as_csv(tmp_path / "s.csv", row)),
+        from_file(as_parquet(tmp_path / "s.parquet", row)),
+    ]
+    for err in got:
+        assert isinstance(err, RecordError), err
+        assert (err.record, err.field) == ("结算 S1", field)
+        assert message in str(err)
+    assert len({str(e) for e in got}) == 1
+
+
+def test_diagnoses_split_the_same_way_everywhere(tmp_path):
+    row = {**stay(inscp=30_000, funds=20_000), "psn_no": "P1", "diseases": "C34.1,E11.9"}
+    want = [["C34.1", "E11.9"]]
+    assert from_json(row)["diseases"].to_list() == want  # type: ignore[index]
+    assert from_file(as_csv(tmp_path / "s.csv", row))["diseases"].to_list() == want  # type: ignore[index]
+
+
+def test_the_persons_part_is_optional_in_both_but_must_add_up_when_given(tmp_path):
+    row = {**stay(inscp=30_000, funds=20_000), "psn_no": "P1"}
+    for k in ("psn_part_amt", "acct_pay", "psn_cash_pay"):
+        row.pop(k)
+    for got in (from_json(row), from_file(as_csv(tmp_path / "s.csv", row))):
+        assert isinstance(got, pl.DataFrame) and got["psn_part_amt"].to_list() == [None]
+
+
+def test_a_birth_date_after_the_stay_is_refused():
+    case = {"plan": "liaocheng-2024", "person": {"psn_no": "P1", "birth_date": "2024-06-01"}}
+    with pytest.raises(RecordError, match="开始日期（begndate）早于参保人的出生日期"):
+        parse_case({**case, "settlements": [stay(day="2024-03-01", inscp=10, funds=0)]})
+
+
+def test_national_fields_this_platform_does_not_use_are_accepted(tmp_path):
+    row = {**stay(inscp=30_000, funds=20_000), "psn_no": "P1", "psn_name": "张三", "clr_type": "11", "balc": "0"}
+    assert isinstance(from_json(row), pl.DataFrame)
+    assert isinstance(from_file(as_csv(tmp_path / "s.csv", row)), pl.DataFrame)
+
+
+def test_bad_person_fields_name_the_person():
+    case = {"plan": "liaocheng-2024", "settlements": [stay(inscp=10)]}
+    with pytest.raises(RecordError, match="既往症（ICD-10）（preexisting）中的“diabetes”不是 ICD-10 编码"):
+        parse_case({**case, "person": {"psn_no": "P1", "preexisting": ["diabetes"]}})
+    with pytest.raises(RecordError, match="未知字段“brithday”"):
+        parse_case({**case, "person": {"psn_no": "P1", "brithday": "1960-01-01"}})
