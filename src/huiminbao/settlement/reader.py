@@ -153,7 +153,10 @@ def _text(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.Utf8).str.strip_chars()
 
 
-def _blank(name: str) -> pl.Expr:
+def _blank(name: str, dtype: pl.DataType | None = None) -> pl.Expr:
+    """No value: null, or (for text) empty. A typed column is never cast to text for this."""
+    if dtype is not None and dtype != pl.Utf8:
+        return pl.col(name).is_null()
     t = _text(name)
     return t.is_null() | (t == "")
 
@@ -161,7 +164,7 @@ def _blank(name: str) -> pl.Expr:
 def _fen(name: str, dtype: pl.DataType) -> pl.Expr:
     """Yuan text or a decimal column as int fen; null where blank or not an amount (checked apart)."""
     if isinstance(dtype, pl.Decimal):
-        return (pl.col(name).cast(pl.Decimal(30, 2)) * 100).cast(pl.Int64, strict=False)
+        return (pl.col(name).cast(pl.Decimal(20, 2)) * 100).cast(pl.Int64, strict=False)
     if dtype.is_integer():
         return (pl.col(name).cast(pl.Int64) * 100).alias(name)
     ok = _text(name).str.contains(YUAN) & (_text(name).str.len_chars() <= 30)
@@ -181,12 +184,12 @@ def _amount_checks(schema: pl.Schema, names: Iterable[str], required: Iterable[s
             )
             continue
         if c in required:
-            checks.append((c, _blank(c), lambda r, c=c: f"缺少{label(c)}"))
+            checks.append((c, _blank(c, dtype), lambda r, c=c: f"缺少{label(c)}"))
         if dtype == pl.Utf8:
             bad = ~_blank(c) & ~_text(c).str.contains(YUAN)
             checks.append((c, bad, lambda r, c=c: f"{label(c)}“{r[c]}”不是以元为单位、最多两位小数的金额"))
-        fen = _fen(c, dtype)
-        given = ~_blank(c) & (_text(c).str.contains(YUAN) if dtype == pl.Utf8 else pl.lit(True))
+        given = ~_blank(c, dtype) & (_text(c).str.contains(YUAN) if dtype == pl.Utf8 else pl.lit(True))
+        fen = pl.col(f"_fen_{c}")  # made once by the caller's typed view
         checks.append(
             (
                 c,
@@ -279,7 +282,7 @@ def check_settlements(raw: pl.LazyFrame, where: str, columns: list[str] | None =
     for c in ("begndate", "enddate"):
         if c in schema:
             required = c == "begndate"
-            bad = _date(c, schema[c]).is_null() & (pl.lit(required) | ~_blank(c))
+            bad = _date(c, schema[c]).is_null() & (pl.lit(required) | ~_blank(c, schema[c]))
             checks.append((c, bad, lambda r, c=c: f"{label(c)}“{r[c]}”不是日期（YYYY-MM-DD）"))
     checks.append(
         (
@@ -315,7 +318,7 @@ def check_settlements(raw: pl.LazyFrame, where: str, columns: list[str] | None =
         for c in SETTLEMENT_AMOUNTS
         if c in amounts
     ]
-    init = _blank("init_setl_id") if "init_setl_id" in schema else pl.lit(True)
+    init = _blank("init_setl_id", schema["init_setl_id"]) if "init_setl_id" in schema else pl.lit(True)
     checks.append(("init_setl_id", refund & init, lambda r: f"退费结算必须给出{label('init_setl_id')}"))
     checks.append(("setl_id", pl.col("_id").is_duplicated(), lambda r: f"{label('setl_id')}在同一批记录中重复出现"))
     parts = pl.sum_horizontal(*[zero[c] for c in COST_PARTS])
@@ -500,7 +503,7 @@ def check_persons(raw: pl.LazyFrame, where: str) -> pl.DataFrame:
         checks.append((status, bad, lambda r: f"{label('insu_status')}“{r[status]}”应为 1、2 或 4"))
     dates = [c for c in (birth, source["insu_status_date"], "cover_start", "cover_end") if c and c in schema]
     for c in dates:
-        bad = ~_blank(c) & _date(c, schema[c]).is_null()
+        bad = ~_blank(c, schema[c]) & _date(c, schema[c]).is_null()
         checks.append((c, bad, lambda r, c=c: f"{label(c)}“{r[c]}”不是日期（YYYY-MM-DD）"))
     if "preexisting" in schema:
         checks.append(_icd_check("preexisting", schema["preexisting"]))
