@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +87,92 @@ def test_estimate_form_posts_a_case(client: TestClient) -> None:
     res = client.post("/estimate", data=form)
     assert '预计赔付 <span class="total">3200.00</span> 元' in res.text
     res = client.post("/estimate", data={"plan": "liaocheng-2024", "inscp_0": "abc"})
-    assert "无法试算" in res.text and "inscp_0" in res.text
+    assert "无法试算" in res.text and "第 1 次就医的医保范围内费用“abc”不是金额" in res.text
+    huge = client.post("/estimate", data={"plan": "liaocheng-2024", "date_0": "2024-03-01", "inscp_0": "1e30"})
+    assert huge.status_code == 200 and "超出合理范围" in huge.text
+    negative = client.post("/estimate", data={"plan": "liaocheng-2024", "date_0": "2024-03-01", "inscp_0": "-5"})
+    assert "应为不小于 0 的金额" in negative.text
+
+
+def test_estimate_form_explains_and_follows_the_plan(client: TestClient) -> None:
+    page = client.get("/estimate").text
+    assert re.search(
+        r'<option value="upgraded" data-plan="zibo-2022"[^>]*>升级版</option>', page
+    )  # tiers follow the plan
+    assert 'value="poverty_alleviated"' in page and "脱贫享受政策人口" in page  # tags the plans read
+    assert "XLCTD0001" in page  # drugs of the plans' catalogs
+    assert 'src="/static/estimate.js"' in page and "onclick" not in page
+    form = {"plan": "liaocheng-2024", "date_0": "2024-03-10", "med_type_0": "11", "inscp_0": "30000", "fund_0": "10000"}
+    form |= {
+        "date_1": "2024-05-10",
+        "med_type_1": "41",
+        "ownpay_1": "0",
+        "drug_1": "XLCTD0001",
+        "drug_amount_1": "50000",
+    }
+    form |= {"institution_1": "H37150200001"}
+    res = client.post("/estimate", data=form).text
+    assert "不属于住院费用" in res  # outpatient under an inpatient liability, with its reason
+    assert "27200.00" in res  # the drug at a county-level institution: (50,000 − 16,000) × 80%
+    assert res.index("基本医疗保险范围内住院自付医疗费用") < res.index("特殊疗效药品费用")  # the plan page's order
+    assert "计入金额" in res and "全年只在累计金额上四舍五入一次" in res  # the columns explained
+
+
+def fill_stay(page: Any, k: int, **values: str) -> None:
+    stay = page.locator("fieldset.stay").nth(k)
+    for name, value in values.items():
+        field = stay.locator(f"[data-name={name}]")
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
 
 
 @pytest.mark.slow
 def test_estimate_in_browser(live_server: str, page: Any) -> None:
+    """A clerk on a desktop: two stays of Liaocheng 2024, a third added and removed, the explanation read."""
     page.goto(live_server + "/estimate")
-    page.get_by_role("button", name="试算").click()
+    fill_stay(page, 0, date="2024-03-10", inscp="30000", fund="20000")
+    page.get_by_role("button", name="添加一次就医").click()
+    page.get_by_role("button", name="添加一次就医").click()
+    assert page.locator("fieldset.stay").count() == 3
+    page.locator("fieldset.stay").nth(2).get_by_role("button", name="删除").click()
+    assert page.locator("fieldset.stay").count() == 2
+    fill_stay(page, 1, date="2024-06-10", inscp="30000", fund="20000")
+    page.get_by_role("button", name="试算", exact=True).click()
     page.wait_for_selector("#estimate-result .total")
     assert page.locator("#estimate-result .total").inner_text() == "3200.00"
     assert page.locator("table.eob").count() == 2
+    assert "未达免赔额" in page.locator("table.eob").first.inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "estimate.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_estimate_on_a_phone(live_server: str, browser: Any) -> None:
+    """A resident at 375 px: Zibo's upgraded tier, a drug line; no sideways scrolling, a huge amount is refused."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 812}, is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/estimate")
+        page.locator("select[name=plan]").select_option("zibo-2022")
+        page.locator("select[name=tier]").select_option("upgraded")
+        other = page.locator("select[name=tier] option[data-plan=liaocheng-2024]").first
+        assert other.get_attribute("hidden") is not None  # only Zibo's tiers are offered
+        page.get_by_label("脱贫享受政策人口").check()
+        assert page.locator("input[type=date][name=date_0]").input_value().startswith("2022-")
+        fill_stay(page, 0, inscp="100000", fund="60000")
+        page.get_by_role("button", name="试算", exact=True).click()
+        page.wait_for_selector("#estimate-result .total")
+        assert page.locator("#estimate-result .total").inner_text() == "22500.00"  # (40,000 − 10,000 示意) × 75%
+        assert "示意" in page.locator("#estimate-result").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "estimate-phone.png"), full_page=True)
+        fill_stay(page, 0, inscp="99999999999999")
+        page.get_by_role("button", name="试算", exact=True).click()
+        page.wait_for_selector("#estimate-result .error")
+        assert "超出合理范围" in page.locator("#estimate-result .error").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    finally:
+        context.close()

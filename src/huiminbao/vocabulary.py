@@ -164,6 +164,13 @@ MED_TYPES: dict[str, str] = {
     "53": "计划生育手术",
 }
 CHRGITM_LVS: dict[str, str] = {"01": "甲类", "02": "乙类", "03": "自费"}
+# Population tags of the bureau's roster (INTERFACES.md) and what they mean.
+POPULATIONS: dict[str, str] = {
+    "poverty_alleviated": "脱贫享受政策人口",
+    "veteran": "退役军人",
+    "extreme_hardship": "特困人员",
+    "low_income": "低保及低收入人口",
+}
 INSU_STATUSES: dict[str, str] = {"1": "正常参保", "2": "暂停参保", "4": "终止参保"}
 
 # --- labels ------------------------------------------------------------------------------------

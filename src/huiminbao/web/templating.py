@@ -14,7 +14,7 @@ from huiminbao import __version__
 from huiminbao.money import bp_to_percent, to_yuan
 from huiminbao.web import TEMPLATES_DIR
 
-STATUS_LABELS = {"official": "正式文件", "from_qa": "问答页整理", "illustrative": "示意数据"}
+STATUS_LABELS = {"official": "正式文件", "news": "新闻稿", "from_qa": "问答页整理", "illustrative": "示意数据"}
 
 
 @dataclass(frozen=True)
