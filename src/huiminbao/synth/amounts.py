@@ -151,7 +151,13 @@ def pay_funds(rng: np.random.Generator, inscp: np.ndarray, medfee: np.ndarray, p
     hifob = np.where(p.employee & serious, np.minimum(pct(np.maximum(base - cap_base, 0), 8500), HIFOB_CAP), 0)
     hifob = np.minimum(hifob, base - hifp)
     left = base - hifp - hifob
-    hifmi = np.where(~p.employee & serious, np.minimum(pct(np.maximum(left - HIFMI_THRESHOLD, 0), 6000), HIFMI_CAP), 0)
+    # critical-illness scope (setldetail's 大病 row): for residents what basic left above the threshold,
+    # for employees what lies above the pooled fund's cap (the large-amount subsidy's scope)
+    ci_scope = np.where(
+        serious, np.where(p.employee, np.maximum(base - cap_base, 0), np.maximum(left - HIFMI_THRESHOLD, 0)), 0
+    )
+    ci_scope = np.minimum(ci_scope, base - hifp)
+    hifmi = np.where(~p.employee & serious, np.minimum(pct(ci_scope, 6000), HIFMI_CAP), 0)
     left = left - hifmi
     funds = {"hifp_pay": hifp, "hifmi_pay": hifmi, "hifob_pay": hifob}
     for name, who, bp in (
@@ -175,6 +181,7 @@ def pay_funds(rng: np.random.Generator, inscp: np.ndarray, medfee: np.ndarray, p
         0,
     )
     return {
+        "hifmi_inscp_scp_amt": ci_scope,
         "act_pay_dedc": dedc,
         **{k: funds[k] for k in FUND_FIELDS},
         "fund_pay_sumamt": fund_sum,

@@ -24,7 +24,7 @@ from huiminbao.synth.vocab import default_drug_catalogs
 from huiminbao.vocabulary import INSURED_SCHEMA
 
 DEFAULT_RECORDS_PER_PERSON = 5.0
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: calibrated to published incidence and loss ratios; critical-illness scope, prescribers
 
 
 @dataclass(frozen=True)

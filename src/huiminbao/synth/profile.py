@@ -32,6 +32,12 @@ class CityProfile:
     # institution catalogs of the plan (e.g. county-level prescribers, designated pharmacies): (code, name)
     institution_catalogs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     source: str = "builtin"  # "plan" when read from the plan file
+    cost_level: float = 1.0  # the province's medical costs against the national average
+
+
+# Average inpatient cost by province against the national average (国家卫生健康委《中国卫生健康统计年鉴》,
+# 次均住院费用: Zhejiang about a quarter above the national figure, Shandong about at it; approximate).
+COST_LEVEL: dict[str, float] = {"33": 1.25, "37": 1.0}
 
 
 COUNTIES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -155,6 +161,7 @@ def _from_plan(plan: Any, plan_id: str) -> CityProfile:
         drug_catalogs=drugs,
         institution_catalogs=institutions,
         source="plan",
+        cost_level=COST_LEVEL.get(plan.region_code[:2], 1.0),
     )
 
 
@@ -199,6 +206,7 @@ def _builtin(plan_id: str) -> CityProfile:
         counties=counties_for(b["region"], b["city"]),
         tiers=b.get("tiers", ()),
         poverty_tier=b.get("poverty_tier"),
+        cost_level=COST_LEVEL.get(b["region"][:2], 1.0),
     )
 
 

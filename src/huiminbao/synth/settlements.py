@@ -37,9 +37,19 @@ from huiminbao.synth.fees import fee_lines as make_fee_lines
 from huiminbao.synth.institutions import LEVEL_PHARMACY, LEVEL_TERTIARY, Institutions
 from huiminbao.synth.profile import CityProfile
 from huiminbao.synth.roster import People
-from huiminbao.vocabulary import FEE_LINE_SCHEMA, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
+from huiminbao.vocabulary import FEE_LINE_SCHEMA, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 
 US_PER_DAY = 86_400_000_000
+# Calibration, from published figures (approximate; see each source):
+# - 国家医保局《2023年全国医疗保障事业发展统计公报》: about one inpatient stay per five insured a year
+#   (住院率约 20%), average inpatient cost about 10,000 yuan (职工约 1.2 万元、居民约 0.8 万元).
+# - 复旦大学/中国银保信等《惠民保发展模式研究》与各地年报: 1–3% of the insured receive a payout a year,
+#   loss ratios mostly 60–100%; cancer and its drugs dominate large claims.
+INPATIENT_SHARE = 0.04  # of records (5 records a person a year): 0.2 stays a person
+TAIL_SHARE = (0.11, 0.20)  # of stays (others, cancer patients): catastrophic stays, Pareto-costed
+TAIL_MIN, TAIL_ALPHA, TAIL_CAP = 30_000.0, 3.0, 2_000_000.0  # yuan; mean about 45,000
+DRUG_SHARE = {"inpatient": (0.004, 0.08, 0.2), "chronic": (0.004, 0.06), "outpatient": 0.0005}
+# high-cost drug line per visit: inpatient (others, cancer, catastrophic), chronic (others, cancer), outpatient
 SETL_KIND, MDTRT_KIND = 10**9, 2 * 10**9  # id sentinels: kind digit then 9 digits
 CHUNK = 1 << 17
 BUCKET_FIELDS = ("a_in", "a_over", "b_pre", "b_in", "b_over", "s_ful", "d_amt", "d_lv", "d_code")
@@ -65,6 +75,7 @@ class _Ctx:
     inst: Institutions
     n_drug_codes: int
     cover_start_day: int
+    cost_level: float
 
 
 def _visits(rng: np.random.Generator, people: People, n: int) -> np.ndarray:
@@ -108,8 +119,11 @@ def _drugs(
     n = len(med)
     p = np.select(
         [med == INPATIENT, med == CHRONIC],
-        [np.where(tail, 0.3, np.where(cancer, 0.2, 0.01)), np.where(cancer, 0.4, 0.05)],
-        0.003,
+        [
+            np.where(tail, DRUG_SHARE["inpatient"][2], np.where(cancer, *DRUG_SHARE["inpatient"][1::-1])),
+            np.where(cancer, DRUG_SHARE["chronic"][1], DRUG_SHARE["chronic"][0]),
+        ],
+        DRUG_SHARE["outpatient"],
     )
     has = (rng.random(n) < p) & (n_codes > 0)
     amt = np.clip(np.exp(np.log(12_000) + 0.9 * rng.standard_normal(n)), 800, 1_500_000)
@@ -118,15 +132,17 @@ def _drugs(
     return np.where(has, yuan_fen(amt), 0), lv, code
 
 
-def _body_cost(rng: np.random.Generator, med: np.ndarray, tail: np.ndarray, level: np.ndarray) -> np.ndarray:
+def _body_cost(
+    rng: np.random.Generator, med: np.ndarray, tail: np.ndarray, level: np.ndarray, cost_level: float
+) -> np.ndarray:
     """Cost of everything but the drug line, fen: lognormal bodies, a Pareto tail for stays."""
     n = len(med)
-    mu = np.log(np.array([120.0, 600.0, 8000.0]))[med]
+    mu = np.log(np.array([120.0, 600.0, 5000.0]))[med]
     sigma = np.array([0.9, 0.8, 0.7])[med]
     yuan = np.exp(mu + sigma * rng.standard_normal(n)) * np.array([0.5, 1.0, 1.4, 0.0])[level]
-    pareto = np.minimum(50_000.0 * (1.0 - rng.random(n)) ** (-1 / 1.2), 3_000_000.0)
+    pareto = np.minimum(TAIL_MIN * (1.0 - rng.random(n)) ** (-1 / TAIL_ALPHA), TAIL_CAP)
     yuan = np.where(tail, pareto, np.maximum(yuan, np.where(level == LEVEL_PHARMACY, 0.0, 5.0)))
-    return yuan_fen(yuan)
+    return yuan_fen(yuan * cost_level)
 
 
 def _diagnoses(rng: np.random.Generator, med: np.ndarray, tail: np.ndarray, pre: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -159,7 +175,7 @@ def _chunk(
     n, people = len(med), c.people
     inpatient = med == INPATIENT
     cancer = people.cancer[psn]
-    tail = inpatient & (rng.random(n) < np.where(cancer, 0.15, 0.04))
+    tail = inpatient & (rng.random(n) < np.where(cancer, TAIL_SHARE[1], TAIL_SHARE[0]))
     ua = rng.random(n)
     out_area = np.where(ua < 0.03, 1, np.where(ua < 0.05, 2, 0)) * inpatient  # 1 province, 2 elsewhere
     filed = (out_area > 0) & (rng.random(n) < 0.8)
@@ -167,8 +183,10 @@ def _chunk(
     d_amt, d_lv, d_code = _drugs(rng, med, tail, cancer, c.n_drug_codes)
     to_pharmacy = (d_amt > 0) & (med == CHRONIC) & (out_area == 0) & (rng.random(n) < 0.5)
     inst_idx = np.where(to_pharmacy, c.inst.pharmacy[rng.integers(0, len(c.inst.pharmacy), n)], inst_idx)
+    # a pharmacy dispenses on the prescription of the person's county hospital (a county-level institution)
+    rx = np.where(to_pharmacy, c.inst.county[people.county[psn], 0], -1)
     level = c.inst.level[inst_idx]
-    b = make_buckets(rng, _body_cost(rng, med, tail, level), med, tail)
+    b = make_buckets(rng, _body_cost(rng, med, tail, level, c.cost_level), med, tail)
     b.d_amt, b.d_lv, b.d_code = d_amt, d_lv, d_code
     out = totals(b)
     payer = Payer(
@@ -186,7 +204,7 @@ def _chunk(
     los = np.clip(los, 1, 120).astype(np.int64)
     out["begin"] = np.where(inpatient, np.maximum(end - los, c.cover_start_day), end)
     out["primary"], out["second"], out["has2"] = _diagnoses(rng, med, tail, people.pre_code[psn])
-    out.update({"inst": inst_idx, "filed": filed, **{f: getattr(b, f) for f in BUCKET_FIELDS}})
+    out.update({"inst": inst_idx, "rx": rx, "filed": filed, **{f: getattr(b, f) for f in BUCKET_FIELDS}})
     return out
 
 
@@ -210,7 +228,8 @@ def _timeline(rng: np.random.Generator, profile: CityProfile, people: People, n0
     psn = _visits(rng, people, n0)
     u = rng.random(n0)
     p14 = np.where(people.pre_code[psn] >= 0, 0.30, 0.04)
-    med = np.where(u < 0.15, INPATIENT, np.where(u < 0.15 + p14, CHRONIC, OUTPATIENT)).astype(np.int8)
+    med = np.where(u < INPATIENT_SHARE, INPATIENT, np.where(u < INPATIENT_SHARE + p14, CHRONIC, OUTPATIENT))
+    med = med.astype(np.int8)
     del u, p14
     start = int(np.datetime64(profile.cover_start, "D").astype(np.int64))
     ndays = (profile.cover_end - profile.cover_start).days + 1
@@ -271,7 +290,7 @@ def _expand(
         full[~is_ref] = v
         full[is_ref] = stash[name][j0 : j0 + n_ref]
         out[name] = full
-    for name in SETTLEMENT_AMOUNTS:
+    for name in (*SETTLEMENT_AMOUNTS, *OPTIONAL_AMOUNTS):
         out[name][is_ref] *= -1
     return out
 
@@ -299,7 +318,10 @@ def _frame(
         roster["insutype"].gather(psn),
         take_str(["11", "14", "21"], c["med"], "med_type"),
         inst.frame["fixmedins_code"].gather(where),
-        pl.Series("rx_fixmedins_code", [None] * len(psn), dtype=pl.Utf8),
+        inst.frame["fixmedins_code"]
+        .gather(np.maximum(c["rx"], 0))
+        .scatter(np.flatnonzero(c["rx"] < 0), None)
+        .alias("rx_fixmedins_code"),
         roster["insu_admdvs"].gather(psn),
         inst.frame["admdvs"].gather(where).alias("mdtrt_area_admvs"),
         take_str(["0", "1"], refund.astype(np.int8), "refd_setl_flag"),
@@ -308,7 +330,7 @@ def _frame(
         pl.Series("enddate", c["end"].astype("datetime64[D]")),
         pl.Series("setl_time", t.setl_us[lo:hi].astype("datetime64[us]")),
         *(pl.Series(name, c[name]) for name in SETTLEMENT_AMOUNTS),
-        pl.Series("hifmi_inscp_scp_amt", [None] * len(psn), dtype=pl.Int64),
+        pl.Series("hifmi_inscp_scp_amt", c["hifmi_inscp_scp_amt"]),
         pl.Series("out_area_filed", c["filed"]),
         diag,
     ]
@@ -332,7 +354,13 @@ def make_settlements(
     n_ref = round(n_records * refund_share)
     n0 = n_records - n_ref
     t = _timeline(rng, profile, people, n0, n_ref)
-    ctx = _Ctx(people=people, inst=inst, n_drug_codes=len(drug_codes), cover_start_day=t.start_day)
+    ctx = _Ctx(
+        people=people,
+        inst=inst,
+        n_drug_codes=len(drug_codes),
+        cover_start_day=t.start_day,
+        cost_level=profile.cost_level,
+    )
     catalog = ItemCatalog.build(drug_codes)
     prefix = profile.region_code + str(profile.year)
     refunds_before = np.concatenate([[0], np.cumsum(t.refund)])
