@@ -47,6 +47,11 @@ def test_a_plan_with_fee_line_liabilities_needs_fee_lines_or_the_operators_word(
     assert pl.read_csv(tmp_path / "out.csv", infer_schema=False)["payout"].to_list() == ["19200.00"]
 
 
+def payouts(tmp_path: Path) -> list[tuple[str, str, str]]:
+    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False).sort("setl_id")
+    return out.select("setl_id", "status", "payout").rows()
+
+
 def test_another_citys_or_years_records_are_refused_unless_confirmed(tmp_path):
     stays = [stay("S1", inscp=100_000, funds=60_000), stay("S2", day="2023-06-01", inscp=100_000, funds=60_000)]
     args = city(tmp_path, stays, ["P1"])
@@ -55,11 +60,7 @@ def test_another_citys_or_years_records_are_refused_unless_confirmed(tmp_path):
     assert "1 条结算记录不属于方案 liaocheng-2024" in res.output and "S2" in res.output
     res = runner.invoke(app, ["adjudicate", "--plan", "liaocheng-2024", *args, "--no-fee-lines", "--allow-outside"])
     assert res.exit_code == 0, res.output
-    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False).sort("setl_id")
-    assert out.select("setl_id", "status", "payout").rows() == [
-        ("S1", "covered", "19200.00"),
-        ("S2", "outside_cover", "0.00"),
-    ]
+    assert payouts(tmp_path) == [("S1", "covered", "19200.00"), ("S2", "outside_cover", "0.00")]
     assert "就医开始日期不在保障期内" in res.output
 
 
@@ -68,11 +69,7 @@ def test_persons_missing_from_the_insured_file_are_flagged(tmp_path):
     args = city(tmp_path, stays, ["P1"])
     res = runner.invoke(app, ["adjudicate", "--plan", "liaocheng-2024", *args, "--no-fee-lines"])
     assert res.exit_code == 0, res.output
-    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False).sort("setl_id")
-    assert out.select("setl_id", "status", "payout").rows() == [
-        ("S1", "covered", "19200.00"),
-        ("S2", "not_insured", "0.00"),
-    ]
+    assert payouts(tmp_path) == [("S1", "covered", "19200.00"), ("S2", "not_insured", "0.00")]
     assert "1 条结算记录的参保人不在参保人文件中" in res.output
 
 

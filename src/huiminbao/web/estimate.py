@@ -39,7 +39,7 @@ AMOUNTS = {
 
 
 @dataclass(frozen=True)
-class Drug:
+class Choice:
     """An entry of one of a plan's catalogs (a drug or an institution) offered on the form."""
 
     plan: str
@@ -64,6 +64,17 @@ def _texts(plan_id: str) -> str:
     return " ".join(e.text for e in exprs if e is not None)
 
 
+def _entries(plans: list[Plan], kind: CatalogKind) -> list[Choice]:
+    """The entries of the plans' catalogs of one kind, for the form's choices."""
+    return [
+        Choice(p.id, cat.name.removesuffix("（示意）"), e.code, e.name or e.code)
+        for p in plans
+        for cat in compiled_plan(p.id).catalog_files.values()
+        if cat.kind is kind
+        for e in cat.entries
+    ]
+
+
 def _page_context(plans: list[Plan]) -> dict[str, Any]:
     texts = {p.id: _texts(p.id) for p in plans}
     populations = {
@@ -71,20 +82,7 @@ def _page_context(plans: list[Plan]) -> dict[str, Any]:
         for tag, text in POPULATIONS.items()
         if any(f"'{tag}'" in t for t in texts.values())
     }
-    drugs = [
-        Drug(p.id, cat.name.removesuffix("（示意）"), e.code, e.name or e.code)
-        for p in plans
-        for cat in compiled_plan(p.id).catalog_files.values()
-        if cat.kind is CatalogKind.DRUG
-        for e in cat.entries
-    ]
-    institutions = [
-        Drug(p.id, cat.name.removesuffix("（示意）"), e.code, e.name or e.code)
-        for p in plans
-        for cat in compiled_plan(p.id).catalog_files.values()
-        if cat.kind is CatalogKind.INSTITUTION
-        for e in cat.entries
-    ]
+    drugs, institutions = _entries(plans, CatalogKind.DRUG), _entries(plans, CatalogKind.INSTITUTION)
     ci_plans = [p.id for p in plans if "hifmi_inscp_scp_amt" in compiled_plan(p.id).fields]
     default = next((p for p in plans if p.id == "liaocheng-2024"), plans[0] if plans else None)
     return {
