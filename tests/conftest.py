@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 # Fixed test keys, set before any settings are read, so no test writes ./var/dev-keys.json.
-os.environ.setdefault("HMB_SECRET_KEY", "test-secret-key")
+os.environ.setdefault("HMB_SECRET_KEY", "test-secret-key-of-at-least-32-bytes-for-hs256")
 os.environ.setdefault("HMB_PII_KEY", "00112233445566778899aabbccddeeff")
 os.environ.setdefault("HMB_PII_HASH_KEY", "ffeeddccbbaa99887766554433221100")
 
@@ -225,3 +225,37 @@ def page(browser: Any) -> Iterator[Any]:
         yield pg
     finally:
         context.close()
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+PASSWORD = "correct horse 42"
+
+
+@pytest.fixture
+def sign_in(client: Any) -> Any:
+    """``sign_in(role, **links)``: a user of that role in the app's database, signed in through
+    ``POST /api/v1/auth/token``; returns the Authorization header."""
+    from huiminbao.identity import audit
+    from huiminbao.identity.models import Role
+    from huiminbao.identity.service import add_hospital, create_user
+
+    made: dict[str, dict[str, str]] = {}
+
+    def make(role: str = "admin", **links: str) -> dict[str, str]:
+        name = f"{role}-{len(made) + 1}"
+        with client.app.state.db.session() as s:
+            if role == "hospital" and "hospital_code" not in links:
+                links["hospital_code"] = f"H{len(made) + 1:05d}"
+                key = client.app.state.settings.pii_key_bytes
+                add_hospital(session=s, actor=audit.CLI, key=key, code=links["hospital_code"], name="测试医院")
+            defaults = {"resident": {"psn_no": "P1"}, "clerk": {"insurer_code": "PICC"}}
+            defaults |= {"adjuster": {"insurer_code": "PICC"}, "finance": {"insurer_code": "PICC"}}
+            links = {**defaults.get(role, {}), **links}
+            create_user(session=s, actor=audit.CLI, username=name, role=Role(role), password=PASSWORD, **links)
+        token = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD}).json()
+        made[name] = {"Authorization": f"Bearer {token['access_token']}"}
+        return made[name]
+
+    return make

@@ -15,8 +15,8 @@ CASE = json.loads((ROOT / "examples" / "liaocheng-2024-two-stays.json").read_tex
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
-def test_api_estimate_explains_each_settlement(client: TestClient) -> None:
-    res = client.post("/api/v1/estimate", json=CASE)
+def test_api_estimate_explains_each_settlement(client: TestClient, sign_in: Any) -> None:
+    res = client.post("/api/v1/estimate", json=CASE, headers=sign_in("resident"))
     assert res.status_code == 200, res.text
     body = res.json()
     assert body["total_payout"] == "3200.00"
@@ -24,17 +24,18 @@ def test_api_estimate_explains_each_settlement(client: TestClient) -> None:
     assert "certno" not in res.text and CASE["person"]["certno"] not in res.text
 
 
-def test_api_estimate_names_the_bad_record_and_field(client: TestClient) -> None:
+def test_api_estimate_names_the_bad_record_and_field(client: TestClient, sign_in: Any) -> None:
+    auth = sign_in("clerk")
     bad = json.loads(json.dumps(CASE))
     bad["settlements"][1]["medfee_sumamt"] = "1.00"
-    res = client.post("/api/v1/estimate", json=bad)
+    res = client.post("/api/v1/estimate", json=bad, headers=auth)
     assert res.status_code == 422
     body = res.json()
     assert (body["code"], body["field"]) == ("invalid_record", "medfee_sumamt")
     assert "371500202406200002" in body["message"]
-    unknown = client.post("/api/v1/estimate", json={**CASE, "plan": "atlantis-2024"})
+    unknown = client.post("/api/v1/estimate", json={**CASE, "plan": "atlantis-2024"}, headers=auth)
     assert unknown.status_code == 404 and unknown.json()["code"] == "plan_not_found"
-    incomplete = client.post("/api/v1/estimate", json={**CASE, "plan": "liaocheng-2022"})
+    incomplete = client.post("/api/v1/estimate", json={**CASE, "plan": "liaocheng-2022"}, headers=auth)
     assert incomplete.status_code == 422 and incomplete.json()["code"] == "plan_incomplete"
     assert "不能用于理算" in incomplete.json()["message"]
 
@@ -48,20 +49,23 @@ def test_api_estimate_names_the_bad_record_and_field(client: TestClient) -> None
         (lambda c: c["settlements"][0].update(inscp_scp_amt=99999999999999), "invalid_record", "inscp_scp_amt"),
     ],
 )
-def test_bad_input_is_a_4xx_with_the_error_body_never_a_500(client: TestClient, change: Any, code: str, field: str):
+def test_bad_input_is_a_4xx_with_the_error_body_never_a_500(
+    client: TestClient, sign_in: Any, change: Any, code: str, field: str
+):
+    auth = sign_in("hospital")
     case = json.loads(json.dumps(CASE))
     change(case)
-    res = client.post("/api/v1/estimate", json=case)
+    res = client.post("/api/v1/estimate", json=case, headers=auth)
     assert res.status_code == 422, res.text
     body = res.json()
     assert (body["code"], body["field"]) == (code, field)
     assert body["message"]
-    broken = client.post("/api/v1/estimate", content=b"{not json", headers={"content-type": "application/json"})
+    broken = client.post("/api/v1/estimate", content=b"{not json", headers={"content-type": "application/json", **auth})
     assert broken.status_code == 422 and broken.json()["code"] == "invalid_request"
 
 
-def test_estimate_answers_reasons(client: TestClient) -> None:
-    body = client.post("/api/v1/estimate", json=CASE).json()
+def test_estimate_answers_reasons(client: TestClient, sign_in: Any) -> None:
+    body = client.post("/api/v1/estimate", json=CASE, headers=sign_in("actuary")).json()
     first = next(x for x in body["settlements"][0]["lines"] if x["liability"] == "inpatient_inscope")
     assert first["reason"].startswith("未达免赔额")
     assert body["settlements"][0]["status"] == "covered"

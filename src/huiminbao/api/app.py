@@ -7,6 +7,7 @@ serves) is built lazily on first access, so importing this module has no side ef
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -18,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from huiminbao import __version__
 from huiminbao.api import docs, errors
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
-from huiminbao.api.routes import estimate, health, plans
+from huiminbao.api.routes import auth, estimate, health, hospital, plans
 from huiminbao.db.session import Database
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
@@ -56,12 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.sign_in_attempts = defaultdict(deque)  # address -> times of recent sign-in attempts
     app.add_middleware(RequestLogMiddleware)
     errors.install(app, web_routes.not_found_page)
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(plans.router)
     app.include_router(estimate.router)
+    app.include_router(auth.router)
+    app.include_router(hospital.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -7,11 +7,13 @@ online spec validator badge (which calls an outside server) is turned off.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-router = APIRouter(include_in_schema=False)
+from huiminbao.access.policies import Public
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(Public())])
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -15,30 +15,14 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from huiminbao.access.errors import ApiError, ErrorBody
 from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound
 from huiminbao.settlement.reader import RecordError
 
 log = structlog.get_logger(__name__)
-
-
-class ErrorBody(BaseModel):
-    """What every error answers."""
-
-    code: str = Field(description="snake_case reason, stable for programs", examples=["invalid_record"])
-    message: str = Field(description="一句中文说明", examples=["结算 S1：医疗费总额（medfee_sumamt）不等于各部分之和"])
-    field: str | None = Field(None, description="path of the field in the request, or null", examples=["medfee_sumamt"])
-
-
-class ApiError(Exception):
-    """Raised by a route for a refusal it can name: becomes the error body with this status."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        self.status, self.code, self.message, self.field = status, code, message, field
-        super().__init__(message)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

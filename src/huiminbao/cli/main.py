@@ -7,6 +7,7 @@ import typer
 from huiminbao.cli import adjudicate as adjudicate_cli
 from huiminbao.cli import db as db_cli
 from huiminbao.cli import estimate as estimate_cli
+from huiminbao.cli import identity as identity_cli
 from huiminbao.cli import plan as plan_cli
 from huiminbao.cli import serve as serve_cli
 from huiminbao.cli import synth as synth_cli
@@ -14,6 +15,9 @@ from huiminbao.cli import synth as synth_cli
 app = typer.Typer(help="惠民保 platform: plans, adjudication, synthetic data, database, server.", no_args_is_help=True)
 app.add_typer(plan_cli.app, name="plan")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(identity_cli.users, name="users")
+app.add_typer(identity_cli.hospital, name="hospital")
+app.add_typer(identity_cli.audit_app, name="audit")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)

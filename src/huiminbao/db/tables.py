@@ -6,6 +6,18 @@ import this module to see the whole schema.
 
 from huiminbao.admin.models import PlanVersion
 from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.identity.models import AuditEntry, Hospital, UsedNonce, User
 from huiminbao.settlement.models import Accumulator, AdjudicationRun, RunStatus, SettlementOutcome
 
-__all__ = ["Accumulator", "AdjudicationRun", "InsuredPerson", "PlanVersion", "RunStatus", "SettlementOutcome"]
+__all__ = [
+    "Accumulator",
+    "AdjudicationRun",
+    "AuditEntry",
+    "Hospital",
+    "InsuredPerson",
+    "PlanVersion",
+    "RunStatus",
+    "SettlementOutcome",
+    "UsedNonce",
+    "User",
+]

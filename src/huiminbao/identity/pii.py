@@ -76,25 +76,43 @@ def certno_hashes(certnos: Iterable[str], key: Key) -> list[str]:
     return out
 
 
-def encrypt_certno(certno: str, key: Key) -> bytes:
+def _encrypt(data: bytes, key: Key) -> bytes:
     """SM4-GCM encryption with a fresh random nonce; the blob carries version and nonce."""
     nonce = os.urandom(NONCE_BYTES)
     enc = Cipher(algorithms.SM4(load_key(key)), modes.GCM(nonce)).encryptor()
-    body = enc.update(_normalise(certno)) + enc.finalize()
+    body = enc.update(data) + enc.finalize()
     return VERSION + nonce + body + enc.tag
 
 
-def decrypt_certno(blob: bytes, key: Key) -> str:
-    """Decrypt ``encrypt_certno`` output; a wrong key or a changed byte raises ``PiiError``."""
+def _decrypt(blob: bytes, key: Key) -> bytes:
     if len(blob) < 1 + NONCE_BYTES + TAG_BYTES or blob[:1] != VERSION:
-        raise PiiError("not an encrypted ID number")
+        raise PiiError("not an encrypted value")
     nonce = blob[1 : 1 + NONCE_BYTES]
     body, tag = blob[1 + NONCE_BYTES : -TAG_BYTES], blob[-TAG_BYTES:]
     dec = Cipher(algorithms.SM4(load_key(key)), modes.GCM(nonce, tag)).decryptor()
     try:
-        return (dec.update(body) + dec.finalize()).decode("ascii")
+        return dec.update(body) + dec.finalize()
     except InvalidTag:
-        raise PiiError("ID number does not decrypt: wrong key or altered data") from None
+        raise PiiError("value does not decrypt: wrong key or altered data") from None
+
+
+def encrypt_certno(certno: str, key: Key) -> bytes:
+    """An ID number, normalised, SM4-GCM encrypted."""
+    return _encrypt(_normalise(certno), key)
+
+
+def decrypt_certno(blob: bytes, key: Key) -> str:
+    """Decrypt ``encrypt_certno`` output; a wrong key or a changed byte raises ``PiiError``."""
+    return _decrypt(blob, key).decode("ascii")
+
+
+def encrypt_text(text: str, key: Key) -> bytes:
+    """Any other secret or personal text (a name, a hospital's signing secret), SM4-GCM encrypted."""
+    return _encrypt(text.encode("utf-8"), key)
+
+
+def decrypt_text(blob: bytes, key: Key) -> str:
+    return _decrypt(blob, key).decode("utf-8")
 
 
 _CERTNO_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -110,7 +128,9 @@ __all__ = [
     "certno_hash",
     "certno_hashes",
     "decrypt_certno",
+    "decrypt_text",
     "encrypt_certno",
+    "encrypt_text",
     "load_key",
     "redact_certnos",
 ]

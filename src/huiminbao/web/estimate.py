@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from huiminbao.access.policies import Public
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import MAX_FEN, to_fen, to_yuan
 from huiminbao.plans import Plan, PlanIncomplete, PlanNotFound, compiled_plan, list_plans, missing_figures
@@ -24,7 +25,7 @@ from huiminbao.settlement.reader import RecordError
 from huiminbao.vocabulary import POPULATIONS
 from huiminbao.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(Public())])  # sign-in pages come next
 MAX_STAYS = 20
 MED_TYPES = {"21": "住院", "14": "门诊慢特病", "11": "普通门诊", "41": "定点药店购药"}
 AMOUNTS = {

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from huiminbao.access.policies import Public
 from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, list_plans, load_plan
 from huiminbao.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(Public())])  # sign-in pages come next
 
 
 def _matches(plan: Plan, q: str) -> bool:

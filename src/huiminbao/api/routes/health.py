@@ -10,14 +10,15 @@ from typing import Literal
 
 import sqlalchemy as sa
 import structlog
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from huiminbao import __version__
+from huiminbao.access.policies import Public
 from huiminbao.db import SessionDep
 from huiminbao.db.migrate import current_revision
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(Public())])
 log = structlog.get_logger(__name__)
 
 

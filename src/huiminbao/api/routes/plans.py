@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
+from huiminbao.access.policies import Public
 from huiminbao.api.errors import ERRORS
 from huiminbao.money import bp_to_percent, to_yuan
 from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanStatus, list_plans, load_plan
 
-router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
+router = APIRouter(prefix="/api/v1/plans", tags=["plans"], dependencies=[Depends(Public())])
 MONEY_KEYS = {"amount"}  # every Fen field of the plan schema is called amount
 RATIO_KEYS = {"ratio", "factor", "loss_ratio_floor"}  # Bp fields; a Ratio's own "default" too
 

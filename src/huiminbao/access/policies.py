@@ -1,0 +1,124 @@
+"""Who may call what: one declared policy per route, as a dependency.
+
+Every route declares exactly one of ``Public()``, ``Allow(*roles)`` or ``HospitalSigned()``
+among its dependencies (tests/test_policies.py walks every route and fails on one that
+declares none, and checks each answers 401/403/200 as its policy says):
+
+- ``Allow``: a bearer token from ``POST /api/v1/auth/token`` (HS256 JWT with expiry) whose user is
+  active and holds one of the roles; 401 without a valid token, 403 with the wrong role.
+- ``HospitalSigned``: the HMAC scheme of INTERFACES.md (hospital code, Unix timestamp within 300 s,
+  a nonce not seen in 10 minutes, SHA-256 of the body, HMAC-SHA256 with the hospital's secret, the
+  previous secret accepted during its grace period after rotation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from huiminbao.access.errors import ApiError
+from huiminbao.db import SessionDep
+from huiminbao.db.base import utcnow
+from huiminbao.identity.models import Role, UsedNonce, User
+from huiminbao.identity.service import hospital_secrets
+
+TOKEN_TTL = timedelta(hours=8)
+CLOCK_SKEW = 300  # seconds a signed request's timestamp may differ from the server's clock
+NONCE_WINDOW = timedelta(minutes=10)
+NONCE = re.compile(r"^[A-Za-z0-9]{16,64}$")
+_bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token 取得的 access_token")
+
+
+def issue_token(user: User, secret: str) -> str:
+    now = datetime.now(UTC)
+    claims = {"sub": user.username, "role": user.role.value, "iat": now, "exp": now + TOKEN_TTL}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class Public:
+    """A public route: no sign-in (plan list, health, documentation)."""
+
+    roles: frozenset[Role] = frozenset()
+
+    def __call__(self) -> None:
+        return None
+
+
+class Allow:
+    """A route for signed-in users of these roles; the dependency returns the user."""
+
+    def __init__(self, *roles: Role):
+        self.roles = frozenset(roles or tuple(Role))
+
+    def __call__(
+        self,
+        request: Request,
+        session: SessionDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> User:
+        if credentials is None:
+            raise ApiError(401, "not_authenticated", "需要登录：请在 Authorization 头中提供 Bearer 令牌")
+        try:
+            claims = jwt.decode(credentials.credentials, request.app.state.settings.secret_key, algorithms=["HS256"])
+        except jwt.ExpiredSignatureError:
+            raise ApiError(401, "token_expired", "登录已过期，请重新登录") from None
+        except jwt.InvalidTokenError:
+            raise ApiError(401, "invalid_token", "令牌无效，请重新登录") from None
+        user = session.scalars(sa.select(User).where(User.username == claims.get("sub"))).first()
+        if user is None or not user.active:
+            raise ApiError(401, "invalid_token", "令牌无效，请重新登录")
+        if user.role not in self.roles:
+            raise ApiError(403, "forbidden", "当前角色无权访问")
+        request.state.user = user
+        return user
+
+
+class HospitalSigned:
+    """A route for hospitals' settlement systems, signed with the hospital's secret; returns its code."""
+
+    roles: frozenset[Role] = frozenset()
+
+    async def __call__(self, request: Request, session: SessionDep) -> str:
+        h = request.headers
+        code, stamp, nonce, signature = (h.get(f"X-HMB-{k}") for k in ("Hospital", "Timestamp", "Nonce", "Signature"))
+        if not (code and stamp and nonce and signature):
+            raise ApiError(401, "signature_missing", "缺少签名头（X-HMB-Hospital/Timestamp/Nonce/Signature）")
+        if not stamp.isdigit() or abs(int(stamp) - time.time()) > CLOCK_SKEW:
+            raise ApiError(401, "timestamp_out_of_window", "请求时间戳与服务器时间相差超过 300 秒", "X-HMB-Timestamp")
+        if not NONCE.match(nonce):
+            raise ApiError(401, "invalid_nonce", "随机串应为 16 至 64 位字母或数字", "X-HMB-Nonce")
+        body = await request.body()
+        message = "\n".join([request.method, request.url.path, stamp, nonce, hashlib.sha256(body).hexdigest()])
+        key = request.app.state.settings.pii_key_bytes
+        good = any(
+            hmac.compare_digest(hmac.new(s.encode(), message.encode(), hashlib.sha256).hexdigest(), signature)
+            for s in hospital_secrets(session=session, key=key, code=code)
+        )
+        if not good:
+            raise ApiError(401, "bad_signature", "签名不正确", "X-HMB-Signature")
+        cutoff = utcnow() - NONCE_WINDOW
+        session.execute(sa.delete(UsedNonce).where(UsedNonce.seen_at < cutoff))
+        if session.get(UsedNonce, (code, nonce)) is not None:
+            raise ApiError(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
+        session.add(UsedNonce(hospital_code=code, nonce=nonce, seen_at=utcnow()))
+        session.commit()
+        request.state.hospital = code
+        return code
+
+
+def declared_policy(dependencies: list[Any]) -> Any:
+    """The policy a route declares among its dependencies (tests use it), or None."""
+    found = [d.call for d in dependencies if isinstance(d.call, Public | Allow | HospitalSigned)]
+    return found[0] if len(found) == 1 else None
+
+
+STAFF = (Role.CLERK, Role.ADJUSTER, Role.FINANCE, Role.ACTUARY, Role.SUPERVISOR, Role.ADMIN)

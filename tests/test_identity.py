@@ -1,0 +1,171 @@
+"""Sign-in, lock-out, tokens; hospitals' signed requests; the hash-chained audit log; the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from huiminbao.cli.main import app as cli
+from huiminbao.identity import audit
+from huiminbao.identity.models import AuditEntry, Role
+from huiminbao.identity.service import IdentityError, add_hospital, create_user, rotate_secret
+from tests.conftest import PASSWORD
+
+
+def token(client: TestClient, username: str, password: str = PASSWORD) -> Any:
+    return client.post("/api/v1/auth/token", data={"username": username, "password": password})
+
+
+def test_sign_in_answers_a_bearer_token_and_me(client: TestClient, sign_in: Any) -> None:
+    headers = sign_in("resident", psn_no="37150000000000000001")
+    me = client.get("/api/v1/auth/me", headers=headers).json()
+    assert me == {
+        "username": "resident-1",
+        "role": "resident",
+        "psn_no": "37150000000000000001",
+        "hospital_code": None,
+        "insurer_code": None,
+    }
+    assert client.get("/api/v1/auth/me").json()["code"] == "not_authenticated"
+    bad = client.get("/api/v1/auth/me", headers={"Authorization": "Bearer nonsense"})
+    assert (bad.status_code, bad.json()["code"]) == (401, "invalid_token")
+
+
+def test_wrong_passwords_lock_the_account(client: TestClient, sign_in: Any) -> None:
+    sign_in("finance")
+    for _ in range(5):
+        res = token(client, "finance-1", "wrong password 1")
+        assert (res.status_code, res.json()["code"]) == (401, "invalid_credentials")
+    locked = token(client, "finance-1")  # even the right password, for a while
+    assert (locked.status_code, locked.json()["code"]) == (401, "account_locked")
+    with client.app.state.db.session() as s:
+        actions = s.scalars(sa.select(AuditEntry.action)).all()
+    assert "user.locked" in actions
+
+
+def test_sign_in_is_rate_limited(client: TestClient) -> None:
+    codes = [token(client, "nobody", "x").status_code for _ in range(21)]
+    assert codes[:20] == [401] * 20 and codes[20] == 429
+
+
+def test_password_rules_and_links(client: TestClient) -> None:
+    with client.app.state.db.session() as s:
+        for password, message in (
+            ("short1", "至少 10 个字符"),
+            ("onlyletters", "字母和数字"),
+            ("alice12345x", "用户名"),
+        ):
+            with pytest.raises(IdentityError, match=message):
+                create_user(session=s, actor=audit.CLI, username="alice", role=Role.ADMIN, password=password)
+        with pytest.raises(IdentityError, match="psn_no"):
+            create_user(session=s, actor=audit.CLI, username="bob", role=Role.RESIDENT, password=PASSWORD)
+
+
+def signed(
+    client: TestClient, code: str, secret: str, body: bytes, *, nonce: str, stamp: int | None = None, send: bytes = b""
+) -> Any:
+    stamp = int(time.time()) if stamp is None else stamp
+    path = "/api/v1/hospital/ping"
+    message = "\n".join(["POST", path, str(stamp), nonce, hashlib.sha256(body).hexdigest()])
+    sig = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    headers = {"X-HMB-Hospital": code, "X-HMB-Timestamp": str(stamp), "X-HMB-Nonce": nonce, "X-HMB-Signature": sig}
+    return client.post(path, content=send or body, headers=headers)
+
+
+def test_hospital_signatures(client: TestClient) -> None:
+    key = client.app.state.settings.pii_key_bytes
+    with client.app.state.db.session() as s:
+        secret = add_hospital(session=s, actor=audit.CLI, key=key, code="H37150200001", name="聊城市人民医院", level=3)
+    body = b'{"hello": 1}'
+    ok = signed(client, "H37150200001", secret, body, nonce="a" * 16)
+    assert ok.status_code == 200 and ok.json() == {"hospital": "H37150200001", "ok": True}
+    replay = signed(client, "H37150200001", secret, body, nonce="a" * 16)
+    assert (replay.status_code, replay.json()["code"]) == (401, "nonce_reused")
+    stale = signed(client, "H37150200001", secret, body, nonce="b" * 16, stamp=int(time.time()) - 301)
+    assert stale.json()["code"] == "timestamp_out_of_window"
+    forged = signed(client, "H37150200001", "not the secret", body, nonce="c" * 16)
+    assert forged.json()["code"] == "bad_signature"
+    tampered = signed(client, "H37150200001", secret, body, nonce="d" * 16, send=b'{"hello": 2}')
+    assert tampered.json()["code"] == "bad_signature"
+    with client.app.state.db.session() as s:
+        new = rotate_secret(session=s, actor=audit.CLI, key=key, code="H37150200001")
+    assert signed(client, "H37150200001", new, body, nonce="e" * 16).status_code == 200
+    assert signed(client, "H37150200001", secret, body, nonce="f" * 16).status_code == 200  # grace period
+    missing = client.post("/api/v1/hospital/ping", content=body)
+    assert missing.json()["code"] == "signature_missing"
+
+
+def test_audit_chain_detects_changed_and_deleted_rows(client: TestClient, sign_in: Any) -> None:
+    for role in ("admin", "actuary", "supervisor"):
+        sign_in(role)
+    db = client.app.state.db
+    with db.session() as s:
+        assert audit.verify(session=s) == (3, None, None)
+    with db.session() as s:
+        s.execute(sa.update(AuditEntry).where(AuditEntry.id == 2).values(actor="mallory"))
+    with db.session() as s:
+        _, bad, why = audit.verify(session=s)
+    assert bad == 2 and "改动" in (why or "")
+    with db.session() as s:
+        s.execute(sa.update(AuditEntry).where(AuditEntry.id == 2).values(actor="cli"))
+        s.execute(sa.delete(AuditEntry).where(AuditEntry.id == 2))
+    with db.session() as s:
+        assert audit.verify(session=s)[1] == 3
+
+
+def test_cli_users_hospital_and_audit(app_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huiminbao.settings import get_settings
+
+    monkeypatch.setenv("HMB_DATABASE_URL", app_settings.database_url)
+    get_settings.cache_clear()
+    try:
+        run_cli_checks(CliRunner())
+    finally:
+        get_settings.cache_clear()
+
+
+def run_cli_checks(runner: CliRunner) -> None:
+    made = runner.invoke(cli, ["users", "create", "--username", "root", "--role", "admin"], input=PASSWORD + "\n")
+    assert made.exit_code == 0, made.output
+    weak = runner.invoke(cli, ["users", "create", "--username", "r2", "--role", "admin"], input="short\n")
+    assert weak.exit_code != 0 and "密码至少" in weak.output
+    role = runner.invoke(cli, ["users", "create", "--username", "r3", "--role", "king"], input=PASSWORD + "\n")
+    assert role.exit_code != 0
+    added = runner.invoke(cli, ["hospital", "add", "--code", "H1", "--name", "测试医院", "--level", "2", "--json"])
+    assert added.exit_code == 0, added.output
+    body = json.loads(added.stdout)
+    assert body["code"] == "H1" and len(body["secret"]) == 64
+    again = runner.invoke(cli, ["hospital", "add", "--code", "H1", "--name", "测试医院"])
+    assert again.exit_code != 0 and "已登记" in again.output
+    verified = runner.invoke(cli, ["audit", "verify", "--json"])
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.stdout) == {"rows": 2, "intact": True, "first_bad_row": None, "problem": None}
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_audit_rows_cannot_be_changed_on_postgresql(pg_db_url: str) -> None:
+    """On PostgreSQL the table itself refuses UPDATE and DELETE; SQLite relies on the chain check."""
+    from huiminbao.db import migrate
+    from huiminbao.db.session import Database
+
+    migrate.upgrade(pg_db_url)
+    db = Database.from_url(pg_db_url)
+    try:
+        with db.session() as s:
+            audit.record(session=s, actor=audit.CLI, action="test", entity="test", entity_id="1")
+        for statement in (sa.update(AuditEntry).values(actor="mallory"), sa.delete(AuditEntry)):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.session() as s:
+                s.execute(statement)
+        with db.session() as s:
+            assert audit.verify(session=s)[1] is None
+    finally:
+        db.dispose()
