@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from huiminbao import __version__
 from huiminbao.api import docs, errors
+from huiminbao.api.headers import SecurityHeaders
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
 from huiminbao.api.routes import auth, estimate, health, hospital, plans
 from huiminbao.db.session import Database
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.sign_in_attempts = defaultdict(deque)  # address -> times of recent sign-in attempts
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(SecurityHeaders)
     errors.install(app, web_routes.not_found_page)
     app.include_router(docs.router)
     app.include_router(health.router)
