@@ -233,6 +233,13 @@ def page(browser: Any) -> Iterator[Any]:
 PASSWORD = "correct horse 42"
 
 
+def csrf(client: Any) -> str:
+    """The CSRF token a page gives this client (as its cookie), for the forms a test posts."""
+    if "hmb_csrf" not in client.cookies:
+        client.get("/login")
+    return str(client.cookies["hmb_csrf"])
+
+
 @pytest.fixture
 def sign_in(client: Any) -> Any:
     """``sign_in(role, **links)``: a user of that role in the app's database, signed in through
@@ -255,6 +262,8 @@ def sign_in(client: Any) -> Any:
             links = {**defaults.get(role, {}), **links}
             create_user(session=s, actor=audit.CLI, username=name, role=Role(role), password=PASSWORD, **links)
         token = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD}).json()
+        form = {"username": name, "password": PASSWORD, "csrf_token": csrf(client)}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303  # the web session too
         made[name] = {"Authorization": f"Bearer {token['access_token']}"}
         return made[name]
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import csrf
+
 ROOT = Path(__file__).resolve().parents[1]
 CASE = json.loads((ROOT / "examples" / "liaocheng-2024-two-stays.json").read_text(encoding="utf-8"))
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -88,13 +90,19 @@ def test_estimate_form_posts_a_case(client: TestClient) -> None:
     form = {"plan": "liaocheng-2024", "insutype": "390", "birth_date": "1960-05-01"}
     form |= {"date_0": "2024-03-10", "med_type_0": "21", "inscp_0": "30000", "fund_0": "20000"}
     form |= {"date_1": "2024-06-10", "med_type_1": "21", "inscp_1": "30000", "fund_1": "20000"}
+    form["csrf_token"] = csrf(client)
     res = client.post("/estimate", data=form)
     assert '预计赔付 <span class="total">3200.00</span> 元' in res.text
-    res = client.post("/estimate", data={"plan": "liaocheng-2024", "inscp_0": "abc"})
+    forged = client.post("/estimate", data={**form, "csrf_token": "not the cookie's"})
+    assert forged.status_code == 403 and forged.json()["code"] == "csrf_failed"
+    token = {"csrf_token": csrf(client)}
+    res = client.post("/estimate", data={"plan": "liaocheng-2024", "inscp_0": "abc", **token})
     assert "无法试算" in res.text and "第 1 次就医的医保范围内费用“abc”不是金额" in res.text
-    huge = client.post("/estimate", data={"plan": "liaocheng-2024", "date_0": "2024-03-01", "inscp_0": "1e30"})
+    huge = client.post("/estimate", data={"plan": "liaocheng-2024", "date_0": "2024-03-01", "inscp_0": "1e30", **token})
     assert huge.status_code == 200 and "超出合理范围" in huge.text
-    negative = client.post("/estimate", data={"plan": "liaocheng-2024", "date_0": "2024-03-01", "inscp_0": "-5"})
+    negative = client.post(
+        "/estimate", data={"plan": "liaocheng-2024", "date_0": "2024-03-01", "inscp_0": "-5", **token}
+    )
     assert "应为不小于 0 的金额" in negative.text
 
 
@@ -114,7 +122,7 @@ def test_estimate_form_explains_and_follows_the_plan(client: TestClient) -> None
         "drug_1": "XLCTD0001",
         "drug_amount_1": "50000",
     }
-    form |= {"institution_1": "H37150200001"}
+    form |= {"institution_1": "H37150200001", "csrf_token": csrf(client)}
     res = client.post("/estimate", data=form).text
     assert "不属于住院费用" in res  # outpatient under an inpatient liability, with its reason
     assert "27200.00" in res  # the drug at a county-level institution: (50,000 − 16,000) × 80%

@@ -11,8 +11,9 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from huiminbao.access.policies import Allow, HospitalSigned, Public, declared_policy
+from huiminbao.access.policies import Allow, HospitalSigned, Public, SignedIn, declared_policy
 from huiminbao.identity.models import Role
+from tests.conftest import csrf
 
 SAMPLE_PATH_VALUES = {"plan_id": "liaocheng-2024"}
 
@@ -44,15 +45,23 @@ def test_a_route_without_a_policy_is_caught(client: TestClient) -> None:
 @pytest.mark.parametrize("role", [None, *[r.value for r in Role]])
 def test_each_route_answers_each_role_as_declared(client: TestClient, sign_in: Any, role: str | None) -> None:
     headers = sign_in(role) if role else {}
+    headers = {**headers, "X-CSRF-Token": csrf(client)}  # forms pass their CSRF check; the policy decides
     for route in routes(client):
         policy = declared_policy(route.dependant.dependencies)
         for method in sorted(route.methods - {"HEAD"}):
-            res = client.request(method, concrete(route.path), headers=headers)
+            res = client.request(method, concrete(route.path), headers=headers, follow_redirects=False)
             where = f"{method} {route.path} as {role}"
             if isinstance(policy, Public):
                 assert res.status_code not in (401, 403), where
             elif isinstance(policy, HospitalSigned):
                 assert res.status_code == 401, where  # a bearer token is no signature
+            elif isinstance(policy, SignedIn):
+                if role is None:
+                    assert res.status_code == 303 and res.headers["location"].startswith("/login"), where
+                elif Role(role) in policy.roles:
+                    assert res.status_code not in (401, 403), where
+                else:
+                    assert res.status_code == 403, where
             elif isinstance(policy, Allow):
                 if role is None:
                     assert res.status_code == 401, where

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from huiminbao.web import STATIC_DIR, TEMPLATES_DIR
 from huiminbao.web.templating import status_label, yuan
+from tests.conftest import csrf
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -34,8 +35,7 @@ def test_home_lists_plans(client: TestClient) -> None:
     assert r.status_code == 200
     html = r.text
     assert '<html lang="zh-CN">' in html and "惠民保运营平台" in html
-    for label in ("参保人", "医院结算", "理赔", "财务", "监管", "精算", "管理"):
-        assert label in html
+    assert 'href="/login"' in html and ">理赔<" not in html  # anonymous: the public menu and a sign-in link
     assert "聊惠保" in html and "惠衢保" in html and 'href="/plans/liaocheng-2024"' in html
     assert "正式文件" in html and "示意数据" in html
 
@@ -142,3 +142,58 @@ def test_pages_work_under_the_strict_csp(live_server: str, page: Any) -> None:
     page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
     assert page.locator(".opblock").count() >= 4
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("role", "menu"),
+    [
+        ("admin", {"方案", "试算", "参保人", "医院结算", "理赔", "财务", "监管", "精算", "管理"}),
+        ("resident", {"方案", "试算", "参保人", "理赔"}),
+        ("hospital", {"方案", "试算", "医院结算"}),
+        ("supervisor", {"方案", "试算", "监管"}),
+        ("actuary", {"方案", "试算", "精算"}),
+    ],
+)
+def test_each_role_sees_its_own_menu(client: TestClient, sign_in: Any, role: str, menu: set[str]) -> None:
+    sign_in(role)
+    html = client.get("/").text
+    nav = html[html.index('aria-label="主导航"') : html.index("</nav>")]
+    shown = set(re.findall(r">([^<>\s]+)</(?:a|span)>", nav))
+    assert shown == menu
+
+
+def test_sign_in_out_and_change_password_on_the_web(client: TestClient, sign_in: Any) -> None:
+    sign_in("clerk")
+    assert "clerk-1（柜面）" in client.get("/").text
+    page = client.get("/account/password")
+    assert page.status_code == 200 and "修改密码" in page.text
+    form = {
+        "current": "correct horse 42",
+        "new": "a new one 12345",
+        "again": "a new one 12345",
+        "csrf_token": csrf(client),
+    }
+    old_cookie = client.cookies["hmb_session"]
+    done = client.post("/account/password", data=form)
+    assert done.status_code == 200 and "密码已修改" in done.text
+    client.cookies.clear()
+    client.cookies.set("hmb_session", old_cookie)  # a session from before the change no longer works
+    assert client.get("/account/password", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    wrong = client.post(
+        "/login", data={"username": "clerk-1", "password": "correct horse 42", "csrf_token": csrf(client)}
+    )
+    assert wrong.status_code == 401 and "用户名或密码不正确" in wrong.text
+    right = {"username": "clerk-1", "password": "a new one 12345", "csrf_token": csrf(client), "next": "//evil.example"}
+    back = client.post("/login", data=right, follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == "/"  # never to another site
+    out = client.post("/logout", data={"csrf_token": csrf(client)}, follow_redirects=False)
+    assert out.status_code == 303 and "hmb_session" not in client.cookies
+    assert client.post("/logout", data={}).status_code == 403  # no CSRF token, no sign-out
+    weak = sign_in("finance")
+    assert weak
+    bad = client.post(
+        "/account/password",
+        data={**form, "current": "correct horse 42", "new": "short", "again": "short", "csrf_token": csrf(client)},
+    )
+    assert bad.status_code == 422 and "至少 10 个字符" in bad.text

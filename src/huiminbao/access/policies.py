@@ -39,9 +39,10 @@ _bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token 取�
 
 
 def issue_token(user: User, secret: str) -> str:
+    """A signed token for the user; it stops working when it expires or the password changes."""
     now = datetime.now(UTC)
-    claims = {"sub": user.username, "role": user.role.value, "iat": now, "exp": now + TOKEN_TTL}
-    return jwt.encode(claims, secret, algorithm="HS256")
+    claims = {"sub": user.username, "role": user.role.value, "pwd": user.password_hash[-12:]}
+    return jwt.encode(claims | {"iat": now, "exp": now + TOKEN_TTL}, secret, algorithm="HS256")
 
 
 class Public:
@@ -51,6 +52,20 @@ class Public:
 
     def __call__(self) -> None:
         return None
+
+
+def user_of_token(request: Request, session: Any, token: str) -> User:
+    """The active user a token (bearer or session cookie) was issued to; ApiError 401 otherwise."""
+    try:
+        claims = jwt.decode(token, request.app.state.settings.secret_key, algorithms=["HS256"])
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "登录已过期，请重新登录") from None
+    except jwt.InvalidTokenError:
+        raise ApiError(401, "invalid_token", "令牌无效，请重新登录") from None
+    user = session.scalars(sa.select(User).where(User.username == claims.get("sub"))).first()
+    if user is None or not user.active or claims.get("pwd") != user.password_hash[-12:]:
+        raise ApiError(401, "invalid_token", "令牌无效，请重新登录")
+    return user
 
 
 class Allow:
@@ -67,19 +82,55 @@ class Allow:
     ) -> User:
         if credentials is None:
             raise ApiError(401, "not_authenticated", "需要登录：请在 Authorization 头中提供 Bearer 令牌")
-        try:
-            claims = jwt.decode(credentials.credentials, request.app.state.settings.secret_key, algorithms=["HS256"])
-        except jwt.ExpiredSignatureError:
-            raise ApiError(401, "token_expired", "登录已过期，请重新登录") from None
-        except jwt.InvalidTokenError:
-            raise ApiError(401, "invalid_token", "令牌无效，请重新登录") from None
-        user = session.scalars(sa.select(User).where(User.username == claims.get("sub"))).first()
-        if user is None or not user.active:
-            raise ApiError(401, "invalid_token", "令牌无效，请重新登录")
+        user = user_of_token(request, session, credentials.credentials)
         if user.role not in self.roles:
             raise ApiError(403, "forbidden", "当前角色无权访问")
         request.state.user = user
         return user
+
+
+class SignInRequired(Exception):
+    """A page asked for without a session: the web answers with the sign-in page's address."""
+
+
+SESSION_COOKIE = "hmb_session"
+CSRF_COOKIE = "hmb_csrf"
+
+
+class SignedIn:
+    """A page for users signed in to the web (session cookie) with one of these roles; returns the user.
+    Without a session the browser is sent to /login; with the wrong role the page answers 403."""
+
+    def __init__(self, *roles: Role):
+        self.roles = frozenset(roles or tuple(Role))
+
+    def __call__(self, request: Request, session: SessionDep) -> User:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise SignInRequired
+        try:
+            user = user_of_token(request, session, token)
+        except ApiError:
+            raise SignInRequired from None
+        if user.role not in self.roles:
+            raise ApiError(403, "forbidden", "当前角色无权访问此页面")
+        request.state.user = user
+        return user
+
+
+async def check_csrf(request: Request) -> None:
+    """Every form posted to the web carries the token of its CSRF cookie (double submit), as a form
+    field ``csrf_token`` or the ``X-CSRF-Token`` header HTMX sends."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get("X-CSRF-Token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = str((await request.form()).get("csrf_token") or "")
+    if not cookie or not sent or not hmac.compare_digest(cookie, sent):
+        raise ApiError(403, "csrf_failed", "页面已过期或来源不明，请刷新页面后重试")
 
 
 class HospitalSigned:
@@ -117,7 +168,7 @@ class HospitalSigned:
 
 def declared_policy(dependencies: list[Any]) -> Any:
     """The policy a route declares among its dependencies (tests use it), or None."""
-    found = [d.call for d in dependencies if isinstance(d.call, Public | Allow | HospitalSigned)]
+    found = [d.call for d in dependencies if isinstance(d.call, Public | Allow | SignedIn | HospitalSigned)]
     return found[0] if len(found) == 1 else None
 
 

@@ -24,6 +24,7 @@ from huiminbao.api.routes import auth, estimate, health, hospital, plans
 from huiminbao.db.session import Database
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
+from huiminbao.web import auth as web_auth
 from huiminbao.web import estimate as web_estimate
 from huiminbao.web import routes as web_routes
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hospital.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
+    app.include_router(web_auth.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

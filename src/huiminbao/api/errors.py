@@ -10,14 +10,16 @@ traceback (it is logged with the request id instead).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from huiminbao.access.errors import ApiError, ErrorBody
+from huiminbao.access.policies import SignInRequired
 from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound
 from huiminbao.settlement.reader import RecordError
@@ -100,6 +102,11 @@ async def _plan_invalid(_request: Request, exc: Exception) -> JSONResponse:
     return body(500, "plan_invalid", f"方案文件 {exc.file} 有误：{path}：{problem}", path or None)
 
 
+async def _sign_in(request: Request, _exc: Exception) -> RedirectResponse:
+    """A page that needs a session sends the browser to sign in, and back afterwards."""
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+
 async def _api(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return body(exc.status, exc.code, exc.message, exc.field)
@@ -137,5 +144,6 @@ def install(app: FastAPI, web_not_found: Any) -> None:
     app.add_exception_handler(PlanIncomplete, _plan_incomplete)
     app.add_exception_handler(PlanError, _plan_invalid)
     app.add_exception_handler(ApiError, _api)
+    app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
-from huiminbao.access.policies import Public
+from huiminbao.access.policies import Public, check_csrf
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import MAX_FEN, to_fen, to_yuan
 from huiminbao.plans import Plan, PlanIncomplete, PlanNotFound, compiled_plan, list_plans, missing_figures
@@ -23,7 +23,7 @@ from huiminbao.plans.catalog import CatalogKind
 from huiminbao.settlement.estimate import estimate
 from huiminbao.settlement.reader import RecordError
 from huiminbao.vocabulary import POPULATIONS
-from huiminbao.web.templating import templates
+from huiminbao.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(Public())])  # sign-in pages come next
 MAX_STAYS = 20
@@ -212,12 +212,12 @@ def in_plan_order(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/estimate", response_class=HTMLResponse)
-def estimate_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "estimate.html", _page_context(_usable_plans()))
+def estimate_page(request: Request) -> Response:
+    return render(request, "estimate.html", _page_context(_usable_plans()))
 
 
-@router.post("/estimate", response_class=HTMLResponse)
-async def estimate_result(request: Request) -> HTMLResponse:
+@router.post("/estimate", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+async def estimate_result(request: Request) -> Response:
     raw = await request.form()
     form: dict[str, Any] = {k: str(v) for k, v in raw.items()}
     form["population"] = [str(v) for v in raw.getlist("population")]
@@ -225,4 +225,4 @@ async def estimate_result(request: Request) -> HTMLResponse:
         result, error = in_plan_order(estimate(case_from_form(form))), None
     except (RecordError, EngineError, PlanIncomplete, PlanNotFound) as exc:
         result, error = None, str(exc)
-    return templates.TemplateResponse(request, "_estimate_result.html", {"result": result, "error": error})
+    return render(request, "_estimate_result.html", {"result": result, "error": error})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import Public
 from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, list_plans, load_plan
-from huiminbao.web.templating import templates
+from huiminbao.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(Public())])  # sign-in pages come next
 
@@ -20,23 +20,23 @@ def _matches(plan: Plan, q: str) -> bool:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, q: str = "") -> HTMLResponse:
+def home(request: Request, q: str = "") -> Response:
     plans = [p for p in list_plans() if _matches(p, q)]
-    return templates.TemplateResponse(request, "home.html", {"plans": plans, "q": q, "active": "方案"})
+    return render(request, "home.html", {"plans": plans, "q": q, "active": "方案"})
 
 
-def not_found_page(request: Request, what: str | None = None) -> HTMLResponse:
+def not_found_page(request: Request, what: str | None = None) -> Response:
     """The HTML 404 page, for web paths that lead nowhere."""
     context = {"what": what or f"页面 {request.url.path}", "active": ""}
-    return templates.TemplateResponse(request, "not_found.html", context, status_code=404)
+    return render(request, "not_found.html", context, status_code=404)
 
 
 @router.get("/plans/{plan_id}", response_class=HTMLResponse)
-def plan_page(request: Request, plan_id: str) -> HTMLResponse:
+def plan_page(request: Request, plan_id: str) -> Response:
     try:
         plan = load_plan(plan_id) if re.fullmatch(PLAN_ID_PATTERN, plan_id) else None
     except PlanNotFound:
         plan = None
     if plan is None:
         return not_found_page(request, f"方案 {plan_id}")
-    return templates.TemplateResponse(request, "plan.html", {"plan": plan, "active": "方案"})
+    return render(request, "plan.html", {"plan": plan, "active": "方案"})
