@@ -24,6 +24,7 @@ from huiminbao.api.routes import auth, estimate, health, hospital, plans
 from huiminbao.db.session import Database
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
+from huiminbao.web import admin as web_admin
 from huiminbao.web import auth as web_auth
 from huiminbao.web import estimate as web_estimate
 from huiminbao.web import routes as web_routes
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sign_in_attempts = defaultdict(deque)  # address -> times of recent sign-in attempts
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(SecurityHeaders)
-    errors.install(app, web_routes.not_found_page)
+    errors.install(app, web_routes.not_found_page, web_routes.refused_page)
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(plans.router)
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
+    app.include_router(web_admin.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -128,8 +128,15 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return body(500, "internal_error", "服务器内部错误，请稍后再试；如一再出现请联系运营方")
 
 
-def install(app: FastAPI, web_not_found: Any) -> None:
-    """Register the handlers. ``web_not_found`` renders the HTML 404 page for paths outside /api."""
+def install(app: FastAPI, web_not_found: Any, web_refused: Any) -> None:
+    """Register the handlers. Outside /api a 404 renders ``web_not_found`` and a refusal ``web_refused``
+    (HTML pages with the menu); the API always answers the JSON body."""
+
+    async def api_or_page(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, ApiError)
+        if not request.url.path.startswith("/api/") and request.headers.get("HX-Request") != "true":
+            return web_refused(request, exc.status, exc.message)
+        return await _api(request, exc)
 
     async def http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
@@ -143,7 +150,7 @@ def install(app: FastAPI, web_not_found: Any) -> None:
     app.add_exception_handler(PlanNotFound, _plan_not_found)
     app.add_exception_handler(PlanIncomplete, _plan_incomplete)
     app.add_exception_handler(PlanError, _plan_invalid)
-    app.add_exception_handler(ApiError, _api)
+    app.add_exception_handler(ApiError, api_or_page)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(Exception, _unexpected)

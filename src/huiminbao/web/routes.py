@@ -25,6 +25,11 @@ def home(request: Request, q: str = "") -> Response:
     return render(request, "home.html", {"plans": plans, "q": q, "active": "方案"})
 
 
+def refused_page(request: Request, status: int, message: str) -> Response:
+    """A refusal on a web page (403, a lapsed form) as a page with the menu, not a JSON body."""
+    return render(request, "refused.html", {"message": message, "active": ""}, status_code=status)
+
+
 def not_found_page(request: Request, what: str | None = None) -> Response:
     """The HTML 404 page, for web paths that lead nowhere."""
     context = {"what": what or f"页面 {request.url.path}", "active": ""}

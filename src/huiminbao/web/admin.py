@@ -1,0 +1,163 @@
+"""Administration pages in Chinese: users and roles, hospitals and their signing secrets, the audit log.
+
+Every page is for administrators only (``SignedIn(Role.ADMIN)``), every form carries its CSRF
+token, and every change goes through the identity service, which audits it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from huiminbao.access.policies import SignedIn, check_csrf
+from huiminbao.db import SessionDep
+from huiminbao.identity import audit
+from huiminbao.identity.models import AuditEntry, Hospital, Role, User
+from huiminbao.identity.service import IdentityError, add_hospital, create_user, rotate_secret
+from huiminbao.web.templating import ROLE_LABELS, render
+
+ADMIN = SignedIn(Role.ADMIN)
+router = APIRouter(prefix="/admin", include_in_schema=False)
+AdminDep = Annotated[User, Depends(ADMIN)]
+PAGE = 100
+
+
+def _actor(request: Request, user: User) -> audit.Actor:
+    return audit.Actor(user.username, user.role.value, request.client.host if request.client else None)
+
+
+@router.get("", dependencies=[Depends(ADMIN)])
+def admin_home() -> Response:
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+def _users_page(request: Request, session: SessionDep, **extra: object) -> Response:
+    users = session.scalars(sa.select(User).order_by(User.username)).all()
+    hospitals = session.scalars(sa.select(Hospital).order_by(Hospital.code)).all()
+    context = {"users": users, "hospitals": hospitals, "roles": ROLE_LABELS, "active": "管理", "tab": "users"}
+    return render(request, "admin_users.html", context | extra, status_code=422 if "error" in extra else 200)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, session: SessionDep, _admin: AdminDep) -> Response:
+    return _users_page(request, session)
+
+
+@router.post("/users", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def add_user(
+    request: Request,
+    session: SessionDep,
+    admin: AdminDep,
+    username: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    link: Annotated[str, Form()] = "",
+) -> Response:
+    """A new user; the link is the person number, hospital code or insurer code the role needs."""
+    if role not in ROLE_LABELS:
+        return _users_page(request, session, error="请选择角色", form={"username": username})
+    chosen = Role(role)
+    links = {"psn_no": None, "hospital_code": None, "insurer_code": None}
+    if chosen is Role.RESIDENT:
+        links["psn_no"] = link.strip() or None
+    elif chosen is Role.HOSPITAL:
+        links["hospital_code"] = link.strip() or None
+    elif chosen in (Role.CLERK, Role.ADJUSTER, Role.FINANCE):
+        links["insurer_code"] = link.strip() or None
+    try:
+        create_user(
+            session=session, actor=_actor(request, admin), username=username, role=chosen, password=password, **links
+        )
+    except IdentityError as exc:
+        session.rollback()
+        return _users_page(request, session, error=str(exc), form={"username": username, "role": role, "link": link})
+    session.commit()
+    return _users_page(request, session, done=f"已创建用户 {username.strip()}（{ROLE_LABELS[role]}）")
+
+
+def _hospitals_page(request: Request, session: SessionDep, **extra: object) -> Response:
+    hospitals = session.scalars(sa.select(Hospital).order_by(Hospital.code)).all()
+    context = {"hospitals": hospitals, "active": "管理", "tab": "hospitals"}
+    return render(request, "admin_hospitals.html", context | extra, status_code=422 if "error" in extra else 200)
+
+
+@router.get("/hospitals", response_class=HTMLResponse)
+def hospitals_page(request: Request, session: SessionDep, _admin: AdminDep) -> Response:
+    return _hospitals_page(request, session)
+
+
+@router.post("/hospitals", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def register_hospital(
+    request: Request,
+    session: SessionDep,
+    admin: AdminDep,
+    code: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    level: Annotated[str, Form()] = "",
+) -> Response:
+    """Register a hospital and show its signing secret, once."""
+    key = request.app.state.settings.pii_key_bytes
+    try:
+        lvl = int(level) if level.strip() else None
+        secret = add_hospital(session=session, actor=_actor(request, admin), key=key, code=code, name=name, level=lvl)
+    except (IdentityError, ValueError) as exc:
+        session.rollback()
+        message = str(exc) if isinstance(exc, IdentityError) else "医院级别应为 1、2 或 3"
+        return _hospitals_page(request, session, error=message, form={"code": code, "name": name, "level": level})
+    session.commit()
+    return _hospitals_page(request, session, secret={"code": code.strip(), "secret": secret})
+
+
+@router.post("/hospitals/{code}/rotate", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def rotate(request: Request, session: SessionDep, admin: AdminDep, code: str) -> Response:
+    """A new signing secret, shown once; the old one stays valid for 24 hours."""
+    key = request.app.state.settings.pii_key_bytes
+    try:
+        secret = rotate_secret(session=session, actor=_actor(request, admin), key=key, code=code)
+    except IdentityError as exc:
+        session.rollback()
+        return _hospitals_page(request, session, error=str(exc))
+    session.commit()
+    return _hospitals_page(request, session, secret={"code": code, "secret": secret, "rotated": True})
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    _admin: AdminDep,
+    actor: str = "",
+    entity: str = "",
+    since: str = "",
+    until: str = "",
+) -> Response:
+    """The audit log searched by user, entity and date, newest first."""
+    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(PAGE)
+    error = None
+    if actor.strip():
+        query = query.where(AuditEntry.actor == actor.strip())
+    if entity.strip():
+        query = query.where((AuditEntry.entity == entity.strip()) | (AuditEntry.entity_id == entity.strip()))
+    try:
+        if since:
+            query = query.where(AuditEntry.at >= datetime.combine(date.fromisoformat(since), time(), UTC))
+        if until:
+            end = datetime.combine(date.fromisoformat(until), time(), UTC) + timedelta(days=1)
+            query = query.where(AuditEntry.at < end)
+    except ValueError:
+        error = "日期格式应为 YYYY-MM-DD"
+    rows = [] if error else session.scalars(query).all()
+    rows_checked, bad, problem = audit.verify(session=session)
+    context = {
+        "rows": rows,
+        "filters": {"actor": actor, "entity": entity, "since": since, "until": until},
+        "error": error,
+        "chain": {"rows": rows_checked, "bad": bad, "problem": problem},
+        "active": "管理",
+        "tab": "audit",
+    }
+    return render(request, "admin_audit.html", context)
