@@ -31,7 +31,9 @@ def parse_case(case: Mapping[str, Any]) -> tuple[str, pl.DataFrame, pl.DataFrame
     plan_id = case.get("plan")
     if not plan_id:
         raise RecordError("试算", "plan", "缺少方案（plan）")
-    person = dict(case.get("person") or {})
+    if not isinstance(case.get("person"), Mapping):
+        raise RecordError("参保人", "person", "应为参保人信息（JSON 对象）")
+    person = dict(case["person"])
     if case.get("tier") and not person.get("tier"):
         person["tier"] = case["tier"]
     if not person.get("psn_no"):
