@@ -17,7 +17,7 @@ from huiminbao.cli.main import app as cli
 from huiminbao.identity import audit
 from huiminbao.identity.models import AuditEntry, Role
 from huiminbao.identity.service import IdentityError, add_hospital, create_user, rotate_secret
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, ROOT
 
 
 def token(client: TestClient, username: str, password: str = PASSWORD) -> Any:
@@ -169,3 +169,29 @@ def test_audit_rows_cannot_be_changed_on_postgresql(pg_db_url: str) -> None:
             assert audit.verify(session=s)[1] is None
     finally:
         db.dispose()
+
+
+def test_logs_carry_request_id_user_and_route_but_no_personal_data(client: TestClient, sign_in: Any) -> None:
+    """The traffic of a session with ID numbers and names in bodies, queries and paths leaves none of them
+    in the logs; each request line has its id (answered as X-Request-ID), the user and the route."""
+    from structlog.testing import capture_logs
+
+    certno, name = "11010519491231002X", "张三丰"
+    headers = sign_in("clerk")
+    case = json.loads((ROOT / "examples" / "liaocheng-2024-two-stays.json").read_text(encoding="utf-8"))
+    case["person"] |= {"certno": certno, "psn_name": name}
+    with capture_logs() as logs:
+        res = client.post("/api/v1/estimate", json=case, headers=headers)
+        client.get(f"/api/v1/plans/{certno}?name={name}&certno={certno}", headers=headers)
+        client.post(
+            "/api/v1/estimate",
+            json={**case, "person": {**case["person"], "certno": "110105194912310021"}},
+            headers=headers,
+        )
+        client.get(f"/plans/{certno}")
+    assert res.status_code == 200
+    text = repr(logs)
+    assert certno not in text and "110105194912310021" not in text and name not in text
+    lines = [e for e in logs if e.get("event") == "request"]
+    assert lines[0]["user"] == "clerk-1" and lines[0]["role"] == "clerk" and lines[0]["route"] == "/api/v1/estimate"
+    assert res.headers["x-request-id"] and all(e.get("request_id") for e in lines)

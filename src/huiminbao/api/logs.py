@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import uuid
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from huiminbao.identity.pii import redact_certnos
 
 _configured = False
 
@@ -36,6 +39,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            _redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
@@ -44,8 +48,14 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     )
 
 
+def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Defence in depth: whatever a log line carries, anything shaped like an ID number is masked."""
+    return {k: redact_certnos(v) if isinstance(v, str) else v for k, v in event.items()}
+
+
 class RequestLogMiddleware:
-    """Logs one line per HTTP request: method, route template, status, milliseconds."""
+    """Logs one line per HTTP request: request id (also answered as ``X-Request-ID``), method, route
+    template, the signed-in user and role (or hospital) if any, status, milliseconds."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,21 +67,31 @@ class RequestLogMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        request_id = uuid.uuid4().hex[:16]
+        structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
+            state = scope.get("state") or {}
+            user = state.get("user")
             self.log.info(
                 "request",
+                request_id=request_id,
                 method=scope["method"],
                 route=getattr(route, "path", None) or ("static" if scope["path"].startswith("/static/") else "-"),
+                user=getattr(user, "username", None),
+                role=getattr(getattr(user, "role", None), "value", None),
+                hospital=state.get("hospital"),
                 status=status,
                 ms=round((time.perf_counter() - start) * 1000, 1),
             )
+            structlog.contextvars.unbind_contextvars("request_id")
