@@ -195,3 +195,45 @@ def test_logs_carry_request_id_user_and_route_but_no_personal_data(client: TestC
     lines = [e for e in logs if e.get("event") == "request"]
     assert lines[0]["user"] == "clerk-1" and lines[0]["role"] == "clerk" and lines[0]["route"] == "/api/v1/estimate"
     assert res.headers["x-request-id"] and all(e.get("request_id") for e in lines)
+
+
+def test_keys_rotate_reencrypts_everything_without_downtime(
+    app_settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old key A, new key B: while both are in the ring everything reads; after `hmb keys rotate`
+    B alone opens every ID number and hospital secret."""
+    from huiminbao.db.session import Database
+    from huiminbao.enrollment.models import InsuredPerson
+    from huiminbao.identity.models import Hospital
+    from huiminbao.identity.pii import PiiError, decrypt_certno, decrypt_text, encrypt_certno
+    from huiminbao.settings import get_settings
+
+    old, new = "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100"
+    db = Database.from_url(app_settings.database_url)
+    with db.session() as s:
+        secret = add_hospital(session=s, actor=audit.CLI, key=bytes.fromhex(old), code="H1", name="测试医院")
+        for k in range(3):
+            s.add(
+                InsuredPerson(
+                    psn_no=f"P{k}", certno_hash="h" * 64, certno_enc=encrypt_certno("11010519491231002X", old),
+                    name_masked="张*", gender="1", birth_date=__import__("datetime").date(1949, 12, 31),
+                    insutype="390", insu_admdvs="371502",
+                )
+            )  # fmt: skip
+    monkeypatch.setenv("HMB_DATABASE_URL", app_settings.database_url)
+    monkeypatch.setenv("HMB_PII_KEY", new)
+    monkeypatch.setenv("HMB_PII_OLD_KEYS", old)
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(cli, ["keys", "rotate", "--batch", "2"])
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    with db.session() as s:
+        for p in s.scalars(sa.select(InsuredPerson)):
+            assert decrypt_certno(p.certno_enc, new) == "11010519491231002X"
+            with pytest.raises(PiiError):
+                decrypt_certno(p.certno_enc, old)
+        assert decrypt_text(s.get(Hospital, "H1").secret_enc, new) == secret
+        assert audit.verify(session=s)[1] is None
+    db.dispose()

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="signs sessions and tokens")
     pii_key: str = Field(default="", description="hex SM4 key that encrypts ID numbers at rest")
     pii_hash_key: str = Field(default="", description="hex HMAC-SM3 key for ID number look-up hashes")
+    pii_old_keys: str = Field(default="", description="comma-separated hex SM4 keys still accepted for decryption")
     dev_keys: bool = Field(default=False, description="set when the keys above were generated for dev")
 
     @field_validator("log_level", mode="before")
@@ -106,6 +107,12 @@ class Settings(BaseSettings):
     def pii_key_bytes(self) -> bytes:
         """The SM4 encryption key as 16 raw bytes."""
         return bytes.fromhex(self.pii_key)
+
+    @property
+    def pii_keys(self) -> tuple[bytes, ...]:
+        """The keyring: the current SM4 key (which encrypts), then older ones (which only decrypt)."""
+        old = [bytes.fromhex(k.strip()) for k in self.pii_old_keys.split(",") if k.strip()]
+        return (self.pii_key_bytes, *old)
 
     @property
     def pii_hash_key_bytes(self) -> bytes:

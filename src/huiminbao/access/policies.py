@@ -149,10 +149,10 @@ class HospitalSigned:
             raise ApiError(401, "invalid_nonce", "随机串应为 16 至 64 位字母或数字", "X-HMB-Nonce")
         body = await request.body()
         message = "\n".join([request.method, request.url.path, stamp, nonce, hashlib.sha256(body).hexdigest()])
-        key = request.app.state.settings.pii_key_bytes
+        keys = request.app.state.settings.pii_keys
         good = any(
             hmac.compare_digest(hmac.new(s.encode(), message.encode(), hashlib.sha256).hexdigest(), signature)
-            for s in hospital_secrets(session=session, key=key, code=code)
+            for s in hospital_secrets(session=session, keys=keys, code=code)
         )
         if not good:
             raise ApiError(401, "bad_signature", "签名不正确", "X-HMB-Signature")

@@ -4,6 +4,7 @@ and the audit log's integrity, from the operator's shell. Every change is audite
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 
 import typer
@@ -11,12 +12,20 @@ import typer
 from huiminbao.db.session import Database
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role
-from huiminbao.identity.service import IdentityError, add_hospital, create_user, rotate_secret
+from huiminbao.identity.service import (
+    IdentityError,
+    add_hospital,
+    create_user,
+    reencrypt_hospitals,
+    reencrypt_people,
+    rotate_secret,
+)
 from huiminbao.settings import get_settings
 
 users = typer.Typer(help="用户 (users).", no_args_is_help=True)
 hospital = typer.Typer(help="医院及其签名密钥 (hospitals and their signing secrets).", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志 (the audit log).", no_args_is_help=True)
+keys = typer.Typer(help="个人信息加密密钥 (encryption keys for personal data).", no_args_is_help=True)
 
 
 def _db() -> Database:
@@ -109,3 +118,31 @@ def verify(as_json: bool = typer.Option(False, "--json")) -> None:
     else:
         typer.echo(f"audit log broken at row {bad}: {problem}", err=True)
     raise typer.Exit(0 if bad is None else 1)
+
+
+@keys.command("new")
+def new_key() -> None:
+    """Print a fresh SM4 key (32 hex characters) to put in HMB_PII_KEY."""
+    typer.echo(secrets.token_hex(16))
+
+
+@keys.command("rotate")
+def rotate_keys(batch: int = typer.Option(1000, min=1, help="rows per transaction")) -> None:
+    """Re-encrypt every stored secret under HMB_PII_KEY, reading with HMB_PII_KEY and HMB_PII_OLD_KEYS.
+
+    Without downtime: 1) give the servers the new HMB_PII_KEY and the old one in HMB_PII_OLD_KEYS
+    (they encrypt with the new key and read with both); 2) run this; 3) drop the old key."""
+    keyring = get_settings().pii_keys
+    db = _db()
+    last: str | None = ""
+    try:
+        while last is not None:
+            with db.session() as s:
+                last = reencrypt_people(session=s, keys=keyring, after=last, batch=batch)
+        with db.session() as s:
+            hospitals = reencrypt_hospitals(session=s, keys=keyring)
+            after = {"batch": batch, "hospitals": hospitals}
+            audit.record(session=s, actor=audit.CLI, action="keys.rotate", entity="keys", entity_id="pii", after=after)
+    finally:
+        db.dispose()
+    typer.echo(f"re-encrypted under the current key: every insured person's ID number, {hospitals} hospitals")

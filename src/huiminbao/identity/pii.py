@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
@@ -84,16 +84,20 @@ def _encrypt(data: bytes, key: Key) -> bytes:
     return VERSION + nonce + body + enc.tag
 
 
-def _decrypt(blob: bytes, key: Key) -> bytes:
+def _decrypt(blob: bytes, keys: Key | Sequence[Key]) -> bytes:
+    """Decrypt under the first key that authenticates: during a key rotation a blob may still be
+    under the previous key (the keyring lists the current key first, then older ones)."""
     if len(blob) < 1 + NONCE_BYTES + TAG_BYTES or blob[:1] != VERSION:
         raise PiiError("not an encrypted value")
     nonce = blob[1 : 1 + NONCE_BYTES]
     body, tag = blob[1 + NONCE_BYTES : -TAG_BYTES], blob[-TAG_BYTES:]
-    dec = Cipher(algorithms.SM4(load_key(key)), modes.GCM(nonce, tag)).decryptor()
-    try:
-        return dec.update(body) + dec.finalize()
-    except InvalidTag:
-        raise PiiError("value does not decrypt: wrong key or altered data") from None
+    for key in [keys] if isinstance(keys, bytes | str) else keys:
+        dec = Cipher(algorithms.SM4(load_key(key)), modes.GCM(nonce, tag)).decryptor()
+        try:
+            return dec.update(body) + dec.finalize()
+        except InvalidTag:
+            continue
+    raise PiiError("value does not decrypt: wrong key or altered data")
 
 
 def encrypt_certno(certno: str, key: Key) -> bytes:
@@ -101,7 +105,7 @@ def encrypt_certno(certno: str, key: Key) -> bytes:
     return _encrypt(_normalise(certno), key)
 
 
-def decrypt_certno(blob: bytes, key: Key) -> str:
+def decrypt_certno(blob: bytes, key: Key | Sequence[Key]) -> str:
     """Decrypt ``encrypt_certno`` output; a wrong key or a changed byte raises ``PiiError``."""
     return _decrypt(blob, key).decode("ascii")
 
@@ -111,7 +115,7 @@ def encrypt_text(text: str, key: Key) -> bytes:
     return _encrypt(text.encode("utf-8"), key)
 
 
-def decrypt_text(blob: bytes, key: Key) -> str:
+def decrypt_text(blob: bytes, key: Key | Sequence[Key]) -> str:
     return _decrypt(blob, key).decode("utf-8")
 
 

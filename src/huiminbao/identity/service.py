@@ -7,6 +7,7 @@ every change is written to the audit log in it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -130,13 +131,40 @@ def rotate_secret(*, session: Session, actor: audit.Actor, key: bytes, code: str
     return secret
 
 
-def hospital_secrets(*, session: Session, key: bytes, code: str, now: datetime | None = None) -> list[str]:
-    """The secrets a request from this hospital may be signed with now (current, and previous in grace)."""
+def hospital_secrets(*, session: Session, keys: Sequence[bytes], code: str, now: datetime | None = None) -> list[str]:
+    """The secrets a request from this hospital may be signed with now (current, and previous in grace);
+    ``keys`` is the encryption keyring (current first)."""
     hospital = session.get(Hospital, code)
     if hospital is None:
         return []
-    out = [decrypt_text(hospital.secret_enc, key)]
+    out = [decrypt_text(hospital.secret_enc, keys)]
     grace = hospital.previous_valid_until
     if hospital.previous_secret_enc is not None and grace is not None and grace > (now or utcnow()):
-        out.append(decrypt_text(hospital.previous_secret_enc, key))
+        out.append(decrypt_text(hospital.previous_secret_enc, keys))
     return out
+
+
+def reencrypt_people(*, session: Session, keys: Sequence[bytes], after: str, batch: int) -> str | None:
+    """Re-encrypt the ID numbers of the next ``batch`` insured persons after ``after`` (by psn_no) under
+    the current key (``keys[0]``), reading each with whichever key of the ring opens it; returns the
+    last psn_no done, or None when there are no more. The caller commits each batch, so a running
+    platform (which reads with the whole ring) never meets a row it cannot open."""
+    from huiminbao.enrollment.models import InsuredPerson
+    from huiminbao.identity.pii import decrypt_certno, encrypt_certno
+
+    people = session.scalars(
+        sa.select(InsuredPerson).where(InsuredPerson.psn_no > after).order_by(InsuredPerson.psn_no).limit(batch)
+    ).all()
+    for p in people:
+        p.certno_enc = encrypt_certno(decrypt_certno(p.certno_enc, keys), keys[0])
+    return people[-1].psn_no if people else None
+
+
+def reencrypt_hospitals(*, session: Session, keys: Sequence[bytes]) -> int:
+    """Re-encrypt every hospital's signing secrets under the current key; returns how many hospitals."""
+    hospitals = session.scalars(sa.select(Hospital)).all()
+    for h in hospitals:
+        h.secret_enc = encrypt_text(decrypt_text(h.secret_enc, keys), keys[0])
+        if h.previous_secret_enc is not None:
+            h.previous_secret_enc = encrypt_text(decrypt_text(h.previous_secret_enc, keys), keys[0])
+    return len(hospitals)
