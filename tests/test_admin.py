@@ -93,3 +93,30 @@ def test_roles_sign_in_and_see_their_own_menu_in_the_browser(live_server: str, p
             page.screenshot(path="var/screenshots/admin-users.png", full_page=True)
         page.get_by_role("button", name="退出").click()
         page.wait_for_load_state()
+
+
+def test_a_plan_file_is_checked_by_field_before_it_is_accepted(
+    client: TestClient, sign_in: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huiminbao.plans.loader import DATA_DIR
+
+    monkeypatch.setenv("HMB_PLANS_DIR", str(tmp_path / "plans"))
+    sign_in("admin")
+    good = (DATA_DIR / "liaocheng-2024.yaml").read_text(encoding="utf-8").replace("id: liaocheng-2024", "id: liaocheng-2026")
+    bad = good.replace("ratio: 80%", "ratio: 180%", 1).replace("deductible: 10000", "deductible: lots")
+    token = csrf(client)
+
+    def upload(text: str, accept: bool = False) -> Any:
+        files = {"file": ("liaocheng-2026.yaml", text.encode("utf-8"), "application/x-yaml")}
+        return client.post("/admin/plans", data={"csrf_token": token, **({"accept": "1"} if accept else {})}, files=files)
+
+    refused = upload(bad, accept=True)
+    assert refused.status_code == 422
+    assert "tiers[0].liabilities[0].ratio" in refused.text and "tiers[0].liabilities[3].deductible" in refused.text
+    assert not (tmp_path / "plans").exists()  # nothing written
+    checked = upload(good)
+    assert checked.status_code == 200 and "检查通过：方案 liaocheng-2026" in checked.text
+    assert not (tmp_path / "plans").exists()
+    accepted = upload(good, accept=True)
+    assert "方案 liaocheng-2026 已启用" in accepted.text and (tmp_path / "plans" / "liaocheng-2026.yaml").exists()
+    assert "plan.upload" in client.get("/admin/audit").text

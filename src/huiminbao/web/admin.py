@@ -6,24 +6,37 @@ token, and every change goes through the identity service, which audits it.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from huiminbao.access.policies import SignedIn, check_csrf
+from huiminbao.admin.plans import register_plans
 from huiminbao.db import SessionDep
 from huiminbao.identity import audit
 from huiminbao.identity.models import AuditEntry, Hospital, Role, User
 from huiminbao.identity.service import IdentityError, add_hospital, create_user, rotate_secret
+from huiminbao.plans import PlanError, list_plans, load_plan_file, missing_figures
 from huiminbao.web.templating import ROLE_LABELS, render
 
 ADMIN = SignedIn(Role.ADMIN)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 AdminDep = Annotated[User, Depends(ADMIN)]
 PAGE = 100
+MAX_PLAN_BYTES = 1 << 20
+
+
+def plans_dir() -> Path | None:
+    """The operator's plan folder (HMB_PLANS_DIR), read before the packaged plans; None if not set."""
+    folder = os.environ.get("HMB_PLANS_DIR")
+    return Path(folder) if folder else None
 
 
 def _actor(request: Request, user: User) -> audit.Actor:
@@ -123,6 +136,62 @@ def rotate(request: Request, session: SessionDep, admin: AdminDep, code: str) ->
         return _hospitals_page(request, session, error=str(exc))
     session.commit()
     return _hospitals_page(request, session, secret={"code": code, "secret": secret, "rotated": True})
+
+
+def _plans_page(request: Request, **extra: object) -> Response:
+    context = {"plans": list_plans(), "active": "管理", "tab": "plans", "plans_dir": plans_dir()}
+    return render(request, "admin_plans.html", context | extra, status_code=422 if "problems" in extra else 200)
+
+
+@router.get("/plans", response_class=HTMLResponse)
+def plans_page(request: Request, _admin: AdminDep) -> Response:
+    return _plans_page(request)
+
+
+@router.post("/plans", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+async def upload_plan(
+    request: Request,
+    session: SessionDep,
+    admin: AdminDep,
+    file: Annotated[UploadFile, File()],
+    accept: Annotated[str, Form()] = "",
+) -> Response:
+    """Check an uploaded plan file as the platform loads plans: its problems by file and field, or, when
+    it validates and the operator accepts it, write it to the operator's plan folder and record it."""
+    name = Path(file.filename or "plan.yaml").name
+    data = await file.read(MAX_PLAN_BYTES + 1)
+    if len(data) > MAX_PLAN_BYTES or not name.endswith(".yaml"):
+        return _plans_page(request, problems=[(name, "", "应为不超过 1 MB 的 .yaml 方案文件")])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            compiled = load_plan_file(path)
+        except PlanError as exc:
+            return _plans_page(request, problems=[(name, field, msg) for field, msg in exc.problems])
+    plan = compiled.plan
+    gaps = [m for t in plan.tiers for m in missing_figures(plan, t)]
+    if not accept:
+        return _plans_page(request, checked={"name": name, "plan": plan, "gaps": gaps})
+    target = plans_dir()
+    if target is None:
+        return _plans_page(
+            request, problems=[(name, "", "未配置运营方方案文件夹（HMB_PLANS_DIR），不能启用上传的方案")]
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    (target / f"{plan.id}.yaml").write_bytes(data)
+    register_plans(session=session)
+    after = {"plan": plan.id, "sha256": hashlib.sha256(data).hexdigest(), "file": str(target / f"{plan.id}.yaml")}
+    audit.record(
+        session=session,
+        actor=_actor(request, admin),
+        action="plan.upload",
+        entity="plan",
+        entity_id=plan.id,
+        after=after,
+    )
+    session.commit()
+    return _plans_page(request, done=f"方案 {plan.id} 已启用")
 
 
 @router.get("/audit", response_class=HTMLResponse)
