@@ -12,11 +12,20 @@ from huiminbao.access.policies import SESSION_COOKIE, TOKEN_TTL, Public, SignedI
 from huiminbao.db import SessionDep
 from huiminbao.identity import audit
 from huiminbao.identity.models import User
-from huiminbao.identity.passwords import hash_password, verify_password
+from huiminbao.identity.passwords import PasswordRuleError, check_rules, hash_password, verify_password
 from huiminbao.identity.service import IdentityError, authenticate
 from huiminbao.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+
+def with_session(response: Response, request: Request, user: User) -> Response:
+    """The response carrying a fresh session cookie for the user."""
+    token = issue_token(user, request.app.state.settings.secret_key)
+    secure = request.url.scheme == "https"
+    ttl = int(TOKEN_TTL.total_seconds())
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=ttl)
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -44,16 +53,7 @@ def login(
         context = {"error": str(exc), "username": username, "next": _safe_next(next), "active": ""}
         return render(request, "login.html", context, status_code=401)
     session.commit()
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issue_token(user, request.app.state.settings.secret_key),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        max_age=int(TOKEN_TTL.total_seconds()),
-    )
-    return response
+    return with_session(RedirectResponse(_safe_next(next), status_code=303), request, user)
 
 
 @router.post("/logout", dependencies=[Depends(Public()), Depends(check_csrf)])
@@ -78,8 +78,6 @@ def change_password(
     again: Annotated[str, Form()] = "",
 ) -> Response:
     """A new password for the signed-in user; every other session of the user ends with it."""
-    from huiminbao.identity.passwords import PasswordRuleError, check_rules
-
     error = None
     if not verify_password(current, user.password_hash):
         error = "当前密码不正确"
@@ -97,13 +95,4 @@ def change_password(
     actor = audit.Actor(me.username, me.role.value, request.client.host if request.client else None)
     audit.record(session=session, actor=actor, action="user.password", entity="user", entity_id=me.username)
     session.commit()
-    response = render(request, "password.html", {"done": True, "active": ""})
-    response.set_cookie(
-        SESSION_COOKIE,
-        issue_token(me, request.app.state.settings.secret_key),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        max_age=int(TOKEN_TTL.total_seconds()),
-    )
-    return response
+    return with_session(render(request, "password.html", {"done": True, "active": ""}), request, me)
