@@ -102,13 +102,19 @@ def test_a_plan_file_is_checked_by_field_before_it_is_accepted(
 
     monkeypatch.setenv("HMB_PLANS_DIR", str(tmp_path / "plans"))
     sign_in("admin")
-    good = (DATA_DIR / "liaocheng-2024.yaml").read_text(encoding="utf-8").replace("id: liaocheng-2024", "id: liaocheng-2026")
+    good = (
+        (DATA_DIR / "liaocheng-2024.yaml")
+        .read_text(encoding="utf-8")
+        .replace("id: liaocheng-2024", "id: liaocheng-2026")
+    )
     bad = good.replace("ratio: 80%", "ratio: 180%", 1).replace("deductible: 10000", "deductible: lots")
     token = csrf(client)
 
     def upload(text: str, accept: bool = False) -> Any:
         files = {"file": ("liaocheng-2026.yaml", text.encode("utf-8"), "application/x-yaml")}
-        return client.post("/admin/plans", data={"csrf_token": token, **({"accept": "1"} if accept else {})}, files=files)
+        return client.post(
+            "/admin/plans", data={"csrf_token": token, **({"accept": "1"} if accept else {})}, files=files
+        )
 
     refused = upload(bad, accept=True)
     assert refused.status_code == 422
