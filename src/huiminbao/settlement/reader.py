@@ -150,7 +150,13 @@ class RecordError(ValueError):
 
 
 def _text(name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.Utf8).str.strip_chars()
+    """A column as text; text columns were stripped of surrounding spaces once, by ``_stripped``."""
+    return pl.col(name).cast(pl.Utf8)
+
+
+def _stripped(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """Surrounding spaces off every text column, once (a CSV cell " 21" is the code "21")."""
+    return raw.with_columns(pl.col(pl.Utf8).str.strip_chars())
 
 
 def _blank(name: str, dtype: pl.DataType | None = None) -> pl.Expr:
@@ -273,6 +279,7 @@ def _yuan_of(row: Mapping[str, Any], name: str) -> str:
 def check_settlements(raw: pl.LazyFrame, where: str, columns: list[str] | None = None) -> pl.DataFrame:
     """Convert and check settlement records (text as given, or typed Parquet columns); return them in
     fen with the engine's schema (only ``columns`` when given), or raise for the first bad record."""
+    raw = _stripped(raw)
     schema = raw.collect_schema()
     _missing_columns(schema, (*REQUIRED_TEXT, *REQUIRED_AMOUNTS), where)
     amounts = [c for c in (*SETTLEMENT_AMOUNTS, *OPTIONAL_AMOUNTS) if c in schema]
@@ -451,6 +458,7 @@ def _settlement_columns(schema: pl.Schema, amounts: list[str]) -> list[pl.Expr]:
 def check_fee_lines(raw: pl.LazyFrame, where: str, keep: pl.Expr | None = None) -> pl.DataFrame:
     """Convert and check fee lines; ``keep`` (a condition on the code columns, such as the plan's
     claimable lines) reads and checks only the lines it keeps."""
+    raw = _stripped(raw)
     schema = raw.collect_schema()
     _missing_columns(schema, ("setl_id", *FEE_LINE_CODES, "det_item_fee_sumamt"), where)
     lf = raw.filter(keep) if keep is not None else raw
@@ -487,6 +495,7 @@ def check_fee_lines(raw: pl.LazyFrame, where: str, keep: pl.Expr | None = None) 
 def check_persons(raw: pl.LazyFrame, where: str) -> pl.DataFrame:
     """Convert and check insured persons (a case's person, or the insured file). An ID number, if
     present, is validated (GB 11643) and dropped: it is never echoed nor carried on."""
+    raw = _stripped(raw)
     schema = raw.collect_schema()
     _missing_columns(schema, ("psn_no",), where)
     lf = raw.with_columns(_text("psn_no").alias("_id"))
