@@ -77,7 +77,7 @@ def test_non_text_rejected() -> None:
 
 
 def test_mask() -> None:
-    assert mask_certno("11010519491231002X") == "1101************2X"
+    assert mask_certno("11010519491231002X") == "110105********002X"
     assert mask_certno("371502") == "******"
     assert mask_certno("1234567890") == "1234****90"
 

@@ -60,15 +60,18 @@ class CertNo:
 
 
 def mask_certno(value: object) -> str:
-    """Mask an ID number for messages and logs: first 4 and last 2 characters, stars between.
+    """Mask an ID number for pages, exports, messages and logs: the first 6 characters (the issuing
+    area) and the last 4, stars between (110105********002X).
 
-    Anything shorter than 10 characters is masked completely: showing 6 of 9 characters
-    would show most of the value.
+    Anything shorter than 18 characters is not a whole ID number; it keeps its first 4 and last 2
+    at most, and under 10 characters nothing: showing 6 of 9 would show most of the value.
     """
     text = str(value)
     if len(text) < 10:
         return "*" * len(text)
-    return text[:4] + "*" * (len(text) - 6) + text[-2:]
+    if len(text) < 18:
+        return text[:4] + "*" * (len(text) - 6) + text[-2:]
+    return text[:6] + "*" * (len(text) - 10) + text[-4:]
 
 
 def check_char(first17: str) -> str:
