@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
+from huiminbao.engine.adjudicate import adjudicate
 from huiminbao.identity.certno import certnos_valid
 from huiminbao.money import to_yuan
+from huiminbao.plans import compiled_plan
 from huiminbao.synth import City, generate_city, write_city
 from huiminbao.synth.profile import profile_data
 from huiminbao.vocabulary import (
@@ -24,6 +26,7 @@ from huiminbao.vocabulary import (
 )
 
 PERSONS = 4000
+CALIBRATED_PLANS = ["liaocheng-2024", "liaocheng-2025", "quzhou-2021", "zibo-2022"]
 ASSISTED = ["poverty_alleviated", "extreme_hardship", "low_income"]
 
 
@@ -385,21 +388,81 @@ def test_files_read_back_through_the_platform_readers(tmp_path, fmt: str) -> Non
     assert io.read_insured(tmp_path / f"roster.{fmt}").select(c.insured.columns).equals(c.insured)
 
 
-def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _synth_app():  # type: ignore[no-untyped-def]
     import typer
-    from typer.testing import CliRunner
 
     from huiminbao.cli import synth as synth_cli
 
     app = typer.Typer()
     app.command()(synth_cli.synth)
-    args = ["--plan", "quzhou-2021", "--persons", "50", "--out", str(tmp_path), "--fmt", "csv", "--no-fee-lines"]
-    result = CliRunner().invoke(app, args)
+    return app
+
+
+def test_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    out = tmp_path / "city"
+    args = ["--plan", "quzhou-2021", "--persons", "50", "--out", str(out), "--fmt", "csv", "--no-fee-lines"]
+    result = CliRunner().invoke(_synth_app(), [*args, "--records", "333"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "settlements.csv").exists() and not (tmp_path / "fee_lines.csv").exists()
-    assert json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["counts"]["persons"] == 50
-    bad = CliRunner().invoke(app, ["--plan", "nowhere-2020", "--persons", "5", "--out", str(tmp_path)])
-    assert bad.exit_code == 2
+    assert (out / "settlements.csv").exists() and not (out / "fee_lines.csv").exists()
+    counts = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    assert (counts["persons"], counts["settlements"]) == (50, 333)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--plan", "nowhere-2020", "--persons", "5"], "--plan：未知方案 nowhere-2020"),
+        (["--plan", "quzhou-2021", "--persons", "0"], "--persons：参保人数须为正整数，收到 0"),
+        (["--plan", "quzhou-2021", "--persons", "-3"], "--persons：参保人数须为正整数，收到 -3"),
+        (["--plan", "quzhou-2021", "--persons", "5", "--records-per-person", "-1"], "--records-per-person："),
+        (["--plan", "quzhou-2021", "--persons", "5", "--records", "-1"], "--records：结算记录数不能为负，收到 -1"),
+        (["--plan", "quzhou-2021", "--persons", "5", "--records", "9", "--records-per-person", "2"], "--records：与"),
+        (["--plan", "quzhou-2021", "--persons", "5", "--fmt", "xlsx"], "--fmt：输出格式须为 parquet、csv、both 之一"),
+    ],
+)
+def test_cli_bad_input_is_one_line(tmp_path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(_synth_app(), [*args, "--out", str(tmp_path / "new")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()]  # one line, no traceback
+    assert result.output.startswith(message)
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_never_overwrites_without_force(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine", encoding="utf-8")
+    result = runner.invoke(_synth_app(), ["--plan", "quzhou-2021", "--persons", "20", "--out", str(a_file)])
+    assert (
+        result.exit_code == 2 and result.output.strip() == f"--out：{a_file} 已存在且是文件，不是目录；请换一个输出目录"
+    )
+    assert a_file.read_text(encoding="utf-8") == "mine"
+
+    out = tmp_path / "city"
+    first = ["--plan", "quzhou-2021", "--persons", "20", "--out", str(out), "--fmt", "both"]
+    assert runner.invoke(_synth_app(), first).exit_code == 0
+    (out / "mine.txt").write_text("keep", encoding="utf-8")
+    again = ["--plan", "quzhou-2021", "--persons", "30", "--out", str(out), "--no-fee-lines"]
+    result = runner.invoke(_synth_app(), again)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert f"--out：目录 {out} 已存在且不为空" in result.output and "--force" in result.output
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]["persons"] == 20
+
+    result = runner.invoke(_synth_app(), [*again, "--force"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]["persons"] == 30
+    # The earlier run's files go, so nothing on disk disagrees with the new manifest; other files stay.
+    assert not (out / "fee_lines.parquet").exists() and not (out / "settlements.csv").exists()
+    assert (out / "mine.txt").read_text(encoding="utf-8") == "keep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert runner.invoke(_synth_app(), ["--plan", "quzhou-2021", "--persons", "5", "--out", str(empty)]).exit_code == 0
 
 
 def test_city_of_a_sample_writes_its_own_counts(city: City, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -417,3 +480,61 @@ def test_city_of_a_sample_writes_its_own_counts(city: City, tmp_path) -> None:  
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"]["persons"] == 100 and manifest["counts"]["settlements"] == s.height
     assert manifest["seed"] == 7 and manifest["plan_id"] == "liaocheng-2024"
+
+
+def _premiums(plan_id: str, insured: pl.DataFrame) -> pl.DataFrame:
+    """Each person's tier (null: the plan's default) and premium in fen, read from the plan file: the
+    tier's premium for a population the person belongs to, else its general premium."""
+    plan = compiled_plan(plan_id).plan
+    default = plan.default_tier or plan.tiers[0].id
+    out = insured.select("psn_no", "populations", pl.col("tier").fill_null(default))
+    tier, tags = pl.col("tier"), pl.col("populations")
+    rules = [
+        ((tier == t.id) & tags.list.contains(p.population), p.amount)
+        for t in plan.tiers
+        for p in t.premiums
+        if p.population
+    ]
+    rules += [(tier == t.id, next(p.amount for p in t.premiums if p.population is None)) for t in plan.tiers]
+    premium = pl.when(rules[0][0]).then(rules[0][1])
+    for cond, amount in rules[1:]:
+        premium = premium.when(cond).then(amount)
+    return out.with_columns(premium.otherwise(None).alias("premium"))
+
+
+def _year(plan_id: str, persons: int, seed: int) -> dict[str, tuple[int, int, int, int]]:
+    """Per tier: persons, persons paid (net payout of the year > 0), total payout and premium (fen)."""
+    city = generate_city(plan_id, persons, seed=seed)
+    result = adjudicate(compiled_plan(plan_id), city.settlements, city.insured, city.fee_lines, all_lines=False)
+    paid = result.settlements.group_by("psn_no").agg(pl.col("payout").sum())
+    people = (
+        _premiums(plan_id, city.insured).join(paid, on="psn_no", how="left").with_columns(pl.col("payout").fill_null(0))
+    )
+    assert people.filter(pl.col("payout") < 0).is_empty()
+    return {
+        tier: (g.height, g.filter(pl.col("payout") > 0).height, int(g["payout"].sum()), int(g["premium"].sum()))
+        for (tier,), g in people.group_by(["tier"])
+    }
+
+
+def test_a_small_year_through_the_engine() -> None:
+    """Structure on a small city: every record is the plan's, nobody ends the year owing, a few are paid."""
+    city = generate_city("liaocheng-2024", 3000, seed=11)
+    result = adjudicate(compiled_plan("liaocheng-2024"), city.settlements, city.insured, city.fee_lines)
+    assert set(result.settlements["status"].cast(pl.Utf8)) == {"covered"}
+    paid = result.lines.filter(pl.col("payout") > 0)["liability"].unique().to_list()
+    assert "inpatient_inscope" in paid
+    (persons, n_paid, payout, premium) = _year("liaocheng-2024", 3000, 11)["standard"]
+    assert (persons, premium) == (3000, 3000 * 8900)
+    assert 0 < n_paid < 0.05 * persons and payout > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plan_id", CALIBRATED_PLANS)
+def test_a_year_looks_like_a_published_huiminbao_year(plan_id: str) -> None:
+    """200,000 insured: published 惠民保 years pay about 1-3 % of their insured with loss ratios of about
+    60-100 % (Liaocheng's floor is 80 %, seed 001); each tier lands within 1-3 % and 50-110 % at its own
+    premiums (Zibo's amounts are illustrative)."""
+    for tier, (persons, n_paid, payout, premium) in _year(plan_id, 200_000, seed=2024).items():
+        assert 0.01 <= n_paid / persons <= 0.03, (tier, n_paid / persons)
+        assert 0.50 <= payout / premium <= 1.10, (tier, payout / premium)

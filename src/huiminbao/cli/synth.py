@@ -19,9 +19,15 @@ class SynthRefused(ValueError):
     """Bad input to ``hmb synth``: one line in Chinese naming the option (and path) at fault."""
 
 
-def _check(plan: str, persons: int, records_per_person: float | None, fmt: str, out: Path, force: bool) -> None:
+def _check(
+    plan: str, persons: int, records: int | None, records_per_person: float | None, fmt: str, out: Path, force: bool
+) -> None:
     if persons < 1:
         raise SynthRefused(f"--persons：参保人数须为正整数，收到 {persons}")
+    if records is not None and records_per_person is not None:
+        raise SynthRefused("--records：与 --records-per-person 只能给出一个")
+    if records is not None and records < 0:
+        raise SynthRefused(f"--records：结算记录数不能为负，收到 {records}")
     if records_per_person is not None and records_per_person < 0:
         raise SynthRefused(f"--records-per-person：人均结算记录数不能为负，收到 {records_per_person}")
     if fmt not in FORMATS:
@@ -48,9 +54,10 @@ def synth(
     persons: int = typer.Option(..., help="insured persons in the roster"),
     out: Path = typer.Option(..., help="output folder (new or empty; --force to overwrite an earlier run's files)"),
     seed: int = typer.Option(1, help="random seed; the same seed gives the same files"),
+    records: int | None = typer.Option(None, help="settlement records in all, refunds included"),
     records_per_person: float | None = typer.Option(
         None,
-        help="settlement records per person, refunds included; default: what the calibrated rates give (about 4.8)",
+        help="settlement records per person, refunds included; default: what the calibrated rates give (about 5)",
     ),
     fmt: str = typer.Option("parquet", "--fmt", help="parquet, csv or both"),
     fee_lines: bool = typer.Option(True, "--fee-lines/--no-fee-lines", help="also write fee lines (feedetl)"),
@@ -59,9 +66,11 @@ def synth(
     """Generate a synthetic city-year for a plan: every amount identity holds to the fen."""
     console = Console(stderr=True)
     try:
-        _check(plan, persons, records_per_person, fmt, out, force)
+        _check(plan, persons, records, records_per_person, fmt, out, force)
         with console.status(f"生成 {plan} 合成数据 …"):
-            city = generate_city(plan, persons, seed, records_per_person=records_per_person, fee_lines=fee_lines)
+            city = generate_city(
+                plan, persons, seed, records=records, records_per_person=records_per_person, fee_lines=fee_lines
+            )
         with console.status(f"写出到 {out} …"):
             if force and out.is_dir():
                 _clear(out)

@@ -7,7 +7,7 @@ published averages, not fitted to microdata.
 
 The check on the whole: a synthetic year run through a 惠民保 plan should pay about 1-3 % of the insured
 and reach a loss ratio of roughly 60-100 % at the plan's premium, as published 惠民保 years do
-(tests/test_synth_calibration.py).
+(tests/test_synth.py, test_a_year_looks_like_a_published_huiminbao_year).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from huiminbao.synth.profile import CityProfile
 
 TOWNSHIPS_PER_COUNTY = 6
 RETAIL_PER_COUNTY = 2
+RETAIL_SERIAL = 100  # retail pharmacies' serials start above this
 LEVEL_TOWNSHIP, LEVEL_COUNTY, LEVEL_TERTIARY, LEVEL_PHARMACY = 0, 1, 2, 3
 
 
@@ -47,8 +48,11 @@ def make_institutions(profile: CityProfile) -> Institutions:
 
     def add(kind: str, admdvs: str, name: str, lv: str, county_up: bool, in_city: bool, level: int) -> int:
         serial[kind + admdvs] = serial.get(kind + admdvs, 0) + 1
-        code = f"{'P' if kind == 'pharmacy' else 'H'}{admdvs}{serial[kind + admdvs]:05d}"
-        rows.append((code, name, admdvs, lv, county_up, kind, in_city, level))
+        first = RETAIL_SERIAL if kind == "retail" else 0  # retail pharmacies never take a special-drug code
+        code = f"{'H' if kind == 'hospital' else 'P'}{admdvs}{first + serial[kind + admdvs]:05d}"
+        rows.append(
+            (code, name, admdvs, lv, county_up, "hospital" if kind == "hospital" else "pharmacy", in_city, level)
+        )
         return len(rows) - 1
 
     city, urban = profile.city, profile.counties[0][0]
@@ -73,9 +77,7 @@ def make_institutions(profile: CityProfile) -> Institutions:
             [add("hospital", code, f"{name}{t}镇卫生院", "一级", False, True, LEVEL_TOWNSHIP) for t in towns]
         )
         brands = [vocab.PHARMACY_BRANDS[(i + j) % len(vocab.PHARMACY_BRANDS)] for j in range(RETAIL_PER_COUNTY)]
-        retail.append(
-            [add("pharmacy", code, f"{b}大药房（{name}店）", "", False, True, LEVEL_PHARMACY) for b in brands]
-        )
+        retail.append([add("retail", code, f"{b}大药房（{name}店）", "", False, True, LEVEL_PHARMACY) for b in brands])
     outside = []
     for cities in (profile.near_cities, profile.far_cities):
         outside.append(

@@ -121,23 +121,27 @@ def _body_cost(rng: np.random.Generator, v: dict[str, np.ndarray], level: np.nda
         stay_mu,
     )
     sigma = np.select([kind == OUTPATIENT, kind == CHRONIC, kind == PHARMACY], [0.9, 0.8, 0.8], stay_sigma)
-    yuan = np.exp(mu + sigma * rng.standard_normal(n))
-    around_drug = np.select([kind == PHARMACY, kind == CHRONIC], [0.0, 300.0], 3000.0)
-    yuan = np.where(drug, around_drug * np.exp(0.5 * rng.standard_normal(n)), yuan)
-    serious = np.exp(np.log(K.SEVERE_STAY_MEDIAN) + K.SEVERE_STAY_SIGMA * rng.standard_normal(n))
-    tail = K.CATASTROPHIC_MIN * (1.0 - rng.random(n)) ** (-1 / K.CATASTROPHIC_ALPHA)
-    serious = np.where(rng.random(n) < K.CATASTROPHIC_SHARE, np.minimum(tail, K.CATASTROPHIC_CAP), serious)
-    yuan = np.where(severe, serious, np.maximum(yuan, np.where(drug, 0.0, 5.0)))
+    yuan = np.maximum(np.exp(mu + sigma * rng.standard_normal(n)), 5.0)
+    d = np.flatnonzero(drug)
+    around_drug = np.select([kind[d] == PHARMACY, kind[d] == CHRONIC], [0.0, 300.0], 3000.0)
+    yuan[d] = around_drug * np.exp(0.5 * rng.standard_normal(len(d)))
+    sv = np.flatnonzero(severe)
+    serious = np.exp(np.log(K.SEVERE_STAY_MEDIAN) + K.SEVERE_STAY_SIGMA * rng.standard_normal(len(sv)))
+    tail = np.minimum(
+        K.CATASTROPHIC_MIN * (1.0 - rng.random(len(sv))) ** (-1 / K.CATASTROPHIC_ALPHA), K.CATASTROPHIC_CAP
+    )
+    yuan[sv] = np.where(rng.random(len(sv)) < K.CATASTROPHIC_SHARE, tail, serious)
     return yuan_fen(yuan * cost_level)
 
 
 def _drug_line(rng: np.random.Generator, c: _Ctx, psn: np.ndarray, drug: np.ndarray) -> tuple[np.ndarray, ...]:
     """High-cost drug line of each record: amount (fen, 0 none), class, code index (-1 none)."""
-    n = len(psn)
-    amt = np.exp(np.log(K.DRUG_PURCHASE_MEDIAN) + K.DRUG_PURCHASE_SIGMA * rng.standard_normal(n))
+    d = np.flatnonzero(drug)
+    amt = np.zeros(len(psn), dtype=np.int64)
+    amt[d] = yuan_fen(np.exp(np.log(K.DRUG_PURCHASE_MEDIAN) + K.DRUG_PURCHASE_SIGMA * rng.standard_normal(len(d))))
     lv = np.where(c.drug_class_b[psn], DRUG_CLASS_B, DRUG_SELF_PAID)
     code = np.where(drug, c.drug_code[psn], -1)
-    return np.where(drug, yuan_fen(amt), 0), lv, code
+    return amt, lv, code
 
 
 def _diagnoses(rng: np.random.Generator, v: dict[str, np.ndarray], pre: np.ndarray) -> tuple[np.ndarray, ...]:
