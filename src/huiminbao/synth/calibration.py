@@ -137,9 +137,11 @@ DRUG_CLASS_B_SHARE = 0.5
 """Share of listed high-cost drug purchases that are class B (in the catalog, first self-pay then the
 funds) rather than fully self-paid (approximate)."""
 
-PRESCRIBER_COUNTY_OR_HIGHER = 0.95
+PRESCRIBER_COUNTY_OR_HIGHER, PRESCRIBER_TERTIARY = 0.95, 0.7
 """Share of high-cost drug prescriptions written at county-level or higher hospitals (the plans require
-it; the rest come from township clinics and are not claimable) (approximate)."""
+it; the rest come from township clinics and are not claimable), and of those at the city's tertiary
+hospitals rather than a county's people's hospital (targeted and biological drugs are started by
+oncology and specialist departments; approximate)."""
 
 # --- where people are treated ---------------------------------------------------------------------
 

@@ -99,7 +99,12 @@ def _institution(
         inst.pharmacy[j % len(inst.pharmacy)],
         inst.retail[cty, j % inst.retail.shape[1]],
     )
-    county_up = np.where(rng.random(n) < 0.5, county, tertiary)
+    # High-cost drugs are prescribed by oncology and specialist departments: the city's tertiary
+    # hospitals or a county's people's hospital; everyday prescriptions by any county hospital.
+    u_rx = rng.random(n)
+    people_hospital = inst.county[cty, 0]
+    county_up = np.where(drug, np.where(u_rx < K.PRESCRIBER_TERTIARY, tertiary, people_hospital), county)
+    county_up = np.where(~drug & (u_rx < 0.3), tertiary, county_up)
     rx_up = rng.random(n) < np.where(drug, K.PRESCRIBER_COUNTY_OR_HIGHER, 0.5)
     rx = np.where(shop, np.where(rx_up, county_up, township), -1)
     return np.where(shop, pharmacy, hospital), rx
