@@ -48,8 +48,6 @@ def _clear(out: Path) -> None:
         if path.is_file():
             path.unlink()
 
-CITY_FILES = {"roster", "settlements", "fee_lines", "institutions", "manifest"}
-
 
 def synth(
     plan: str = typer.Option(..., help="plan id whose city and year to simulate, e.g. liaocheng-2024"),

@@ -199,7 +199,6 @@ def pay_funds(
     balance = yuan_fen(rng.uniform(0, 5000, n))  # what is left in the personal account
     acct = np.where(p.employee & (rng.random(n) < share), np.minimum(psn_part, balance), 0)
     return {
-        "hifmi_inscp_scp_amt": ci_scope,
         "act_pay_dedc": dedc,
         **{k: funds[k] for k in FUND_FIELDS},
         "fund_pay_sumamt": fund_sum,

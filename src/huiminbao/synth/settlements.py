@@ -39,16 +39,6 @@ from huiminbao.synth.visits import CHRONIC, INPATIENT, MED_TYPES, OUTPATIENT, PH
 from huiminbao.vocabulary import FEE_LINE_SCHEMA, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS, SETTLEMENT_SCHEMA
 
 US_PER_DAY = 86_400_000_000
-# Calibration, from published figures (approximate; see each source):
-# - 国家医保局《2023年全国医疗保障事业发展统计公报》: about one inpatient stay per five insured a year
-#   (住院率约 20%), average inpatient cost about 10,000 yuan (职工约 1.2 万元、居民约 0.8 万元).
-# - 复旦大学/中国银保信等《惠民保发展模式研究》与各地年报: 1–3% of the insured receive a payout a year,
-#   loss ratios mostly 60–100%; cancer and its drugs dominate large claims.
-INPATIENT_SHARE = 0.04  # of records (5 records a person a year): 0.2 stays a person
-TAIL_SHARE = (0.11, 0.20)  # of stays (others, cancer patients): catastrophic stays, Pareto-costed
-TAIL_MIN, TAIL_ALPHA, TAIL_CAP = 30_000.0, 3.0, 2_000_000.0  # yuan; mean about 45,000
-DRUG_SHARE = {"inpatient": (0.004, 0.08, 0.2), "chronic": (0.004, 0.06), "outpatient": 0.0005}
-# high-cost drug line per visit: inpatient (others, cancer, catastrophic), chronic (others, cancer), outpatient
 SETL_KIND, MDTRT_KIND = 10**9, 2 * 10**9  # id sentinels: kind digit then 9 digits
 CHUNK = 1 << 17
 BUCKET_FIELDS = ("a_in", "a_over", "b_pre", "b_in", "b_over", "s_ful", "d_amt", "d_lv", "d_code")
@@ -77,7 +67,6 @@ class _Ctx:
     drug_code: np.ndarray  # per person (visits.Visits)
     drug_class_b: np.ndarray
     cover_start_day: int
-    cost_level: float
 
 
 def _institution(
