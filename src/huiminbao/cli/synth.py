@@ -8,51 +8,79 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from huiminbao.plans import PlanError, PlanNotFound, list_plans
 from huiminbao.synth import generate_city, write_city
-from huiminbao.synth.city import DEFAULT_RECORDS_PER_PERSON
+from huiminbao.synth.write import FORMATS, output_names
 
-CITY_FILES = {"roster", "settlements", "fee_lines", "institutions", "manifest"}
+EXIT_BAD_INPUT = 2
+
+
+class SynthRefused(ValueError):
+    """Bad input to ``hmb synth``: one line in Chinese naming the option (and path) at fault."""
+
+
+def _check(
+    plan: str, persons: int, records: int | None, records_per_person: float | None, fmt: str, out: Path, force: bool
+) -> None:
+    if persons < 1:
+        raise SynthRefused(f"--persons：参保人数须为正整数，收到 {persons}")
+    if records is not None and records_per_person is not None:
+        raise SynthRefused("--records：与 --records-per-person 只能给出一个")
+    if records is not None and records < 0:
+        raise SynthRefused(f"--records：结算记录数不能为负，收到 {records}")
+    if records_per_person is not None and records_per_person < 0:
+        raise SynthRefused(f"--records-per-person：人均结算记录数不能为负，收到 {records_per_person}")
+    if fmt not in FORMATS:
+        raise SynthRefused(f"--fmt：输出格式须为 {'、'.join(FORMATS)} 之一，收到 {fmt!r}")
+    if out.exists() and not out.is_dir():
+        raise SynthRefused(f"--out：{out} 已存在且是文件，不是目录；请换一个输出目录")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SynthRefused(f"--out：目录 {out} 已存在且不为空；加 --force 覆盖其中的合成数据文件，或换一个输出目录")
+    known = [p.id for p in list_plans()]
+    if plan not in known:
+        raise SynthRefused(f"--plan：未知方案 {plan}（已有：{'、'.join(known)}）")
+
+
+def _clear(out: Path) -> None:
+    """With --force: remove the files an earlier run wrote, so none of them outlives this run's manifest."""
+    for name in output_names():
+        path = out / name
+        if path.is_file():
+            path.unlink()
 
 
 def synth(
     plan: str = typer.Option(..., help="plan id whose city and year to simulate, e.g. liaocheng-2024"),
-    persons: int = typer.Option(..., min=1, help="insured persons in the roster"),
-    out: Path = typer.Option(..., help="output folder"),
+    persons: int = typer.Option(..., help="insured persons in the roster"),
+    out: Path = typer.Option(..., help="output folder (new or empty; --force to overwrite an earlier run's files)"),
     seed: int = typer.Option(1, help="random seed; the same seed gives the same files"),
-    records_per_person: float = typer.Option(
-        DEFAULT_RECORDS_PER_PERSON, min=0.0, help="settlement records per person, refunds included"
+    records: int | None = typer.Option(None, help="settlement records in all, refunds included"),
+    records_per_person: float | None = typer.Option(
+        None,
+        help="settlement records per person, refunds included; default: what the calibrated rates give (about 5)",
     ),
     fmt: str = typer.Option("parquet", "--fmt", help="parquet, csv or both"),
     fee_lines: bool = typer.Option(True, "--fee-lines/--no-fee-lines", help="also write fee lines (feedetl)"),
-    force: bool = typer.Option(False, "--force", help="overwrite a city already written in the folder"),
+    force: bool = typer.Option(False, "--force", help="overwrite the synthetic files in an existing --out folder"),
 ) -> None:
     """Generate a synthetic city-year for a plan: every amount identity holds to the fen."""
     console = Console(stderr=True)
-    if fmt not in ("parquet", "csv", "both"):
-        console.print(f"--fmt 应为 parquet、csv 或 both，而不是 {fmt!r}", soft_wrap=True)
-        raise typer.Exit(2)
-    if out.exists() and not out.is_dir():
-        console.print(f"输出位置 {out} 已存在且不是文件夹：请给出一个文件夹", soft_wrap=True, markup=False)
-        raise typer.Exit(2)
-    taken = [f.name for f in out.glob("*") if f.stem in CITY_FILES] if out.is_dir() else []
-    if taken and not force:
-        console.print(
-            f"文件夹 {out} 中已有合成数据（{'、'.join(sorted(taken))}）：换一个文件夹，或用 --force 覆盖",
-            soft_wrap=True,
-            markup=False,
-        )
-        raise typer.Exit(2)
     try:
+        _check(plan, persons, records, records_per_person, fmt, out, force)
         with console.status(f"生成 {plan} 合成数据 …"):
-            city = generate_city(plan, persons, seed, records_per_person=records_per_person, fee_lines=fee_lines)
+            city = generate_city(
+                plan, persons, seed, records=records, records_per_person=records_per_person, fee_lines=fee_lines
+            )
         with console.status(f"写出到 {out} …"):
+            if force and out.is_dir():
+                _clear(out)
             files = write_city(city, out, fmt)  # type: ignore[arg-type]
-    except KeyError as exc:
-        console.print(f"没有方案 {plan}：{exc}", soft_wrap=True, markup=False)
-        raise typer.Exit(2) from exc
+    except (SynthRefused, PlanNotFound, PlanError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except OSError as exc:
-        console.print(f"无法写入 {out}：{exc.strerror}", soft_wrap=True, markup=False)
-        raise typer.Exit(2) from exc
+        typer.echo(f"--out：无法写入 {exc.filename or out}：{exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     table = Table(title=f"{city.manifest['city']} {city.manifest['year']} ({plan}, seed {seed})")
     table.add_column("file")
     table.add_column("rows", justify="right")
@@ -66,4 +94,6 @@ def synth(
         n = rows.get(f.stem)
         table.add_row(str(f), "" if n is None else f"{n:,}")
     console.print(table)
+    if not city.manifest["calibrated"]:
+        console.print("[yellow]记录数少于校准的就诊率所需：已随机保留部分就诊，赔付将低于校准水平[/]")
     console.print(f"generated in {city.timings['total']:.1f} s")

@@ -316,9 +316,3 @@ class Plan(Strict):
             if t.id == wanted:
                 return t
         raise KeyError(f"plan {self.id} has no tier {wanted!r} (tiers: {', '.join(t.id for t in self.tiers)})")
-
-    def catalog_codes(self, catalog_id: str) -> list[str]:
-        """The entries of one of the plan's catalogs (codes, or ICD-10 ranges as written)."""
-        from huiminbao.plans.loader import compiled_plan
-
-        return [e.code for e in compiled_plan(self.id).catalog_files[catalog_id].entries]

@@ -3,13 +3,17 @@
 Costs are first split into the buckets fee lines are made of (class-A items,
 class-B items, fully self-paid items, one optional high-cost drug), so the
 settlement's parts are sums of buckets and the fee lines can later split each
-bucket exactly. Funds then pay only out of the in-scope amount above the
-deductible, each out of what the ones before it left, so every identity of the
-national record holds by construction:
+bucket exactly. Funds then pay only out of the in-scope amount, each out of what
+the ones before it left, by the city's rules (profile.BasicInsurance), so every
+identity of the national record holds by construction:
 
     medfee = fulamt_ownpay + overlmt_selfpay + preselfpay + inscp_scp
-    fund_pay_sumamt = sum of the 7 funds <= inscp_scp - act_pay_dedc
+    fund_pay_sumamt = sum of the 7 funds <= inscp_scp
     psn_part = medfee - fund_pay_sumamt = acct_pay + psn_cash_pay
+
+The pooled fund never pays the deductible; critical-illness insurance pays a share of
+the resident's in-scope self-pay (deductible included) above the year's threshold, so it
+needs the person's running total of the year (``YearToDate``).
 """
 
 from __future__ import annotations
@@ -18,16 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from huiminbao.synth import calibration as K
 from huiminbao.synth.arrays import pct, yuan_fen
-from huiminbao.synth.institutions import LEVEL_COUNTY, LEVEL_TERTIARY, LEVEL_TOWNSHIP
+from huiminbao.synth.profile import BasicInsurance
+from huiminbao.synth.visits import CHRONIC, INPATIENT, OUTPATIENT
 from huiminbao.vocabulary import FUND_FIELDS
 
-OUTPATIENT, CHRONIC, INPATIENT = 0, 1, 2  # med_type 11, 14, 21
-HIFP_CAP = yuan_fen(np.array(150_000.0))  # pooled fund per settlement
-HIFOB_CAP = yuan_fen(np.array(500_000.0))
-HIFMI_CAP = yuan_fen(np.array(400_000.0))
-HIFMI_THRESHOLD = yuan_fen(np.array(15_000.0))  # critical-illness threshold on what basic left
 DRUG_SELF_PAID, DRUG_CLASS_B = 3, 2
+KINDS = ("outpatient", "chronic", "inpatient", "pharmacy")  # index = visits kind
 
 
 @dataclass
@@ -52,17 +54,18 @@ class Buckets:
         return d_ful, d_pre, self.d_amt - d_ful - d_pre
 
 
-def make_buckets(rng: np.random.Generator, body: np.ndarray, med: np.ndarray, tail: np.ndarray) -> Buckets:
-    """Split each record's body cost (fen) into item-class buckets; drug fields start empty."""
+def make_buckets(rng: np.random.Generator, body: np.ndarray, kind: np.ndarray, severe: np.ndarray) -> Buckets:
+    """Split each record's body cost (fen) into item-class buckets (calibration: about 84 % of inpatient
+    cost in scope); drug fields start empty."""
     n = len(body)
-    p_zero = np.array([0.6, 0.5, 0.1])[med]
+    p_zero = np.array([0.6, 0.5, 0.1, 0.7])[kind]  # share of records without any fully self-paid item
     u = rng.random((4, n))  # products and sums of uniforms: cheap stand-ins for beta draws
-    s_share = np.where(u[0] < p_zero, 0.0, np.minimum(0.25 * u[1] ** 2 * np.where(tail, 1.5, 1.0), 0.6))
+    s_share = np.where(u[0] < p_zero, 0.0, np.minimum(K.SELF_PAID_SHARE * u[1] ** 2 * np.where(severe, 1.5, 1.0), 0.6))
     s_ful = np.rint(body * s_share).astype(np.int64)
     b_tot = np.rint((body - s_ful) * (u[2] + u[3]) * 0.375).astype(np.int64)
     a_tot = body - s_ful - b_tot
-    b_pre = pct(b_tot, rng.choice(np.array([500, 1000, 1500, 2000]), n, p=[0.2, 0.5, 0.2, 0.1]))
-    over_bp = np.where(rng.random(n) < np.where(med == INPATIENT, 0.2, 0.1), rng.integers(50, 300, n), 0)
+    b_pre = pct(b_tot, rng.choice(np.array(K.CLASS_B_FIRST_SELF_PAY_BP), n, p=[0.2, 0.5, 0.2, 0.1]))
+    over_bp = np.where(rng.random(n) < np.where(kind == INPATIENT, 0.2, 0.1), rng.integers(50, 300, n), 0)
     a_over = pct(a_tot, over_bp)
     b_over = pct(b_tot - b_pre, over_bp)
     zeros = np.zeros(n, dtype=np.int64)
@@ -96,8 +99,10 @@ def totals(b: Buckets) -> dict[str, np.ndarray]:
 class Payer:
     """Who is paying and where: the inputs of the fund rules, one value per record."""
 
-    med: np.ndarray
-    level: np.ndarray  # institution LEVEL_*
+    psn: np.ndarray
+    kind: np.ndarray
+    drug: np.ndarray  # a high-cost drug purchase (双通道 drugs are paid like chronic-disease care)
+    level: np.ndarray  # institution LEVEL_* (township, county, tertiary; pharmacies as township)
     employee: np.ndarray
     out_area: np.ndarray  # 0 in city, 1 elsewhere in the province, 2 other province
     filed: np.ndarray
@@ -106,89 +111,102 @@ class Payer:
     assisted: np.ndarray
 
 
-def _hifp_bp(rng: np.random.Generator, p: Payer) -> np.ndarray:
-    """Pooled-fund ratio in basis points by visit type, level, insurance type, place."""
-    n = len(p.med)
-    inpatient = np.where(
-        p.employee,
-        np.select([p.level == LEVEL_TOWNSHIP, p.level == LEVEL_COUNTY], [9000, 8800], 8500),
-        np.select([p.level == LEVEL_TOWNSHIP, p.level == LEVEL_COUNTY], [8000, 7000], 5500),
+class YearToDate:
+    """Each person's running total of the year (critical-illness in-scope self-pay), chunk after chunk
+    in settlement-time order."""
+
+    def __init__(self, persons: int):
+        self.total = np.zeros(persons, dtype=np.int64)
+
+    def before(self, psn: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Each row's running total before it (rows in time order), and add the rows to the totals."""
+        out = np.zeros(len(x), dtype=np.int64)
+        rows = np.flatnonzero(x)
+        if len(rows) == 0:
+            return out
+        p, v = psn[rows], x[rows]
+        order = np.argsort(p, kind="stable")
+        ps, vs = p[order], v[order]
+        cs = np.cumsum(vs)
+        start = np.ones(len(ps), dtype=bool)
+        start[1:] = ps[1:] != ps[:-1]
+        first = np.flatnonzero(start)
+        gid = np.cumsum(start) - 1
+        within = cs - vs - (cs[first] - vs[first])[gid]
+        res = np.empty(len(rows), dtype=np.int64)
+        res[order] = within + self.total[ps]
+        out[rows] = res
+        np.add.at(self.total, ps, vs)
+        return out
+
+
+def _pooled_bp(rng: np.random.Generator, ins: BasicInsurance, p: Payer) -> np.ndarray:
+    """Pooled-fund ratio in basis points by kind of care, level, insurance type, place."""
+    emp = p.employee.astype(np.int64)
+    cut = np.where(p.out_area > 0, np.where(p.filed, ins.out_of_area_cut_bp[0], ins.out_of_area_cut_bp[1]), 0)
+    inpatient = ins.inpatient_bp[emp, p.level] - cut
+    pooled = rng.random(len(p.kind)) < ins.outpatient_pooled_share
+    outpatient = np.where(pooled, ins.outpatient_bp[emp, p.level], 0)
+    chronic = ins.chronic_bp[emp]
+    return np.select(
+        [p.kind == INPATIENT, (p.kind == CHRONIC) | p.drug, p.kind == OUTPATIENT], [inpatient, chronic, outpatient], 0
     )
-    inpatient = inpatient - np.where(p.out_area > 0, np.where(p.filed, 1000, 2000), 0)
-    chronic = np.where(p.employee, 8500, 6500)
-    pooled = rng.random(n) < 0.5
-    outpatient = np.where(
-        p.employee,
-        np.where(pooled, 6000, 0),
-        np.select([p.level == LEVEL_TOWNSHIP, p.level == LEVEL_COUNTY], [5000, np.where(pooled, 4000, 0)], 0),
-    )
-    return np.select([p.med == INPATIENT, p.med == CHRONIC], [inpatient, chronic], outpatient)
 
 
-def _deductible(p: Payer) -> np.ndarray:
-    """Basic insurance deductible (起付线) per inpatient stay, fen; none for outpatient care."""
-    yuan = np.where(
-        p.out_area > 0,
-        1500,
-        np.select(
-            [p.level == LEVEL_TOWNSHIP, p.level == LEVEL_COUNTY, p.level == LEVEL_TERTIARY],
-            [np.where(p.employee, 300, 200), np.where(p.employee, 600, 500), 1000],
-            0,
-        ),
-    )
-    return np.where(p.med == INPATIENT, yuan * 100, 0).astype(np.int64)
-
-
-def pay_funds(rng: np.random.Generator, inscp: np.ndarray, medfee: np.ndarray, p: Payer) -> dict[str, np.ndarray]:
-    """Deductible, the seven funds, the person's part and how the person paid it (fen)."""
+def pay_funds(
+    rng: np.random.Generator,
+    ins: BasicInsurance,
+    ytd: YearToDate,
+    inscp: np.ndarray,
+    medfee: np.ndarray,
+    p: Payer,
+) -> dict[str, np.ndarray]:
+    """Deductible, the seven funds, the critical-illness scope, the person's part and how it was paid."""
     n = len(inscp)
-    serious = p.med != OUTPATIENT
-    dedc = np.minimum(inscp, _deductible(p))
+    serious = (p.kind == INPATIENT) | (p.kind == CHRONIC) | p.drug
+    emp = p.employee.astype(np.int64)
+    deductible = np.where(p.out_area > 0, ins.out_of_area_deductible, ins.inpatient_deductible[emp, p.level])
+    dedc = np.where(p.kind == INPATIENT, np.minimum(inscp, deductible), 0)
     base = inscp - dedc
-    r = _hifp_bp(rng, p)
-    hifp = np.minimum(pct(base, r), HIFP_CAP)
-    cap_base = np.where(r > 0, -(-HIFP_CAP * 10_000 // np.maximum(r, 1)), np.iinfo(np.int64).max // 4)
-    hifob = np.where(p.employee & serious, np.minimum(pct(np.maximum(base - cap_base, 0), 8500), HIFOB_CAP), 0)
-    hifob = np.minimum(hifob, base - hifp)
-    left = base - hifp - hifob
-    # critical-illness scope (setldetail's 大病 row): for residents what basic left above the threshold,
-    # for employees what lies above the pooled fund's cap (the large-amount subsidy's scope)
-    ci_scope = np.where(
-        serious, np.where(p.employee, np.maximum(base - cap_base, 0), np.maximum(left - HIFMI_THRESHOLD, 0)), 0
+    r = _pooled_bp(rng, ins, p)
+    hifp = np.minimum(pct(base, r), ins.pooled_cap)
+    cap_base = np.where(r > 0, -(-ins.pooled_cap * 10_000 // np.maximum(r, 1)), np.iinfo(np.int64).max // 4)
+    hifob = np.where(
+        p.employee & serious,
+        np.minimum(pct(np.maximum(base - cap_base, 0), ins.large_amount_bp), ins.large_amount_cap),
+        0,
     )
-    ci_scope = np.minimum(ci_scope, base - hifp)
-    hifmi = np.where(~p.employee & serious, np.minimum(pct(ci_scope, 6000), HIFMI_CAP), 0)
+    hifob = np.minimum(hifob, base - hifp)
+    left = inscp - hifp - hifob  # in-scope self-pay, deductible included
+    ci_own = np.where(~p.employee & serious, left, 0)
+    before = ytd.before(p.psn, ci_own)
+    t = ins.ci_threshold
+    scope = np.maximum(before + ci_own - t, 0) - np.maximum(before - t, 0)
+    hifmi = np.minimum(pct(scope, ins.ci_bp), ins.ci_cap)
     left = left - hifmi
     funds = {"hifp_pay": hifp, "hifmi_pay": hifmi, "hifob_pay": hifob}
     for name, who, bp in (
-        ("cvlserv_pay", p.civil_servant & serious, 3000),
-        ("hifes_pay", p.enterprise_supp & (p.med == INPATIENT), 2000),
-        ("maf_pay", p.assisted & serious & (rng.random(n) < 0.6), 7000),
-        ("oth_pay", rng.random(n) < 0.005, 1000),
+        ("cvlserv_pay", p.civil_servant & serious, ins.civil_servant_bp),
+        ("hifes_pay", p.enterprise_supp & (p.kind == INPATIENT), ins.enterprise_bp),
+        ("maf_pay", p.assisted & serious & (rng.random(n) < ins.assistance_share), ins.assistance_bp),
+        ("oth_pay", rng.random(n) < ins.other_share, ins.other_bp),
     ):
         funds[name] = np.where(who, pct(left, bp), 0)
         left = left - funds[name]
-    fund_sum = base - left
+    fund_sum = inscp - left
     psn_part = medfee - fund_sum
-    u = rng.random(n)
-    acct = np.where(
-        p.employee,
-        np.select(
-            [p.med == OUTPATIENT, p.med == CHRONIC],
-            [np.where(u < 0.7, psn_part, 0), np.where(u < 0.5, psn_part, 0)],
-            np.where(u < 0.6, np.minimum(psn_part, yuan_fen(rng.uniform(0, 3000, n))), 0),
-        ),
-        0,
-    )
+    share = np.array([ins.personal_account_share[k] for k in KINDS])[p.kind]
+    balance = yuan_fen(rng.uniform(0, 5000, n))  # what is left in the personal account
+    acct = np.where(p.employee & (rng.random(n) < share), np.minimum(psn_part, balance), 0)
     return {
-        "hifmi_inscp_scp_amt": ci_scope,
         "act_pay_dedc": dedc,
         **{k: funds[k] for k in FUND_FIELDS},
         "fund_pay_sumamt": fund_sum,
         "psn_part_amt": psn_part,
         "acct_pay": acct,
         "psn_cash_pay": psn_part - acct,
+        "hifmi_inscp_scp_amt": scope,
     }
 
 
-__all__ = ["Buckets", "Payer", "make_buckets", "pay_funds", "totals"]
+__all__ = ["KINDS", "Buckets", "Payer", "YearToDate", "make_buckets", "pay_funds", "totals"]

@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from huiminbao.synth import calibration as K
 from huiminbao.synth.institutions import make_institutions
-from huiminbao.synth.profile import city_profile
+from huiminbao.synth.profile import city_profile, drug_code_weights
 from huiminbao.synth.roster import make_roster
 from huiminbao.synth.settlements import make_settlements
+from huiminbao.synth.visits import draw_visits, expected_records
 from huiminbao.synth.vocab import default_drug_catalogs
 from huiminbao.vocabulary import INSURED_SCHEMA
 
-DEFAULT_RECORDS_PER_PERSON = 5.0
-GENERATOR_VERSION = 2  # 2: calibrated to published incidence and loss ratios; critical-illness scope, prescribers
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -66,42 +67,49 @@ def generate_city(
     seed: int = 1,
     *,
     records: int | None = None,
-    records_per_person: float = DEFAULT_RECORDS_PER_PERSON,
+    records_per_person: float | None = None,
     fee_lines: bool = True,
     drug_catalogs: Mapping[str, Sequence[str]] | None = None,
-    refund_share: float = 0.02,
+    refund_share: float = K.REFUND_SHARE,
 ) -> City:
     """Generate ``persons`` insured people and a year of their settlements for ``plan_id``.
 
-    ``records`` (default ``persons * records_per_person``) counts settlements including
-    refunds. ``drug_catalogs`` maps a catalog name to drug codes for high-cost drug
-    lines; default: the plan's drug catalogs, else synthetic codes. Deterministic for
-    a given seed and arguments.
+    ``records`` (or ``persons * records_per_person``) counts settlements including refunds; by default
+    the year has as many as the calibrated rates give (about 4-5 a person). Stays, chronic-disease
+    visits and high-cost drug purchases follow the rates whatever the count; ordinary outpatient visits
+    and pharmacy purchases fill the rest. ``drug_catalogs`` maps a catalog name to drug codes for
+    high-cost drug lines; default: the plan's drug catalogs, else synthetic codes. Deterministic for a
+    given seed and arguments. An unknown plan raises ``PlanNotFound`` (a ``KeyError``).
     """
     if persons < 1:
-        raise ValueError("persons must be at least 1")
+        raise ValueError(f"参保人数须为正整数，收到 {persons}")
+    if records is not None and records < 0:
+        raise ValueError(f"结算记录数不能为负，收到 {records}")
+    if records_per_person is not None and records_per_person < 0:
+        raise ValueError(f"人均结算记录数不能为负，收到 {records_per_person}")
+    if not 0 <= refund_share < 1:
+        raise ValueError(f"退费比例须在 0 与 1 之间，收到 {refund_share}")
     t0 = time.perf_counter()
     profile = city_profile(plan_id, drug_catalogs)
     drugs = dict(profile.drug_catalogs) or default_drug_catalogs()
     drug_codes = [c for codes in drugs.values() for c in codes]
-    n_records = round(persons * records_per_person) if records is None else records
     ss_roster, ss_settle = np.random.SeedSequence(seed).spawn(2)
     timings: dict[str, float] = {}
 
     roster, people = make_roster(profile, persons, np.random.default_rng(ss_roster))
     inst = make_institutions(profile)
+    if records is not None:
+        n_records = records
+    elif records_per_person is not None:
+        n_records = round(persons * records_per_person)
+    else:
+        n_records = round(expected_records(people) / (1 - refund_share))
+    n_refunds = round(n_records * refund_share)
     timings["roster"] = time.perf_counter() - t0
+    rng = np.random.default_rng(ss_settle)
+    visits = draw_visits(rng, people, n_records - n_refunds, drug_code_weights(profile, drugs))
     settlements, lines = make_settlements(
-        np.random.default_rng(ss_settle),
-        profile,
-        people,
-        roster,
-        inst,
-        n_records,
-        drug_codes,
-        seed=seed,
-        fee_lines=fee_lines,
-        refund_share=refund_share,
+        rng, profile, people, roster, inst, visits, drug_codes, seed=seed, n_refunds=n_refunds, fee_lines=fee_lines
     )
     timings["settlements"] = time.perf_counter() - t0 - timings["roster"]
     timings["total"] = time.perf_counter() - t0
@@ -109,17 +117,20 @@ def generate_city(
         "generator": "huiminbao.synth",
         "generator_version": GENERATOR_VERSION,
         "plan_id": profile.plan_id,
-        "plan_source": profile.source,
         "city": profile.city,
         "province": profile.province,
         "region_code": profile.region_code,
         "year": profile.year,
         "cover": [profile.cover_start.isoformat(), profile.cover_end.isoformat()],
         "tiers": list(profile.tiers),
+        "profile_files": list(profile.sources),
         "seed": seed,
         "persons": persons,
         "records": n_records,
         "refund_share": refund_share,
+        # False when fewer records were asked for than the calibrated rates need: a random subset of
+        # the year's stays and visits was kept, so payouts are lower than the rates would give.
+        "calibrated": not visits.thinned,
         "fee_lines": fee_lines,
         "drug_catalogs": {k: list(v) for k, v in drugs.items()},
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -18,8 +18,9 @@ import numpy as np
 import polars as pl
 
 from huiminbao.synth import vocab
-from huiminbao.synth.amounts import CHRONIC, DRUG_CLASS_B, INPATIENT, Buckets
+from huiminbao.synth.amounts import DRUG_CLASS_B, Buckets
 from huiminbao.synth.arrays import hash_uniform, take_str
+from huiminbao.synth.visits import CHRONIC, INPATIENT, PHARMACY
 from huiminbao.vocabulary import FEE_LINE_SCHEMA
 
 MAX_LINES = 64  # per settlement; the hash key packs the line number in 6 bits
@@ -30,22 +31,29 @@ _SN = [f"{i + 1:04d}" for i in range(MAX_LINES)]
 
 @dataclass(frozen=True)
 class ItemCatalog:
-    """Every code a line can carry: charge items by class (01, 02, 03), then the drugs."""
+    """Every code a line can carry: charge items by class (01, 02, 03), then the drugs.
+
+    Within a class the drugs come first, so a pharmacy's lines (drugs only) pick among the first
+    ``drug_sizes`` items of their class.
+    """
 
     codes: pl.Series
     types: pl.Series
     starts: np.ndarray  # where class 01, 02, 03 and the drugs begin
     sizes: np.ndarray  # how many items of class 01, 02, 03
+    drug_sizes: np.ndarray  # how many of them are drugs
 
     @classmethod
     def build(cls, drug_codes: Sequence[str]) -> ItemCatalog:
-        rows = [r for lv in ("01", "02", "03") for r in vocab.ITEMS[lv]]
-        sizes = np.array([len(vocab.ITEMS[lv]) for lv in ("01", "02", "03")])
+        by_class = [sorted(vocab.ITEMS[lv], key=lambda r: r[1] not in vocab.DRUG_TYPES) for lv in ("01", "02", "03")]
+        rows = [r for items in by_class for r in items]
+        sizes = np.array([len(items) for items in by_class])
         return cls(
             codes=pl.Series("med_list_codg", [r[0] for r in rows] + list(drug_codes), dtype=pl.Utf8),
             types=pl.Series("med_chrgitm_type", [r[1] for r in rows] + ["09"] * len(drug_codes), dtype=pl.Utf8),
             starts=np.concatenate([[0], np.cumsum(sizes)]),
             sizes=sizes,
+            drug_sizes=np.array([sum(r[1] in vocab.DRUG_TYPES for r in items) for items in by_class]),
         )
 
 
@@ -110,7 +118,8 @@ def fee_lines(
         prev[start] = 0
         out[name] = (c - prev) * sign
     lv = np.where(bucket == D, np.where(b.d_lv[r] == DRUG_CLASS_B, 1, 2), bucket)
-    pick = (hash_uniform(seed, hkey, 2) * cat.sizes[lv]).astype(np.int64)
+    choices = np.where(med[r] == PHARMACY, cat.drug_sizes[lv], cat.sizes[lv])
+    pick = (hash_uniform(seed, hkey, 2) * choices).astype(np.int64)
     idx = np.where(bucket == D, cat.starts[3] + b.d_code[r], cat.starts[lv] + pick)
     frame = pl.DataFrame(
         [

@@ -14,9 +14,11 @@ import numpy as np
 import polars as pl
 
 from huiminbao.synth import vocab
-from huiminbao.synth.profile import CityProfile, other_cities
+from huiminbao.synth.profile import CityProfile
 
 TOWNSHIPS_PER_COUNTY = 6
+RETAIL_PER_COUNTY = 2
+RETAIL_SERIAL = 100  # retail pharmacies' serials start above this
 LEVEL_TOWNSHIP, LEVEL_COUNTY, LEVEL_TERTIARY, LEVEL_PHARMACY = 0, 1, 2, 3
 
 
@@ -30,6 +32,7 @@ class Institutions:
     county: np.ndarray  # (counties, 2): people's hospital, TCM hospital
     tertiary: np.ndarray  # city-level tertiary hospitals
     pharmacy: np.ndarray  # designated special-drug (DTP) pharmacies
+    retail: np.ndarray  # (counties, RETAIL_PER_COUNTY): designated retail pharmacies (定点零售药店)
     near: np.ndarray  # (cities, 2): hospitals elsewhere in the province
     far: np.ndarray  # (cities, 2): hospitals in other provinces
 
@@ -45,8 +48,11 @@ def make_institutions(profile: CityProfile) -> Institutions:
 
     def add(kind: str, admdvs: str, name: str, lv: str, county_up: bool, in_city: bool, level: int) -> int:
         serial[kind + admdvs] = serial.get(kind + admdvs, 0) + 1
-        code = f"{'P' if kind == 'pharmacy' else 'H'}{admdvs}{serial[kind + admdvs]:05d}"
-        rows.append((code, name, admdvs, lv, county_up, kind, in_city, level))
+        first = RETAIL_SERIAL if kind == "retail" else 0  # retail pharmacies never take a special-drug code
+        code = f"{'H' if kind == 'hospital' else 'P'}{admdvs}{first + serial[kind + admdvs]:05d}"
+        rows.append(
+            (code, name, admdvs, lv, county_up, "hospital" if kind == "hospital" else "pharmacy", in_city, level)
+        )
         return len(rows) - 1
 
     city, urban = profile.city, profile.counties[0][0]
@@ -58,7 +64,7 @@ def make_institutions(profile: CityProfile) -> Institutions:
         add("pharmacy", urban, f"{b}大药房（{city}特药店）", "", False, True, LEVEL_PHARMACY)
         for b in vocab.PHARMACY_BRANDS[:3]
     ]
-    county, township = [], []
+    county, township, retail = [], [], []
     for i, (code, name) in enumerate(profile.counties):
         county.append(
             [
@@ -70,9 +76,10 @@ def make_institutions(profile: CityProfile) -> Institutions:
         township.append(
             [add("hospital", code, f"{name}{t}镇卫生院", "一级", False, True, LEVEL_TOWNSHIP) for t in towns]
         )
-    near_cities, far_cities = other_cities(profile.region_code)
+        brands = [vocab.PHARMACY_BRANDS[(i + j) % len(vocab.PHARMACY_BRANDS)] for j in range(RETAIL_PER_COUNTY)]
+        retail.append([add("retail", code, f"{b}大药房（{name}店）", "", False, True, LEVEL_PHARMACY) for b in brands])
     outside = []
-    for cities in (near_cities, far_cities):
+    for cities in (profile.near_cities, profile.far_cities):
         outside.append(
             [
                 [
@@ -116,6 +123,7 @@ def make_institutions(profile: CityProfile) -> Institutions:
         county=np.array(county),
         tertiary=np.array(tertiary),
         pharmacy=np.array(pharmacy),
+        retail=np.array(retail),
         near=np.array(outside[0]),
         far=np.array(outside[1]),
     )

@@ -13,13 +13,16 @@ import numpy as np
 import polars as pl
 
 from huiminbao.identity.certno import make_certnos
+from huiminbao.synth import calibration as K
 from huiminbao.synth import vocab
 from huiminbao.synth.arrays import fixed_ids, lists_from_matrix, take_str
 from huiminbao.synth.profile import CityProfile
+from huiminbao.vocabulary import POPULATIONS as POPULATION_LABELS
 
 # Population share by 5-year age band 0-4 ... 85-89, 90-95 (China 2020 census, rounded).
 AGE_BANDS = np.array([5.9, 6.4, 6.3, 5.3, 5.3, 6.3, 8.8, 7.0, 6.6, 8.0, 8.7, 7.2, 5.2, 5.5, 3.7, 2.3, 1.5, 0.8, 0.3])
-EMPLOYEE_SHARE = {"adult": 0.40, "retired": 0.32}  # of people 18-59 / 60+; overall about 30 %
+POPULATIONS = tuple(POPULATION_LABELS)  # the roster's tags, in the vocabulary's order
+ASSISTED_TAGS = ("poverty_alleviated", "extreme_hardship", "low_income")  # medical assistance (医疗救助) may pay
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class People:
     employee: np.ndarray
     pre_code: np.ndarray  # first pre-existing condition, index into vocab.PREEXISTING, -1 none
     cancer: np.ndarray
+    chronic: np.ndarray  # a chronic (non-cancer) pre-existing condition
     assisted: np.ndarray  # poverty-lifted or low-income: medical assistance may pay
     civil_servant: np.ndarray
     enterprise_supp: np.ndarray
@@ -88,7 +92,8 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
     cw = np.ones(k)
     cw[0] = 2.0  # the urban district is the largest
     county = rng.choice(k, n, p=cw / cw.sum())
-    band = rng.choice(len(AGE_BANDS), n, p=AGE_BANDS / AGE_BANDS.sum())
+    weights = AGE_BANDS * K.TAKE_UP_BY_AGE
+    band = rng.choice(len(AGE_BANDS), n, p=weights / weights.sum())
     age = band * 5 + rng.integers(0, 5, n) + (band == len(AGE_BANDS) - 1) * rng.integers(0, 2, n)
     start = np.datetime64(profile.cover_start, "D")
     days = (start - np.rint(age * 365.25).astype(np.int64) - rng.integers(1, 366, n)).astype(np.int64)
@@ -100,7 +105,8 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
     certno = make_certnos(area, days.astype("datetime64[D]"), seq)
 
     u = rng.random(n)
-    employee = (age >= 18) & (u < np.where(age >= 60, EMPLOYEE_SHARE["retired"], EMPLOYEE_SHARE["adult"]))
+    share = profile.employee_share
+    employee = (age >= 18) & (u < np.where(age >= 60, share["retired"], share["adult"]))
 
     pw = np.array([w for _, w, _ in vocab.PREEXISTING])
     p_pre = np.select([age < 30, age < 50, age < 65], [0.015, 0.05, 0.15], 0.25)
@@ -113,17 +119,11 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
     has[:, 1] &= pre[:, 1] != pre[:, 0]
     cancer_codes = np.array([kind == "cancer" for _, _, kind in vocab.PREEXISTING])
     cancer = (has & cancer_codes[pre]).any(axis=1)
+    chronic = (has & ~cancer_codes[pre]).any(axis=1)
 
-    resident = ~employee
-    tags = np.stack(
-        [
-            rng.random(n) < np.where(resident, 0.04, 0.006),
-            male & (age >= 22) & (rng.random(n) < 0.026),
-            resident & (rng.random(n) < 0.014),
-        ],
-        axis=1,
-    )
-    tier = _tiers(profile, rng, tags[:, 0])
+    tags = _tags(profile, rng, employee, male, age)
+    poverty = tags[:, POPULATIONS.index("poverty_alleviated")]
+    tier = _tiers(profile, rng, poverty, has[:, 0])
     roster = pl.DataFrame(
         [
             fixed_ids(profile.region_code[:4], np.arange(n), 10**15, "psn_no"),
@@ -134,7 +134,9 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
             take_str(["310", "390"], np.where(employee, 0, 1), "insutype"),
             take_str([c for c, _ in profile.counties], county, "insu_admdvs"),
             lists_from_matrix(has, pre, names, "preexisting"),
-            lists_from_matrix(tags, np.broadcast_to(np.arange(3), (n, 3)), vocab.POPULATIONS, "populations"),
+            lists_from_matrix(
+                tags, np.broadcast_to(np.arange(len(POPULATIONS)), tags.shape), POPULATIONS, "populations"
+            ),
             tier,
         ]
     )
@@ -145,23 +147,43 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
         employee=employee,
         pre_code=np.where(has[:, 0], pre[:, 0], -1),
         cancer=cancer,
-        assisted=tags[:, 0] | tags[:, 2],
+        chronic=chronic,
+        assisted=tags[:, [POPULATIONS.index(t) for t in ASSISTED_TAGS]].any(axis=1),
         civil_servant=employee & (rng.random(n) < 0.08),
         enterprise_supp=employee & (rng.random(n) < 0.05),
     )
     return roster, people
 
 
-def _tiers(profile: CityProfile, rng: np.random.Generator, poverty: np.ndarray) -> pl.Series:
-    """Null for a one-tier plan; else 70 % default tier, the rest spread over the others.
+def _tags(
+    profile: CityProfile, rng: np.random.Generator, employee: np.ndarray, male: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """(persons, len(POPULATIONS)) population tags: the profile's shares of residents (employees carry
+    them at a fraction of that), veterans among men over 22."""
+    n = len(employee)
+    cols = []
+    for tag in POPULATIONS:
+        if tag == "veteran":
+            cols.append(male & (age >= 22) & (rng.random(n) < profile.veteran_share))
+        else:
+            share = profile.resident_tags.get(tag, 0.0)
+            cols.append(rng.random(n) < np.where(employee, share * profile.employee_tag_factor, share))
+    return np.stack(cols, axis=1)
 
-    People lifted out of poverty get the plan's poverty tier (Zibo: upgraded).
+
+def _tiers(profile: CityProfile, rng: np.random.Generator, poverty: np.ndarray, preexisting: np.ndarray) -> pl.Series:
+    """Null for a one-tier plan; else the profile's default-tier share, the rest spread over the others.
+
+    People with a pre-existing condition take a later tier more often (the profile says how often), and
+    people lifted out of poverty get the plan's poverty tier (Zibo: upgraded).
     """
     n = len(poverty)
     if len(profile.tiers) < 2:
         return pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias("tier")
     others = len(profile.tiers) - 1
-    idx = np.where(rng.random(n) < 0.7, 0, 1 + rng.integers(0, others, n))
+    upgrade = np.where(preexisting, max(profile.preexisting_upgrade, 1 - profile.default_tier_share), 0.0)
+    stay = np.where(preexisting, 1 - upgrade, profile.default_tier_share)
+    idx = np.where(rng.random(n) < stay, 0, 1 + rng.integers(0, others, n))
     if profile.poverty_tier in profile.tiers:
         idx = np.where(poverty, profile.tiers.index(profile.poverty_tier), idx)
     return take_str(profile.tiers, idx, "tier")

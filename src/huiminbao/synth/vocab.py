@@ -61,8 +61,6 @@ DIAG_INPATIENT = _words(
 DIAG_SEVERE = _words("C34.9 C16.9 C22.0 C18.9 C92.0 C91.0 C83.3 I21.9 I61.9 S06.5 T31.3 N18.5 D61.9 Q21.1")
 DIAG_SECONDARY = _words("I10 E11.9 E78.5 I25.1 K76.0 J44.9")
 
-POPULATIONS = ("poverty_lifted", "veteran", "low_income")
-
 # Charge item types (医疗收费项目类别).
 DRUG_TYPES = ("09", "10", "11")  # western drugs, herbal pieces, Chinese patent medicines
 _ATC = _words("A02BC J01DC C09CA C10AA A10BA N02BE R05CB B01AC J01FA C08CA M01AE L04AD")

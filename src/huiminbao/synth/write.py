@@ -20,6 +20,8 @@ from huiminbao.synth.city import City
 from huiminbao.vocabulary import FEE_LINE_AMOUNTS, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS
 
 Fmt = Literal["parquet", "csv", "both"]
+FORMATS: tuple[str, ...] = ("parquet", "csv", "both")
+STEMS = ("roster", "settlements", "fee_lines")
 YUAN = pl.Decimal(18, 2)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -53,7 +55,7 @@ def _write(df: pl.DataFrame, money: tuple[str, ...], out: Path, stem: str, fmt: 
 
 def write_city(city: City, out_dir: str | Path, fmt: Fmt = "parquet") -> list[Path]:
     """Write roster, settlements, fee lines (if made), institutions.csv and manifest.json."""
-    if fmt not in ("parquet", "csv", "both"):
+    if fmt not in FORMATS:
         raise ValueError(f"fmt must be parquet, csv or both, not {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,11 @@ def write_city(city: City, out_dir: str | Path, fmt: Fmt = "parquet") -> list[Pa
         json.dumps(manifest_of(city, fmt, files), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
     return [*files, manifest]
+
+
+def output_names() -> list[str]:
+    """Every file name ``write_city`` may write, in any format."""
+    return [f"{stem}.{ext}" for stem in STEMS for ext in ("csv", "parquet")] + ["institutions.csv", "manifest.json"]
 
 
 def manifest_of(city: City, fmt: str, files: list[Path]) -> dict[str, object]:
@@ -91,4 +98,4 @@ def manifest_of(city: City, fmt: str, files: list[Path]) -> dict[str, object]:
     }
 
 
-__all__ = ["Fmt", "manifest_of", "write_city"]
+__all__ = ["FORMATS", "Fmt", "manifest_of", "output_names", "write_city"]
