@@ -25,7 +25,7 @@ from huiminbao.synth.visits import draw_visits, expected_records
 from huiminbao.synth.vocab import default_drug_catalogs
 from huiminbao.vocabulary import INSURED_SCHEMA
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: rates per person and city profiles (2: the first calibration; 1: uncalibrated)
 
 
 @dataclass(frozen=True)
