@@ -9,13 +9,7 @@ skipping them.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -24,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from huiminbao.db.pgcluster import free_port
 
 # Fixed test keys, set before any settings are read, so no test writes ./var/dev-keys.json.
 os.environ.setdefault("HMB_SECRET_KEY", "test-secret-key-of-at-least-32-bytes-for-hs256")
@@ -52,12 +48,6 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def unused_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -67,56 +57,18 @@ def unused_port() -> int:
 # --- PostgreSQL ---------------------------------------------------------------------
 
 
-def _pg_bindir() -> Path | None:
-    found = glob.glob("/usr/lib/postgresql/*/bin/initdb")
-    if not found:
-        return None
-    return Path(max(found, key=lambda p: int(Path(p).parts[-3]))).parent
-
-
-def _pg_user_prefix(base: Path) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run it as the ``postgres`` system user."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-    shutil.chown(base, "postgres", "postgres")
-    return ["runuser", "-u", "postgres", "--"]
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of the ``postgres`` database on a PostgreSQL cluster started for this test session."""
-    bindir = _pg_bindir()
-    if bindir is None:
+    from huiminbao.db.pgcluster import ClusterError, bindir, temporary_cluster
+
+    if bindir() is None:
         missing("PostgreSQL server binaries not found; apt-get install -y postgresql")
-    assert bindir is not None
-    base = Path(tempfile.mkdtemp(prefix="hmb-pg-"))
-    prefix = _pg_user_prefix(base)
-    data, log = base / "data", base / "server.log"
-    port = free_port()
-
-    def run(*args: str) -> None:
-        proc = subprocess.run([*prefix, *args], cwd=base, capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            server_log = log.read_text() if log.exists() else ""
-            pytest.fail(f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}\n{server_log}")
-
-    run(
-        str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-N"
-    )
-    opts = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start")
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], cwd=base)
-        shutil.rmtree(base, ignore_errors=True)
+        with temporary_cluster() as url:
+            yield url
+    except ClusterError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

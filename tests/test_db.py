@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,11 +22,20 @@ from huiminbao.db.tables import (
     RunStatus,
     SettlementOutcome,
 )
-from huiminbao.enrollment.roster import RosterError, load_roster, mask_name
 from huiminbao.plans import PlanStatus
 from huiminbao.settings import DevKeyWarning, Settings, get_settings
 
-TABLES = {"plan_version", "insured_person", "adjudication_run", "settlement_outcome", "accumulator"}
+TABLES = {
+    "plan_version",
+    "insured_person",
+    "adjudication_run",
+    "settlement_outcome",
+    "accumulator",
+    "roster_import",
+    "policy",
+    "policy_order",
+    "policy_event",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -104,11 +112,13 @@ def test_round_trip(db: Database) -> None:
                 psn_no="37150000000000000001",
                 certno_hash="b" * 64,
                 certno_enc=b"\x00\x01\xfe\xff",
+                name_enc=b"\x02",
                 name_masked="张*",
                 gender="1",
                 birth_date=date(1960, 2, 29),
                 insutype="390",
                 insu_admdvs="371502",
+                content_hash="c" * 64,
             )
         )
         run = AdjudicationRun(plan_id="liaocheng-2024", tier="standard", started_at=started, total_payout_fen=big)
@@ -120,8 +130,9 @@ def test_round_trip(db: Database) -> None:
     with db.session() as s:
         pv = s.scalars(sa.select(PlanVersion)).one()
         assert (pv.name, pv.status, pv.loaded_at.tzinfo) == ("聊惠保", PlanStatus.OFFICIAL, UTC)
-        p = s.get(InsuredPerson, "37150000000000000001")
-        assert p is not None and p.certno_enc == b"\x00\x01\xfe\xff" and p.birth_date == date(1960, 2, 29)
+        p = s.scalars(sa.select(InsuredPerson)).one()
+        assert p.id >= 1 and p.insu_status == "1" and p.population_tags == ()
+        assert p.certno_enc == b"\x00\x01\xfe\xff" and p.birth_date == date(1960, 2, 29)
         r = s.get(AdjudicationRun, run_id)
         assert r is not None
         assert (r.status, r.records, r.total_payout_fen, r.started_at, r.finished_at) == (
@@ -195,132 +206,6 @@ def test_register_plans_is_idempotent(db: Database) -> None:
     assert "liaocheng-2024" in ids
 
 
-def _fake_protect(certno: str) -> tuple[str, bytes]:
-    """Stands in for identity.pii in these tests: a hash and a reversible non-clear encoding."""
-    if len(certno) != 18:
-        raise ValueError(f"bad certno {certno}")
-    return hashlib.sha256(certno.encode()).hexdigest(), bytes(b ^ 0x5A for b in certno.encode())
-
-
-ROSTER = (
-    "psn_no,certno,psn_name,gender,brdy,insutype,insu_admdvs\n"
-    "P001,37150219800101001X,张三,1,1980-01-01,310,371502\n"
-    "P002,371502199002020021,欧阳小明,2,1990-02-02,390,371502\n"
-)
-
-
-def test_roster_import_never_stores_clear_id(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    migrate.upgrade(url)
-    database = Database.from_url(url)
-    csv_path = tmp_path / "roster.csv"
-    csv_path.write_text(ROSTER, encoding="utf-8")
-    with database.session() as s:
-        assert load_roster(session=s, path=csv_path, protect=_fake_protect) == 2
-    with database.session() as s:  # a second import updates, it does not duplicate
-        assert load_roster(session=s, path=csv_path, protect=_fake_protect) == 2
-        people = s.scalars(sa.select(InsuredPerson).order_by(InsuredPerson.psn_no)).all()
-    assert [p.name_masked for p in people] == ["张*", "欧***"]
-    database.dispose()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("r.db*"))
-    assert b"37150219800101001X" not in raw and "张三".encode() not in raw
-
-
-def test_roster_upsert(db: Database, tmp_path: Path) -> None:
-    """On both databases a re-import updates people in place, keeping created_at."""
-    csv_path = tmp_path / "roster.csv"
-    csv_path.write_text(ROSTER, encoding="utf-8")
-    with db.session() as s:
-        load_roster(session=s, path=csv_path, protect=_fake_protect)
-    with db.session() as s:
-        created = s.get(InsuredPerson, "P001").created_at  # type: ignore[union-attr]
-    csv_path.write_text(ROSTER.replace(",310,371502", ",390,371503"), encoding="utf-8")
-    with db.session() as s:
-        assert load_roster(session=s, path=csv_path, protect=_fake_protect, batch=1) == 2
-    with db.session() as s:
-        p = s.get(InsuredPerson, "P001")
-        assert p is not None and (p.insutype, p.insu_admdvs, p.created_at) == ("390", "371503", created)
-        assert s.scalar(sa.select(sa.func.count()).select_from(InsuredPerson)) == 2
-
-
-def test_roster_error_does_not_quote_id(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    migrate.upgrade(url)
-    database = Database.from_url(url)
-    csv_path = tmp_path / "roster.csv"
-    csv_path.write_text(ROSTER.replace("37150219800101001X", "3715021980"), encoding="utf-8")
-    with pytest.raises(RosterError) as info, database.session() as s:
-        load_roster(session=s, path=csv_path, protect=_fake_protect)
-    assert ":2:" in str(info.value) and "3715021980" not in str(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__
-    database.dispose()
-
-
-def test_roster_with_real_pii_via_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``hmb db load-demo`` reads a parquet roster, checks ID numbers, stores only HMAC and SM4 forms."""
-    import polars as pl
-
-    from huiminbao.cli.db import app
-    from huiminbao.identity import pii
-    from huiminbao.identity.certno import make_certno
-
-    good = make_certno("371502", date(1975, 6, 1), 11)
-    roster = pl.DataFrame(
-        {
-            "psn_no": ["P1"],
-            "certno": [good],
-            "psn_name": ["王小二"],
-            "gend": ["1"],
-            "birth_date": [date(1975, 6, 1)],
-            "insutype": ["390"],
-            "insu_admdvs": ["371502"],
-            "preexisting": [["C50.9"]],  # extra columns are ignored
-        }
-    )
-    (tmp_path / "demo").mkdir()
-    roster.write_parquet(tmp_path / "demo" / "roster.parquet")
-    monkeypatch.setenv("HMB_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    try:
-        assert CliRunner().invoke(app, ["upgrade", "--url", url]).exit_code == 0
-        result = CliRunner().invoke(app, ["load-demo", "--url", url])
-        assert result.exit_code == 0, result.output
-        assert "roster: 1 insured people" in result.output
-        settings = get_settings()
-    finally:
-        get_settings.cache_clear()
-    database = Database.from_url(url)
-    with database.session() as s:
-        person = s.get(InsuredPerson, "P1")
-        assert person is not None
-        assert person.certno_hash == pii.certno_hash(good, settings.pii_hash_key)
-        assert pii.decrypt_certno(person.certno_enc, settings.pii_key) == good
-        assert person.name_masked == "王**"
-    database.dispose()
-
-
-def test_roster_rejects_bad_check_digit_masked(tmp_path: Path) -> None:
-    from huiminbao.enrollment.roster import protector
-    from huiminbao.identity.certno import make_certno
-
-    good = make_certno("371502", date(1980, 1, 1), 1)
-    bad = good[:17] + ("0" if good[17] != "0" else "1")
-    csv_path = tmp_path / "roster.csv"
-    csv_path.write_text(ROSTER.replace("37150219800101001X", bad), encoding="utf-8")
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    migrate.upgrade(url)
-    database = Database.from_url(url)
-    with pytest.raises(RosterError, match="check character") as info, database.session() as s:
-        load_roster(session=s, path=csv_path, protect=protector("00" * 16, "11" * 16))
-    assert bad not in str(info.value)
-    database.dispose()
-
-
-def test_mask_name() -> None:
-    assert (mask_name("张三"), mask_name("李"), mask_name("")) == ("张*", "李*", "")
-
-
 # --- settings and CLI ---------------------------------------------------------------------
 
 
@@ -365,7 +250,7 @@ def test_cli_upgrade_current_load_demo(tmp_path: Path, monkeypatch: pytest.Monke
         result = runner.invoke(app, ["upgrade", "--url", url])
         assert result.exit_code == 0, result.output
         result = runner.invoke(app, ["current", "--url", url])
-        assert "current: 0002" in result.output
+        assert "current: 0003" in result.output
         result = runner.invoke(app, ["load-demo", "--url", url, "--persons", "300"])
         assert result.exit_code == 0, result.output
         assert "5 registered" in result.output and "demo city: 300 persons" in result.output

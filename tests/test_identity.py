@@ -205,7 +205,7 @@ def test_keys_rotate_reencrypts_everything_without_downtime(
     from huiminbao.db.session import Database
     from huiminbao.enrollment.models import InsuredPerson
     from huiminbao.identity.models import Hospital
-    from huiminbao.identity.pii import PiiError, decrypt_certno, decrypt_text, encrypt_certno
+    from huiminbao.identity.pii import PiiError, decrypt_certno, decrypt_text, encrypt_certno, encrypt_text
     from huiminbao.settings import get_settings
 
     old, new = "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100"
@@ -215,7 +215,8 @@ def test_keys_rotate_reencrypts_everything_without_downtime(
         for k in range(3):
             s.add(
                 InsuredPerson(
-                    psn_no=f"P{k}", certno_hash="h" * 64, certno_enc=encrypt_certno("11010519491231002X", old),
+                    psn_no=f"P{k}", certno_hash=f"{k:064d}", certno_enc=encrypt_certno("11010519491231002X", old),
+                    name_enc=encrypt_text("张三", old), content_hash="",
                     name_masked="张*", gender="1", birth_date=__import__("datetime").date(1949, 12, 31),
                     insutype="390", insu_admdvs="371502",
                 )
@@ -232,6 +233,7 @@ def test_keys_rotate_reencrypts_everything_without_downtime(
     with db.session() as s:
         for p in s.scalars(sa.select(InsuredPerson)):
             assert decrypt_certno(p.certno_enc, new) == "11010519491231002X"
+            assert p.name_enc is not None and decrypt_text(p.name_enc, new) == "张三"
             with pytest.raises(PiiError):
                 decrypt_certno(p.certno_enc, old)
         assert decrypt_text(s.get(Hospital, "H1").secret_enc, new) == secret

@@ -29,7 +29,7 @@ def roster(client: TestClient, counts: dict[tuple[str, str], int]) -> dict[str, 
                 s.add(
                     InsuredPerson(
                         psn_no=psn_no, certno_hash=f"{k:064d}", certno_enc=encrypt_certno(certno, key),
-                        name_masked="张*", gender="1", birth_date=date(1960, 1, 1), insutype=kind, insu_admdvs=area,
+                        content_hash="", name_masked="张*", gender="1", birth_date=date(1960, 1, 1), insutype=kind, insu_admdvs=area,
                     )
                 )  # fmt: skip
     return out

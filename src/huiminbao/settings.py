@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import warnings
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -72,6 +73,11 @@ class Settings(BaseSettings):
     pii_hash_key: str = Field(default="", description="hex HMAC-SM3 key for ID number look-up hashes")
     pii_old_keys: str = Field(default="", description="comma-separated hex SM4 keys still accepted for decryption")
     dev_keys: bool = Field(default=False, description="set when the keys above were generated for dev")
+    today: date | None = Field(
+        default=None,
+        description="the platform's date for demos, tests and replays (windows, eligibility, claim clocks,"
+        " audit dates); unset: the real date. Signatures, tokens and rate limits keep the real clock",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -132,3 +138,8 @@ def get_settings() -> Settings:
             stacklevel=2,
         )
     return settings
+
+
+def today() -> date:
+    """The platform's date: ``HMB_TODAY`` when set (a demo or a replay of a past year), else the real one."""
+    return get_settings().today or date.today()

@@ -96,16 +96,18 @@ def _load_roster(db: Database, path: Path | None) -> None:
     if path is None or not path.exists():
         typer.echo(f"roster: {path or 'no demo roster'} not found, skipped (generate a demo city with `hmb synth`)")
         return
-    from huiminbao.enrollment.roster import RosterError, load_roster, protector
+    from huiminbao.cli.roster import import_file
+    from huiminbao.enrollment.roster import RosterError
 
-    settings = get_settings()
     try:
-        with db.session() as session:
-            n = load_roster(session=session, path=path, protect=protector(settings.pii_key, settings.pii_hash_key))
+        result = import_file(db, path)
     except RosterError as exc:
         typer.echo(f"roster: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"roster: {n} insured people loaded from {path}")
+    typer.echo(
+        f"roster: {result.inserted} insured people loaded, {result.updated} updated, {result.unchanged} unchanged,"
+        f" {result.rejected} rejected from {path}"
+    )
 
 
 if __name__ == "__main__":

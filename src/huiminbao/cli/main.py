@@ -9,6 +9,8 @@ from huiminbao.cli import db as db_cli
 from huiminbao.cli import estimate as estimate_cli
 from huiminbao.cli import identity as identity_cli
 from huiminbao.cli import plan as plan_cli
+from huiminbao.cli import policy as policy_cli
+from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
 from huiminbao.cli import synth as synth_cli
 
@@ -19,6 +21,8 @@ app.add_typer(identity_cli.users, name="users")
 app.add_typer(identity_cli.hospital, name="hospital")
 app.add_typer(identity_cli.audit_app, name="audit")
 app.add_typer(identity_cli.keys, name="keys")
+app.add_typer(roster_cli.app, name="roster")
+app.add_typer(policy_cli.app, name="policy")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)

@@ -5,7 +5,7 @@ import this module to see the whole schema.
 """
 
 from huiminbao.admin.models import PlanVersion
-from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyEvent, PolicyOrder, RosterImport
 from huiminbao.identity.models import AuditEntry, Hospital, UsedNonce, User
 from huiminbao.settlement.models import Accumulator, AdjudicationRun, RunStatus, SettlementOutcome
 
@@ -16,6 +16,10 @@ __all__ = [
     "Hospital",
     "InsuredPerson",
     "PlanVersion",
+    "Policy",
+    "PolicyEvent",
+    "PolicyOrder",
+    "RosterImport",
     "RunStatus",
     "SettlementOutcome",
     "UsedNonce",

@@ -1,37 +1,51 @@
-"""Importing the bureau's roster of basic insured persons into ``insured_person``.
+"""The bureau's roster file (INTERFACES.md): read it and sort its rows into good ones and rejections.
 
-The ID number is turned into a keyed hash and a ciphertext by the caller's ``protect``
-function (built on ``huiminbao.identity.pii``) before anything touches the database,
-and error messages never quote it. Columns use the national platform's names
-(``psn_no, certno, psn_name, gend, brdy, insutype, insu_admdvs``); ``name``,
-``gender`` and ``birth_date`` are accepted too, and extra columns are ignored. Rows are
-upserted in batches (``INSERT .. ON CONFLICT``), so a re-import updates people in place
-and a city-sized roster loads in seconds rather than one round trip per person.
+Everything here is vectorised over a Polars frame, because a city's roster holds millions of rows: the
+GB 11643 check digit, the code lists, dates and the two kinds of conflict inside the file (one
+``psn_no`` with different data on two lines; one ID number under two ``psn_no``). A bad row is never
+partly used: it goes to the report with its line, field and a Chinese reason, once per bad field, and
+the report never quotes an ID number or a name. No database here; ``roster_store`` writes the rows.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+import io
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy.orm import Session
+import polars as pl
 
-from huiminbao.db.base import utcnow
-from huiminbao.enrollment.models import InsuredPerson
-from huiminbao.identity.certno import CertNoError, validate_certno
+from huiminbao.identity.certno import certnos_valid
+from huiminbao.vocabulary import INSU_STATUSES, INSUTYPES_KNOWN, POPULATIONS
 
-Protect = Callable[[str], tuple[str, bytes]]
-"""certno -> (keyed SM3 hex hash, SM4 ciphertext)."""
-
-_ALIASES = {"name": "psn_name", "gender": "gend", "birth_date": "brdy"}
-REQUIRED = ("psn_no", "certno", "psn_name", "gend", "brdy", "insutype", "insu_admdvs")
+COLUMNS = ("psn_no", "certno", "psn_name", "gend", "brdy", "insutype", "insu_admdvs", "psn_insu_stas", "psn_insu_date")
+OPTIONAL = ("populations",)
+ALIASES = {"name": "psn_name", "gender": "gend", "birth_date": "brdy"}  # the synthetic city's older names
+GENDERS = ("1", "2", "9")
+MAX_PSN_NO = 40
+MAX_NAME = 50
+REPORT_HEADER = ("line", "psn_no", "field", "reason")
+LINE = "_line"
 
 
 class RosterError(ValueError):
-    """A roster that cannot be imported; names the file and line, never the ID number."""
+    """A roster that cannot be read at all (not a table, missing columns); names the file."""
+
+
+@dataclass(frozen=True)
+class CheckedRoster:
+    """The rows to import (one per ``psn_no``, normalised) and the rejections (line, psn_no, field, reason)."""
+
+    rows: int  # data rows in the file
+    good: pl.DataFrame
+    rejects: pl.DataFrame
+
+    @property
+    def rejected(self) -> int:
+        """Rejected rows (a row with three bad fields counts once)."""
+        return self.rejects[LINE].n_unique() if self.rejects.height else 0
 
 
 def mask_name(name: str) -> str:
@@ -40,114 +54,183 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
 
 
-def protector(pii_key: str, pii_hash_key: str) -> Protect:
-    """The production ``protect``: check the GB 11643 check digit, then hash and encrypt."""
-    from huiminbao.identity import pii
-
-    def protect(certno: str) -> tuple[str, bytes]:
-        validate_certno(certno)
-        return pii.certno_hash(certno, pii_hash_key), pii.encrypt_certno(certno, pii_key)
-
-    return protect
+def masked_names(col: pl.Expr) -> pl.Expr:
+    """``mask_name`` over a column (names are never empty here: the check rejects them)."""
+    return col.str.slice(0, 1).str.pad_end(pl.max_horizontal(col.str.len_chars(), 2), "*")
 
 
-def _check_header(path: Path, columns: list[str]) -> None:
-    missing = [c for c in REQUIRED if c not in {_ALIASES.get(h, h) for h in columns}]
+def read_table(path: Path, data: bytes | None = None) -> pl.DataFrame:
+    """A roster file as text columns plus its line numbers (the header is line 1)."""
+    suffix = path.suffix.lower()
+    source: Path | io.BytesIO = io.BytesIO(data) if data is not None else path
+    try:
+        if suffix == ".xlsx":
+            frame = pl.read_excel(source, engine="calamine", infer_schema_length=0)
+        elif suffix == ".parquet":
+            frame = pl.read_parquet(source)
+        elif suffix in (".csv", ".txt"):
+            frame = pl.read_csv(source, infer_schema=False, encoding="utf8", truncate_ragged_lines=True)
+        else:
+            raise RosterError(f"{path.name}: 名册应为 .csv 或 .xlsx 文件")
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        if isinstance(exc, RosterError):
+            raise
+        raise RosterError(f"{path.name}: 无法读取名册：{type(exc).__name__}") from None
+    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})
+    frame = frame.rename({k: v for k, v in ALIASES.items() if k in frame.columns and v not in frame.columns})
+    missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise RosterError(f"{path}: missing columns: {', '.join(missing)}")
+        raise RosterError(f"{path.name}: 缺少列 {', '.join(missing)}")
+    wanted = [c for c in (*COLUMNS, *OPTIONAL) if c in frame.columns]
+    out = frame.select([_text(frame, c) for c in wanted] + [(pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE)])
+    if "populations" not in out.columns:
+        out = out.with_columns(pl.lit("").alias("populations"))
+    return out
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        _check_header(path, list(reader.fieldnames or ()))
-        for line, row in enumerate(reader, start=2):
-            yield line, {_ALIASES.get(k, k): (v or "").strip() for k, v in row.items() if k}
+def _text(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Any column as trimmed text; dates (Excel, Parquet) as ISO days, lists of tags joined by ';'."""
+    dtype = frame.schema[name]
+    col = pl.col(name)
+    if dtype == pl.Date or dtype == pl.Datetime:
+        col = col.dt.strftime("%Y-%m-%d")
+    elif isinstance(dtype, pl.List):
+        col = col.list.join(";")
+    expr = col.cast(pl.Utf8).str.strip_chars().fill_null("")
+    if name in ("brdy", "psn_insu_date"):
+        expr = expr.str.replace(r"[ T]00:00:00(\.0+)?$", "")
+    return expr.alias(name)
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    import polars as pl
-
-    frame = pl.read_parquet(path)
-    _check_header(path, frame.columns)
-    frame = frame.rename({k: v for k, v in _ALIASES.items() if k in frame.columns})
-    for i, row in enumerate(frame.select(REQUIRED).iter_rows(named=True)):
-        yield i + 1, row
-
-
-def read_roster(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number, row) pairs from a ``.csv`` or ``.parquet`` roster."""
-    path = Path(path)
-    return _parquet_rows(path) if path.suffix == ".parquet" else _csv_rows(path)
-
-
-def _record(path: Path, line: int, row: dict[str, Any], protect: Protect) -> dict[str, Any]:
-    try:
-        certno_hash, certno_enc = protect(str(row["certno"]))
-    except ValueError as exc:
-        # Only CertNoError messages are known to mask the number; never chain the exception.
-        why = str(exc) if isinstance(exc, CertNoError) else "certno rejected"
-        raise RosterError(f"{path}:{line}: {why}") from None
-    brdy = row["brdy"]
-    try:
-        birth = brdy if isinstance(brdy, date) else date.fromisoformat(str(brdy))
-    except ValueError as exc:
-        raise RosterError(f"{path}:{line}: brdy: {exc}") from None
-    now = utcnow()
-    return {
-        "psn_no": str(row["psn_no"]),
-        "certno_hash": certno_hash,
-        "certno_enc": certno_enc,
-        "name_masked": mask_name(str(row["psn_name"])),
-        "gender": str(row["gend"]),
-        "birth_date": birth,
-        "insutype": str(row["insutype"]),
-        "insu_admdvs": str(row["insu_admdvs"]),
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _upsert(session: Session, records: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only the two supported databases
-        raise RosterError(f"roster import is not supported on {dialect}")
-    stmt = insert(InsuredPerson).values(records)
-    keep = {"psn_no", "created_at"}
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[InsuredPerson.psn_no],
-        set_={c.name: stmt.excluded[c.name] for c in InsuredPerson.__table__.columns if c.name not in keep},
+def check(frame: pl.DataFrame, *, today: date) -> CheckedRoster:
+    """Sort the rows: each bad field of a row becomes one rejection; good rows are normalised and one
+    per ``psn_no`` (lines that repeat a person with the same data collapse into the first)."""
+    certno = frame["certno"].str.to_uppercase()
+    frame = frame.with_columns(
+        certno.alias("certno"),
+        pl.Series("_certno_ok", certnos_valid(certno)),
+        pl.col("brdy").str.to_date("%Y-%m-%d", strict=False).alias("_brdy"),
+        pl.col("psn_insu_date").str.to_date("%Y-%m-%d", strict=False).alias("_stas_date"),
+        _tags(pl.col("populations")).alias("populations"),
     )
-    session.execute(stmt)
+    checks: list[tuple[str, pl.Expr, str]] = [
+        ("psn_no", pl.col("psn_no") == "", "人员编号为空"),
+        ("psn_no", pl.col("psn_no").str.len_chars() > MAX_PSN_NO, f"人员编号超过 {MAX_PSN_NO} 位"),
+        ("certno", ~pl.col("_certno_ok"), "身份证号不符合 GB 11643（长度、出生日期或校验位错误）"),
+        ("psn_name", pl.col("psn_name") == "", "姓名为空"),
+        ("psn_name", pl.col("psn_name").str.len_chars() > MAX_NAME, f"姓名超过 {MAX_NAME} 个字"),
+        ("gend", ~pl.col("gend").is_in(GENDERS), "性别应为 1（男）、2（女）或 9（未知）"),
+        ("brdy", pl.col("_brdy").is_null(), "出生日期应为 YYYY-MM-DD 格式的有效日期"),
+        ("brdy", pl.col("_brdy") > today, "出生日期晚于今天"),
+        ("insutype", ~pl.col("insutype").is_in(list(INSUTYPES_KNOWN)), "险种类型不是国家医保字典中的代码"),
+        ("insu_admdvs", ~pl.col("insu_admdvs").str.contains(r"^\d{6}$"), "参保地区划应为 6 位数字"),
+        ("psn_insu_stas", ~pl.col("psn_insu_stas").is_in(list(INSU_STATUSES)), "参保状态应为 1、2 或 4"),
+        ("psn_insu_date", pl.col("_stas_date").is_null(), "参保状态日期应为 YYYY-MM-DD 格式的有效日期"),
+        ("populations", _unknown_tags(pl.col("populations")), "人群标识不在清单中：" + "、".join(POPULATIONS)),
+    ]
+    flagged = frame.select(
+        LINE, "psn_no", *[expr.fill_null(False).alias(f"_bad{i}") for i, (_, expr, _) in enumerate(checks)]
+    )
+    rejects = pl.concat(
+        [
+            flagged.filter(pl.col(f"_bad{i}")).select(
+                LINE, "psn_no", pl.lit(field).alias("field"), pl.lit(reason).alias("reason")
+            )
+            for i, (field, _, reason) in enumerate(checks)
+        ]
+    )
+    bad_lines = rejects[LINE].unique()
+    valid = frame.filter(~pl.col(LINE).is_in(bad_lines.implode()))
+    valid, conflicts = _conflicts(valid)
+    rejects = pl.concat([rejects, conflicts]).sort(LINE, "field")
+    good = valid.select(
+        "psn_no",
+        "certno",
+        "psn_name",
+        "gend",
+        pl.col("_brdy").alias("brdy"),
+        "insutype",
+        "insu_admdvs",
+        "psn_insu_stas",
+        pl.col("_stas_date").alias("psn_insu_date"),
+        "populations",
+        LINE,
+    )
+    return CheckedRoster(rows=frame.height, good=good, rejects=rejects)
 
 
-def load_roster(*, session: Session, path: str | Path, protect: Protect, batch: int = 2000) -> int:
-    """Insert or update every person in the roster file (keyed by ``psn_no``); return the row count."""
-    path = Path(path)
-    count = 0
-    pending: list[dict[str, Any]] = []
-    for line, row in read_roster(path):
-        pending.append(_record(path, line, row, protect))
-        if len(pending) >= batch:
-            _upsert(session, pending)
-            count += len(pending)
-            pending = []
-    if pending:
-        _upsert(session, pending)
-        count += len(pending)
-    return count
+def _tags(col: pl.Expr) -> pl.Expr:
+    """Population tags as the table stores them: split on ; or ,, trimmed, sorted, unique, joined by ;."""
+    return (
+        col.str.replace_all("[,，；]", ";")
+        .str.split(";")
+        .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+        .list.unique()
+        .list.sort()
+        .list.join(";")
+    )
+
+
+def _unknown_tags(col: pl.Expr) -> pl.Expr:
+    return (
+        col.str.split(";").list.eval(pl.element().filter(pl.element() != "").is_in(list(POPULATIONS)).not_()).list.any()
+    )
+
+
+CONTENT = (
+    "certno",
+    "psn_name",
+    "gend",
+    "_brdy",
+    "insutype",
+    "insu_admdvs",
+    "psn_insu_stas",
+    "_stas_date",
+    "populations",
+)
+
+
+def _conflicts(valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Drop exact repeats; reject every line of a ``psn_no`` given with different data, and every line of an
+    ID number given under different ``psn_no``."""
+    valid = valid.unique(subset=["psn_no", *CONTENT], keep="first", maintain_order=True)
+    first = pl.col(LINE).min().over("psn_no")
+    psn_dup = valid.filter(pl.len().over("psn_no") > 1).select(
+        LINE, "psn_no", pl.lit("psn_no").alias("field"), first.alias("_first")
+    )
+    certno_dup = valid.filter(pl.col("psn_no").n_unique().over("certno") > 1).select(
+        LINE, "psn_no", pl.lit("certno").alias("field"), pl.col(LINE).min().over("certno").alias("_first")
+    )
+    conflicts = pl.concat(
+        [
+            psn_dup.with_columns(
+                pl.format("同一人员编号在文件中出现多次且内容不同（首次在第 {} 行）", "_first").alias("reason")
+            ),
+            certno_dup.with_columns(
+                pl.format("该身份证号在文件中对应多个人员编号（首次在第 {} 行）", "_first").alias("reason")
+            ),
+        ]
+    ).drop("_first")
+    return valid.filter(~pl.col(LINE).is_in(conflicts[LINE].implode())), conflicts
+
+
+def report_csv(rejects: pl.DataFrame) -> str:
+    """The rejection report as CSV text (UTF-8; a BOM so that Excel shows the Chinese)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REPORT_HEADER)
+    writer.writerows(rejects.select(LINE, "psn_no", "field", "reason").iter_rows())
+    return out.getvalue()
 
 
 __all__ = [
-    "REQUIRED",
-    "Protect",
+    "COLUMNS",
+    "CheckedRoster",
     "RosterError",
-    "load_roster",
+    "check",
     "mask_name",
-    "protector",
-    "read_roster",
+    "masked_names",
+    "read_table",
+    "report_csv",
 ]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from huiminbao.enrollment.models import InsuredPerson
 from huiminbao.identity import audit
 from huiminbao.identity.certno import mask_certno
-from huiminbao.identity.pii import decrypt_certno
+from huiminbao.identity.pii import decrypt_certno, decrypt_text
 
 MIN_CELL = 10  # an aggregate cell of fewer persons could identify them: suppressed for supervisors
 
@@ -26,19 +26,21 @@ class PersonNotFound(LookupError):
 
 
 def get_person_or_raise(*, session: Session, psn_no: str) -> InsuredPerson:
-    person = session.get(InsuredPerson, psn_no)
+    person = session.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == psn_no)).one_or_none()
     if person is None:
         raise PersonNotFound(psn_no)
     return person
 
 
 def person_view(person: InsuredPerson, keys: Sequence[bytes], *, reveal: bool = False) -> dict[str, Any]:
-    """A person as a page or the API shows them: the ID number masked (first 6, last 4) unless revealed."""
+    """A person as a page or the API shows them: the ID number masked (first 6, last 4) and the name masked
+    (surname only) unless revealed."""
     certno = decrypt_certno(person.certno_enc, keys)
+    name = decrypt_text(person.name_enc, keys) if reveal and person.name_enc is not None else person.name_masked
     return {
         "psn_no": person.psn_no,
         "certno": certno if reveal else mask_certno(certno),
-        "name": person.name_masked,
+        "name": name,
         "gender": person.gender,
         "birth_date": person.birth_date.isoformat(),
         "insutype": person.insutype,
@@ -47,7 +49,7 @@ def person_view(person: InsuredPerson, keys: Sequence[bytes], *, reveal: bool = 
 
 
 def reveal_person(*, session: Session, actor: audit.Actor, psn_no: str, keys: Sequence[bytes]) -> dict[str, Any]:
-    """A person with the ID number in clear, for staff whose work needs it; the view itself is audited."""
+    """A person with the ID number and name in clear, for staff whose work needs it; the view is audited."""
     person = get_person_or_raise(session=session, psn_no=psn_no)
     audit.record(session=session, actor=actor, action="person.reveal_certno", entity="person", entity_id=psn_no)
     return person_view(person, keys, reveal=True)

@@ -133,6 +133,8 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
             pl.Series("birth_date", days.astype("datetime64[D]")),
             take_str(["310", "390"], np.where(employee, 0, 1), "insutype"),
             take_str([c for c, _ in profile.counties], county, "insu_admdvs"),
+            pl.Series("psn_insu_stas", ["1"] * n, dtype=pl.Utf8),
+            pl.Series("psn_insu_date", _insured_since(start, days)),
             lists_from_matrix(has, pre, names, "preexisting"),
             lists_from_matrix(
                 tags, np.broadcast_to(np.arange(len(POPULATIONS)), tags.shape), POPULATIONS, "populations"
@@ -153,6 +155,13 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
         enterprise_supp=employee & (rng.random(n) < 0.05),
     )
     return roster, people
+
+
+def _insured_since(start: np.datetime64, birth: np.ndarray) -> np.ndarray:
+    """When each person's current basic-insurance status began: within the ten years before cover starts,
+    spread without drawing from the generator (so settlements stay as they were), never before birth."""
+    spread = (np.arange(birth.size, dtype=np.int64) * 7919) % 3650
+    return np.maximum(start - 1 - spread, birth.astype("datetime64[D]")).astype("datetime64[D]")
 
 
 def _tags(
