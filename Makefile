@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the tests need: browser, PostgreSQL 15 server, a CJK font for screenshots.
-SYSTEM_PACKAGES := chromium postgresql fonts-wqy-zenhei
+SYSTEM_PACKAGES := chromium postgresql fonts-wqy-zenhei poppler-utils zbar-tools
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: help install system-deps demo serve test test-fast lint format clean

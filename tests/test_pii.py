@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives import hashes
 from huiminbao.identity.pii import (
     PiiError,
     certno_hash,
-    certno_hashes,
     decrypt_certno,
     encrypt_certno,
+    hash_column,
     load_key,
     redact_certnos,
 )
@@ -48,7 +48,20 @@ def test_hash_stable_and_keyed() -> None:
     assert certno_hash(NUMBER, KEY) == h == certno_hash(" 11010519491231002x ", KEY)
     assert certno_hash(NUMBER, OTHER) != h
     assert certno_hash("440524188001010014", KEY) != h
-    assert certno_hashes([NUMBER, "440524188001010014"], KEY) == [h, certno_hash("440524188001010014", KEY)]
+    column = hash_column([NUMBER, "440524188001010014"], KEY).to_pylist()
+    assert [d.hex() for d in column] == [h, certno_hash("440524188001010014", KEY)]
+
+
+def test_columns_are_the_same_in_one_process_and_across_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roster-sized batch goes to worker processes; the results come back in order."""
+    import huiminbao.identity.pii as pii
+
+    texts = [f"{i:018d}" for i in range(3000)]
+    one = pii.hash_column(texts, KEY).to_pylist()
+    monkeypatch.setattr(pii, "PARALLEL_FROM", 1000)
+    assert pii.hash_column(texts, KEY).to_pylist() == one
+    blobs = pii.encrypt_column(texts, KEY).to_pylist()
+    assert [decrypt_certno(b, KEY) for b in blobs] == texts
 
 
 def test_hash_is_hmac_sm3() -> None:

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
             self.dev_keys = True
         return self
 
+    def platform_date(self) -> date:
+        """``today`` when set (a demo or a replay of a past year), else the real date."""
+        return self.today or date.today()
+
     @property
     def pii_key_bytes(self) -> bytes:
         """The SM4 encryption key as 16 raw bytes."""
@@ -142,4 +146,4 @@ def get_settings() -> Settings:
 
 def today() -> date:
     """The platform's date: ``HMB_TODAY`` when set (a demo or a replay of a past year), else the real one."""
-    return get_settings().today or date.today()
+    return get_settings().platform_date()

@@ -82,14 +82,14 @@ class RequestLogMiddleware:
         finally:
             route = scope.get("route")
             state = scope.get("state") or {}
-            user = state.get("user")
+            who = state.get("who") or (None, None)
             self.log.info(
                 "request",
                 request_id=request_id,
                 method=scope["method"],
                 route=getattr(route, "path", None) or ("static" if scope["path"].startswith("/static/") else "-"),
-                user=getattr(user, "username", None),
-                role=getattr(getattr(user, "role", None), "value", None),
+                user=who[0],
+                role=who[1],
                 hospital=state.get("hospital"),
                 status=status,
                 ms=round((time.perf_counter() - start) * 1000, 1),

@@ -49,8 +49,9 @@ def _user_prefix(base: Path) -> list[str]:
 
 
 @contextmanager
-def temporary_cluster(*, durable: bool = False) -> Iterator[str]:
-    """Start a cluster; yield the SQLAlchemy URL of its ``postgres`` database; stop and delete it."""
+def temporary_cluster(*, durable: bool = False, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a cluster (``settings``: extra server settings); yield the SQLAlchemy URL of its ``postgres``
+    database; stop and delete it."""
     binaries = bindir()
     if binaries is None:
         raise ClusterError("PostgreSQL server binaries not found; apt-get install -y postgresql")
@@ -68,6 +69,7 @@ def temporary_cluster(*, durable: bool = False) -> Iterator[str]:
     opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base}"
     if not durable:
         opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    opts += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     try:
         run(
             str(binaries / "initdb"),

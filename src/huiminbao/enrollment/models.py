@@ -42,7 +42,7 @@ class InsuredPerson(Base):
     gender: Mapped[str] = mapped_column(sa.String(1))  # national code: 1 male, 2 female, 9 unknown
     birth_date: Mapped[date] = mapped_column(sa.Date)
     insutype: Mapped[str] = mapped_column(sa.String(3))  # 310 employee, 390 resident
-    insu_admdvs: Mapped[str] = mapped_column(sa.String(6), index=True)  # insurance area code
+    insu_admdvs: Mapped[str] = mapped_column(sa.String(6))  # insurance area code (aggregates scan; no index)
     insu_status: Mapped[InsuStatus] = mapped_column(str_enum(InsuStatus, 1), default=InsuStatus.INSURED)
     insu_status_date: Mapped[date | None] = mapped_column(sa.Date)
     populations: Mapped[str] = mapped_column(sa.String(200), default="")  # sorted tags joined by ";"

@@ -27,7 +27,7 @@ from huiminbao.db.base import UTCDateTime, utcnow
 from huiminbao.enrollment.models import InsuStatus, PolicyStatus, RosterImport
 from huiminbao.enrollment.roster import LINE, CheckedRoster, check, masked_names, read_table, report_csv
 from huiminbao.identity import audit
-from huiminbao.identity.pii import certno_hashes, encrypt_texts, keyed_hashes
+from huiminbao.identity.pii import encrypt_column, hash_column
 from huiminbao.plans.loader import PlanNotFound, load_plan
 
 STAGE = "roster_stage"
@@ -130,6 +130,7 @@ def import_roster(
     path = Path(path)
     raw = data if data is not None else path.read_bytes()
     checked = check(read_table(path, raw), today=today)
+    _lock(session)
     staged = _hashed(checked, keys)
     _create_temp_tables(session)
     try:
@@ -143,7 +144,7 @@ def import_roster(
         ).all()
         inserted = sum(1 for _, new in todo if new)
         changed = staged.join(pl.DataFrame({"psn_no": [p for p, _ in todo]}, schema={"psn_no": pl.Utf8}), on="psn_no")
-        blobs = encrypt_texts([*changed["certno"], *changed["psn_name"]], keys.encrypt)
+        blobs = pl.Series(encrypt_column([*changed["certno"], *changed["psn_name"]], keys.encrypt)).cast(pl.Binary)
         _bulk_load(
             session,
             ENC,
@@ -217,8 +218,8 @@ def _hashed(checked: CheckedRoster, keys: Keys) -> pl.DataFrame:
         "psn_no",
         "certno",
         "psn_name",
-        pl.Series("certno_hash", certno_hashes(good["certno"], keys.hash), dtype=pl.Utf8),
-        pl.Series("content_hash", keyed_hashes(content, keys.hash), dtype=pl.Utf8),
+        _hex("certno_hash", hash_column(good["certno"].to_list(), keys.hash)),
+        _hex("content_hash", hash_column(content.to_list(), keys.hash)),
         masked_names(pl.col("psn_name")).alias("name_masked"),
         pl.col("gend").alias("gender"),
         pl.col("brdy").alias("birth_date"),
@@ -229,6 +230,10 @@ def _hashed(checked: CheckedRoster, keys: Keys) -> pl.DataFrame:
         "populations",
         pl.col(LINE).alias("line"),
     )
+
+
+def _hex(name: str, digests: object) -> pl.Series:
+    return pl.Series(name, digests).cast(pl.Binary).bin.encode("hex")
 
 
 def _create_temp_tables(session: Session) -> None:
@@ -270,6 +275,7 @@ def _bulk_load(session: Session, table: str, frame: pl.DataFrame) -> None:
         cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(buffer.getvalue())
+        cursor.execute(f"ANALYZE {table}")  # temporary tables are never auto-analysed: plan joins on facts
         return
     rows = frame.with_columns(
         [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if t == pl.Date]
@@ -306,15 +312,36 @@ def _held_by_another(session: Session) -> pl.DataFrame:
 
 
 def _upsert(session: Session) -> None:
+    """Changed people updated in place, then new people inserted: two set-based statements. Plain INSERT
+    is cheaper than ``ON CONFLICT`` (no speculative insertion per row), and safe because imports are
+    serialised (``_lock``)."""
     columns = (*PERSON_COLUMNS, "certno_enc", "name_enc")
-    updates = ", ".join(f"{c} = excluded.{c}" for c in (*columns[1:], "updated_at"))
-    stmt = sa.text(
+    now = sa.bindparam("now", type_=UTCDateTime())
+    sets = ", ".join(
+        f"{c} = (SELECT s.{c} FROM {STAGE} s WHERE s.psn_no = insured_person.psn_no)" for c in PERSON_COLUMNS[1:]
+    )
+    encs = ", ".join(
+        f"{c} = (SELECT e.{c} FROM {ENC} e WHERE e.psn_no = insured_person.psn_no)" for c in ("certno_enc", "name_enc")
+    )
+    update = sa.text(
+        f"UPDATE insured_person SET {sets}, {encs}, updated_at = :now WHERE psn_no IN (SELECT psn_no FROM {ENC})"
+    ).bindparams(now)
+    insert = sa.text(
         f"INSERT INTO insured_person ({', '.join(columns)}, created_at, updated_at) "
         f"SELECT {', '.join('s.' + c for c in PERSON_COLUMNS)}, e.certno_enc, e.name_enc, :now, :now "
-        f"FROM {STAGE} s JOIN {ENC} e ON e.psn_no = s.psn_no WHERE true "
-        f"ON CONFLICT (psn_no) DO UPDATE SET {updates}"
-    ).bindparams(sa.bindparam("now", type_=UTCDateTime()))
-    session.execute(stmt, {"now": utcnow()})
+        f"FROM {STAGE} s JOIN {ENC} e ON e.psn_no = s.psn_no "
+        "WHERE NOT EXISTS (SELECT 1 FROM insured_person p WHERE p.psn_no = s.psn_no)"
+    ).bindparams(now)
+    stamp = {"now": utcnow()}
+    session.execute(update, stamp)
+    session.execute(insert, stamp)
+
+
+def _lock(session: Session) -> None:
+    """One roster import at a time (PostgreSQL: a transaction-scoped advisory lock; SQLite serialises
+    writers by itself)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('huiminbao.roster_import'))"))
 
 
 def _follow_status_changes(session: Session) -> int:

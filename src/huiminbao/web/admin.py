@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from huiminbao.access.policies import SignedIn, check_csrf
+from huiminbao.access.policies import SignedIn, actor_of, check_csrf
 from huiminbao.admin.plans import register_plans
 from huiminbao.db import SessionDep
 from huiminbao.identity import audit
@@ -39,8 +39,7 @@ def plans_dir() -> Path | None:
     return Path(folder) if folder else None
 
 
-def _actor(request: Request, user: User) -> audit.Actor:
-    return audit.Actor(user.username, user.role.value, request.client.host if request.client else None)
+_actor = actor_of
 
 
 @router.get("", dependencies=[Depends(ADMIN)])

@@ -61,7 +61,6 @@ def upgrade() -> None:
         "ORDER BY psn_no"
     )
     op.drop_table("insured_person_old")
-    op.create_index("ix_insured_person_insu_admdvs", "insured_person", ["insu_admdvs"])
 
     op.create_table(
         "roster_import",
@@ -143,7 +142,6 @@ def downgrade() -> None:
     op.drop_table("policy")
     op.drop_table("policy_order")
     op.drop_table("roster_import")
-    op.drop_index("ix_insured_person_insu_admdvs", table_name="insured_person")
     op.rename_table("insured_person", "insured_person_new")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE insured_person_new RENAME CONSTRAINT pk_insured_person TO pk_insured_person_new")

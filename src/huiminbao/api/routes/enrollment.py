@@ -1,0 +1,139 @@
+"""Eligibility and purchase: ``GET /api/v1/eligibility``, ``POST /api/v1/policies``, a person's policies.
+
+Residents check and buy for themselves and their family (the payer is the signed-in resident); counter
+clerks enroll anyone at the counter, paid on the spot; administrators may do both. An order paid online
+or from the personal account waits for payment; a counter order is paid at once. A refusal is a 422 with
+the contract's code and ``field`` naming the member (``members[2].psn_no``); nothing is bought.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from huiminbao.access.errors import ApiError
+from huiminbao.access.policies import Allow, actor_of
+from huiminbao.api.errors import ERRORS
+from huiminbao.db import SessionDep
+from huiminbao.enrollment.models import Channel, InsuredPerson, Policy, PolicyOrder, Relation
+from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view
+from huiminbao.identity.models import Role, User
+from huiminbao.plans import PlanNotFound, compiled_plan
+
+router = APIRouter(prefix="/api/v1", tags=["enrollment"])
+BUYERS = (Role.RESIDENT, Role.CLERK, Role.ADMIN)
+RESIDENT_CHANNELS = (Channel.ONLINE, Channel.PERSONAL_ACCOUNT)
+
+
+class Eligibility(BaseModel):
+    eligible: bool
+    code: str | None = Field(description="拒绝原因代码（eligible 为 false 时）")
+    reason: str = Field(description="可否投保及原因（中文）")
+    tier: str | None
+    tier_name: str | None
+    premium: str | None = Field(description="保费（元）")
+    cover_start: str | None
+    cover_end: str | None
+    rule: str | None = Field(description="依据：投保期或例外规则")
+
+
+class OrderMember(BaseModel):
+    psn_no: str = Field(min_length=1, max_length=40)
+    relation: Relation
+
+
+class OrderIn(BaseModel):
+    plan: str = Field(min_length=1, max_length=64)
+    tier: str | None = Field(None, max_length=64)
+    payer: str = Field(min_length=1, max_length=40, description="付款人人员编号")
+    members: list[OrderMember] = Field(min_length=1, max_length=20)
+    channel: Channel
+
+
+class PolicyOut(BaseModel):
+    policy_no: str
+    psn_no: str
+    relation: str
+    tier: str
+    premium: str
+    status: str
+    cover_start: str
+    cover_end: str
+
+
+class OrderOut(BaseModel):
+    order: str
+    status: str
+    channel: str
+    total: str
+    policies: list[PolicyOut]
+
+
+def _plan(plan_id: str, field: str = "plan"):
+    try:
+        return compiled_plan(plan_id)
+    except PlanNotFound:
+        raise ApiError(404, "plan_not_found", f"没有计划 {plan_id}", field) from None
+
+
+@router.get("/eligibility", response_model=Eligibility, responses=ERRORS)
+def eligibility(
+    request: Request,
+    session: SessionDep,
+    _user: Annotated[User, Depends(Allow(*BUYERS))],
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    psn_no: Annotated[str, Query(min_length=1, max_length=40)],
+    channel: Channel | None = None,
+    tier: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    """Whether this person may buy the plan today (through ``channel``), and why, in Chinese: tier,
+    premium and cover period when yes; the rule that stops it when no. Says nothing personal."""
+    compiled = _plan(plan)
+    day = request.app.state.settings.platform_date()
+    decision = check_eligibility(session=session, compiled=compiled, psn_no=psn_no, day=day, channel=channel, tier=tier)
+    return decision.as_dict()
+
+
+@router.post("/policies", response_model=OrderOut, status_code=201, responses=ERRORS)
+def place_order(
+    request: Request, session: SessionDep, order: OrderIn, user: Annotated[User, Depends(Allow(*BUYERS))]
+) -> dict:
+    """Buy for the members in one order, all or nothing. A resident pays for self and family (``online``
+    or ``personal_account``; the order waits for payment); a clerk's ``counter`` order is paid at once."""
+    if user.role == Role.RESIDENT:
+        if order.payer != user.psn_no:
+            raise ApiError(403, "payer_not_self", "居民只能以本人为付款人下单", "payer")
+        if order.channel not in RESIDENT_CHANNELS:
+            raise ApiError(422, "channel_not_allowed", "居民线上投保只能选择线上支付或医保个人账户", "channel")
+    compiled = _plan(order.plan)
+    paid = order.channel == Channel.COUNTER
+    try:
+        placed = buy(
+            session=session, actor=actor_of(request, user), compiled=compiled, payer_psn_no=order.payer,
+            members=[Member(m.psn_no, m.relation) for m in order.members], channel=order.channel,
+            day=request.app.state.settings.platform_date(), tier=order.tier, paid=paid,
+        )  # fmt: skip
+        view = order_view(session=session, order=placed)
+    except PurchaseRefused as exc:
+        session.rollback()
+        raise ApiError(422, exc.code.value, exc.message, exc.field) from None
+    session.commit()
+    return view
+
+
+@router.get("/policies/mine", response_model=list[OrderOut], responses=ERRORS)
+def my_orders(session: SessionDep, user: Annotated[User, Depends(Allow(Role.RESIDENT))]) -> list[dict]:
+    """The signed-in resident's orders: those they paid for (their family's policies) and their own."""
+    me = session.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == (user.psn_no or ""))).one_or_none()
+    if me is None:
+        return []
+    own = sa.select(Policy.order_id).where(Policy.person_id == me.id)
+    orders = session.scalars(
+        sa.select(PolicyOrder)
+        .where(sa.or_(PolicyOrder.payer_id == me.id, PolicyOrder.id.in_(own)))
+        .order_by(PolicyOrder.id)
+    ).all()
+    return [order_view(session=session, order=o) for o in orders]

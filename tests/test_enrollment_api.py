@@ -1,0 +1,106 @@
+"""The enrollment API as its users call it: an administrator uploads the roster, a resident checks and buys
+for the family, a clerk enrolls at the counter; refusals in the contract's error body."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from huiminbao.identity.certno import make_certno
+
+IN_WINDOW = date(2023, 12, 1)
+HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
+ROWS = [
+    ("E1", "310", "371502", ""),
+    ("S1", "390", "371502", ""),
+    ("C1", "390", "371502", ""),
+    ("B1", "390", "371502", ""),
+    ("V1", "390", "371521", "veteran"),
+]
+
+
+@pytest.fixture
+def app_settings(app_settings: Any) -> Any:
+    app_settings.today = IN_WINDOW  # HMB_TODAY: inside Liaocheng 2024's enrollment window
+    return app_settings
+
+
+def roster_csv(extra: list[str] | None = None) -> bytes:
+    lines = [HEADER] + [
+        f"{p},{make_certno(area, date(1985, 5, 5), i)},居民{i},2,1985-05-05,{kind},{area},1,2015-01-01,{tags}"
+        for i, (p, kind, area, tags) in enumerate(ROWS, start=1)
+    ]
+    return ("\n".join(lines + (extra or [])) + "\n").encode()
+
+
+def upload(client: TestClient, headers: dict[str, str], data: bytes, name: str = "roster.csv") -> Any:
+    return client.post("/api/v1/roster/imports", headers=headers, files={"file": (name, data, "text/csv")})
+
+
+def test_admin_uploads_the_roster_and_reads_the_rejections(client: TestClient, sign_in: Any) -> None:
+    admin = sign_in("admin")
+    bad = "X9,110105194912310020,王五,1,1949-12-31,390,371502,7,2015-01-01,"
+    res = upload(client, admin, roster_csv([bad]))
+    assert res.status_code == 201, res.text
+    body = res.json()
+    assert (body["rows"], body["inserted"], body["rejected"]) == (6, 5, 1)
+    report = client.get(body["report"], headers=admin)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
+    text = report.content.decode("utf-8-sig")
+    assert "7,X9,certno," in text and "7,X9,psn_insu_stas,参保状态应为 1、2 或 4" in text
+    assert "110105194912310020" not in text and "王五" not in text
+    again = upload(client, admin, roster_csv()).json()
+    assert (again["inserted"], again["unchanged"]) == (0, 5)
+    unreadable = upload(client, admin, b"a,b\n1,2\n")
+    assert unreadable.status_code == 422 and unreadable.json()["code"] == "roster_unreadable"
+    assert upload(client, sign_in("clerk"), roster_csv()).status_code == 403
+
+
+def test_a_resident_checks_and_buys_for_the_family(client: TestClient, sign_in: Any) -> None:
+    upload(client, sign_in("admin"), roster_csv())
+    me = sign_in("resident", psn_no="E1")
+    ok = client.get("/api/v1/eligibility", params={"plan": "liaocheng-2024", "psn_no": "S1"}, headers=me).json()
+    assert ok["eligible"] and ok["premium"] == "89.00" and ok["cover_start"] == "2024-01-01"
+    order = {
+        "plan": "liaocheng-2024",
+        "payer": "E1",
+        "channel": "personal_account",
+        "members": [{"psn_no": "E1", "relation": "self"}, {"psn_no": "S1", "relation": "spouse"}],
+    }
+    res = client.post("/api/v1/policies", json=order, headers=me)
+    assert res.status_code == 201, res.text
+    placed = res.json()
+    assert placed["status"] == "pending_payment" and placed["total"] == "178.00"
+    assert [p["status"] for p in placed["policies"]] == ["pending_payment", "pending_payment"]
+    mine = client.get("/api/v1/policies/mine", headers=me).json()
+    assert [o["order"] for o in mine] == [placed["order"]]
+    again = client.get("/api/v1/eligibility", params={"plan": "liaocheng-2024", "psn_no": "S1"}, headers=me).json()
+    assert (again["eligible"], again["code"]) == (False, "already_insured")
+
+    sibling = {**order, "members": [{"psn_no": "C1", "relation": "child"}, {"psn_no": "B1", "relation": "sibling"}]}
+    refused = client.post("/api/v1/policies", json=sibling, headers=me)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "relation_not_allowed" and refused.json()["field"] == "members[1].psn_no"
+    assert "兄弟姐妹" in refused.json()["message"]
+    other = client.post("/api/v1/policies", json={**order, "payer": "S1"}, headers=me)
+    assert other.status_code == 403 and other.json()["code"] == "payer_not_self"
+    unknown = client.get("/api/v1/eligibility", params={"plan": "nowhere-2024", "psn_no": "S1"}, headers=me)
+    assert unknown.status_code == 404 and unknown.json()["field"] == "plan"
+
+
+def test_a_clerk_enrolls_a_veteran_at_the_counter_late_in_the_year(
+    client: TestClient, sign_in: Any, app_settings: Any
+) -> None:
+    upload(client, sign_in("admin"), roster_csv())
+    app_settings.today = date(2024, 6, 1)
+    clerk = sign_in("clerk")
+    order = {"plan": "liaocheng-2024", "payer": "V1", "channel": "counter", "members": [{"psn_no": "V1", "relation": "self"}]}
+    res = client.post("/api/v1/policies", json=order, headers=clerk)
+    assert res.status_code == 201, res.text
+    policy = res.json()["policies"][0]
+    assert (policy["status"], policy["cover_start"]) == ("active", "2024-06-01")
+    late = client.post("/api/v1/policies", json={**order, "payer": "C1", "members": [{"psn_no": "C1", "relation": "self"}]}, headers=clerk)
+    assert late.status_code == 422 and late.json()["code"] == "outside_window"
