@@ -97,10 +97,79 @@ def test_a_clerk_enrolls_a_veteran_at_the_counter_late_in_the_year(
     upload(client, sign_in("admin"), roster_csv())
     app_settings.today = date(2024, 6, 1)
     clerk = sign_in("clerk")
-    order = {"plan": "liaocheng-2024", "payer": "V1", "channel": "counter", "members": [{"psn_no": "V1", "relation": "self"}]}
+    order = {
+        "plan": "liaocheng-2024",
+        "payer": "V1",
+        "channel": "counter",
+        "members": [{"psn_no": "V1", "relation": "self"}],
+    }
     res = client.post("/api/v1/policies", json=order, headers=clerk)
     assert res.status_code == 201, res.text
     policy = res.json()["policies"][0]
     assert (policy["status"], policy["cover_start"]) == ("active", "2024-06-01")
-    late = client.post("/api/v1/policies", json={**order, "payer": "C1", "members": [{"psn_no": "C1", "relation": "self"}]}, headers=clerk)
+    late = client.post(
+        "/api/v1/policies",
+        json={**order, "payer": "C1", "members": [{"psn_no": "C1", "relation": "self"}]},
+        headers=clerk,
+    )
     assert late.status_code == 422 and late.json()["code"] == "outside_window"
+
+
+def _counter_policy(client: TestClient, sign_in: Any, psn_no: str = "S1") -> dict:
+    upload(client, sign_in("admin"), roster_csv())
+    order = {
+        "plan": "liaocheng-2024",
+        "payer": psn_no,
+        "channel": "counter",
+        "members": [{"psn_no": psn_no, "relation": "self"}],
+    }
+    res = client.post("/api/v1/policies", json=order, headers=sign_in("clerk"))
+    assert res.status_code == 201, res.text
+    return res.json()["policies"][0]
+
+
+def test_the_e_policy_pdf_reads_in_chinese_and_its_qr_code_verifies(
+    client: TestClient, sign_in: Any, tmp_path: Any
+) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    from tests.conftest import missing
+
+    for tool in ("pdftotext", "pdftoppm", "zbarimg"):
+        if shutil.which(tool) is None:
+            missing(f"{tool} not installed; apt-get install -y poppler-utils zbar-tools")
+    policy = _counter_policy(client, sign_in)
+    me = sign_in("resident", psn_no="S1")
+    res = client.get(f"/api/v1/policies/{policy['policy_no']}/epolicy.pdf", headers=me)
+    assert res.status_code == 200 and res.headers["content-type"] == "application/pdf"
+    pdf = tmp_path / "e.pdf"
+    pdf.write_bytes(res.content)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for expected in (
+        "聊惠保 电子保单",
+        policy["policy_no"],
+        "2024-01-01 至 2024-12-31",
+        "89.00 元",
+        "住院",
+        "免赔额",
+        "80%",
+    ):
+        assert expected in text, expected
+    certno = make_certno("371502", date(1985, 5, 5), 2)
+    assert certno[:6] + "********" + certno[-4:] in text and certno not in text and "居民2" not in text
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    png = next(tmp_path.glob("page*.png"))
+    qr = subprocess.run(["zbarimg", "--quiet", "--raw", str(png)], capture_output=True, text=True, check=True).stdout
+    url = qr.strip()
+    assert re.fullmatch(r"http://testserver/verify/[0-9A-F]{12}", url), url
+    code = url.rsplit("/", 1)[1]
+    public = client.get(f"/api/v1/verify/{code}").json()  # no sign-in
+    assert public["valid"] is False and public["reason"] == "保单已生效，保障自 2024-01-01 开始"
+    assert policy["policy_no"] not in str(public) and "S1" not in str(public)
+    page = client.get(f"/verify/{code}")
+    assert page.status_code == 200 and "聊惠保" in page.text and "保单已生效" in page.text
+    assert client.get("/verify/NOPE").status_code == 404
+    other = sign_in("resident", psn_no="C1")
+    assert client.get(f"/api/v1/policies/{policy['policy_no']}/epolicy.pdf", headers=other).status_code == 403

@@ -47,6 +47,14 @@ def to_yuan(fen: int) -> str:
     return f"{sign}{q}.{r:02d}"
 
 
+def to_yuan_grouped(fen: int) -> str:
+    """Yuan with thousands separators, for people reading a page or a PDF: 1600000 -> "16,000.00"."""
+    text = to_yuan(fen)
+    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, frac = text.split(".")
+    return f"{sign}{int(whole):,}.{frac}"
+
+
 def ratio_to_bp(value: str | int | float | Decimal) -> int:
     """Parse a ratio written as a percentage ("80%") or a fraction (0.8) into basis points."""
     text = str(value).strip()
@@ -86,4 +94,5 @@ __all__ = [
     "round_half_up_div",
     "to_fen",
     "to_yuan",
+    "to_yuan_grouped",
 ]

@@ -26,7 +26,9 @@ from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
 from huiminbao.web import admin as web_admin
 from huiminbao.web import auth as web_auth
+from huiminbao.web import enrollment as web_enrollment
 from huiminbao.web import estimate as web_estimate
+from huiminbao.web import roster as web_roster
 from huiminbao.web import routes as web_routes
 
 DESCRIPTION = """惠民保运营平台 API, version 1 under `/api/v1`. Amounts are yuan with two decimals
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
     app.include_router(web_admin.router)
+    app.include_router(web_roster.router)
+    app.include_router(web_enrollment.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -289,4 +289,18 @@ def order_view(*, session: Session, order: PolicyOrder) -> dict[str, Any]:
     }
 
 
-__all__ = ["Member", "PurchaseRefused", "buy", "check_eligibility", "order_view"]
+def orders_of(*, session: Session, psn_no: str) -> list[dict[str, Any]]:
+    """A resident's orders: those they paid for (their family's policies) and those holding their own."""
+    me = session.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == psn_no)).one_or_none()
+    if me is None:
+        return []
+    own = sa.select(Policy.order_id).where(Policy.person_id == me.id)
+    orders = session.scalars(
+        sa.select(PolicyOrder)
+        .where(sa.or_(PolicyOrder.payer_id == me.id, PolicyOrder.id.in_(own)))
+        .order_by(PolicyOrder.id.desc())
+    ).all()
+    return [order_view(session=session, order=o) for o in orders]
+
+
+__all__ = ["Member", "PurchaseRefused", "buy", "check_eligibility", "order_view", "orders_of"]

@@ -1,4 +1,4 @@
-"""Pages of the web UI: the plan list (home) and one plan's liabilities."""
+"""Public pages of the web UI: the plan list (home), one plan's liabilities, e-policy verification."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import Public
+from huiminbao.db import SessionDep
+from huiminbao.enrollment.policies import PolicyNotFound, verify
 from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, list_plans, load_plan
 from huiminbao.web.templating import render
 
@@ -45,3 +47,13 @@ def plan_page(request: Request, plan_id: str) -> Response:
     if plan is None:
         return not_found_page(request, f"方案 {plan_id}")
     return render(request, "plan.html", {"plan": plan, "active": "方案"})
+
+
+@router.get("/verify/{code}", response_class=HTMLResponse)
+def verify_page(request: Request, session: SessionDep, code: str) -> Response:
+    """Where the e-policy's QR code leads: valid or not, for which plan and period; nothing personal."""
+    try:
+        result = verify(session=session, code=code[:32], day=request.app.state.settings.platform_date())
+    except PolicyNotFound:
+        return render(request, "verify.html", {"result": None, "code": code[:32], "active": ""}, status_code=404)
+    return render(request, "verify.html", {"result": result, "code": code, "active": ""})

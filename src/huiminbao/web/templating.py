@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from huiminbao import __version__
 from huiminbao.access.policies import CSRF_COOKIE, SESSION_COOKIE
 from huiminbao.identity.models import Role
-from huiminbao.money import bp_to_percent, to_yuan
+from huiminbao.money import bp_to_percent, to_yuan_grouped
 from huiminbao.web import TEMPLATES_DIR
 
 STATUS_LABELS = {"official": "正式文件", "news": "新闻稿", "from_qa": "问答页整理", "illustrative": "示意数据"}
@@ -33,7 +33,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("方案", "/"),
     NavItem("试算", "/estimate"),
-    NavItem("参保人", None, frozenset({"resident", "clerk", "admin"})),
+    NavItem("投保", "/enroll", frozenset({"resident", "clerk", "admin"})),
     NavItem("医院结算", None, frozenset({"hospital", "admin"})),
     NavItem("理赔", None, frozenset({"resident", "clerk", "adjuster", "admin"})),
     NavItem("财务", None, frozenset({"finance", "admin"})),
@@ -45,12 +45,7 @@ NAV: tuple[NavItem, ...] = (
 
 def yuan(fen: int | None) -> str:
     """Integer fen as yuan with thousands separators: 1600000 -> "16,000.00"."""
-    if fen is None:
-        return "—"
-    text = to_yuan(fen)
-    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
-    whole, frac = text.split(".")
-    return f"{sign}{int(whole):,}.{frac}"
+    return "—" if fen is None else to_yuan_grouped(fen)
 
 
 def status_label(status: object) -> str:

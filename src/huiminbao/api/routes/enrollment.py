@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from huiminbao.access.errors import ApiError
-from huiminbao.access.policies import Allow, actor_of
+from huiminbao.access.policies import Allow, Public, actor_of
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
-from huiminbao.enrollment.models import Channel, InsuredPerson, Policy, PolicyOrder, Relation
-from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view
+from huiminbao.enrollment.epolicy import EPolicyError, render
+from huiminbao.enrollment.models import Channel, Relation
+from huiminbao.enrollment.policies import PolicyNotFound, epolicy, get_policy_or_raise, resident_may_see, verify
+from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view, orders_of
 from huiminbao.identity.models import Role, User
 from huiminbao.plans import PlanNotFound, compiled_plan
 
@@ -103,6 +105,12 @@ def place_order(
 ) -> dict:
     """Buy for the members in one order, all or nothing. A resident pays for self and family (``online``
     or ``personal_account``; the order waits for payment); a clerk's ``counter`` order is paid at once."""
+    return place(request, session, user, order)
+
+
+def place(request: Request, session: SessionDep, user: User, order: OrderIn) -> dict:
+    """Place and commit an order for this user, or raise the refusal as an ``ApiError`` (the web page's
+    form shares it)."""
     if user.role == Role.RESIDENT:
         if order.payer != user.psn_no:
             raise ApiError(403, "payer_not_self", "居民只能以本人为付款人下单", "payer")
@@ -126,14 +134,58 @@ def place_order(
 
 @router.get("/policies/mine", response_model=list[OrderOut], responses=ERRORS)
 def my_orders(session: SessionDep, user: Annotated[User, Depends(Allow(Role.RESIDENT))]) -> list[dict]:
-    """The signed-in resident's orders: those they paid for (their family's policies) and their own."""
-    me = session.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == (user.psn_no or ""))).one_or_none()
-    if me is None:
-        return []
-    own = sa.select(Policy.order_id).where(Policy.person_id == me.id)
-    orders = session.scalars(
-        sa.select(PolicyOrder)
-        .where(sa.or_(PolicyOrder.payer_id == me.id, PolicyOrder.id.in_(own)))
-        .order_by(PolicyOrder.id)
-    ).all()
-    return [order_view(session=session, order=o) for o in orders]
+    """The signed-in resident's orders, newest first: those they paid for (their family's policies) and
+    those holding their own policy."""
+    return orders_of(session=session, psn_no=user.psn_no or "")
+
+
+class Verification(BaseModel):
+    valid: bool
+    reason: str
+    status: str
+    status_name: str
+    policy_no: str = Field(description="保单号（中间部分已遮蔽）")
+    plan: str
+    plan_name: str
+    tier_name: str
+    cover_start: str
+    cover_end: str
+    checked_on: str
+
+
+def epolicy_response(request: Request, session: SessionDep, user: User, policy_no: str) -> Response:
+    """The e-policy PDF for a user who may see it (the web page's download shares it)."""
+    try:
+        held = get_policy_or_raise(session=session, policy_no=policy_no)
+    except PolicyNotFound:
+        raise ApiError(404, "policy_not_found", f"没有保单 {policy_no}", "policy_no") from None
+    if user.role == Role.RESIDENT and not resident_may_see(held, user.psn_no, session=session):
+        raise ApiError(403, "forbidden", "只能查看本人或本人所购家庭成员的保单", "policy_no")
+    settings = request.app.state.settings
+    url = str(request.base_url).rstrip("/") + f"/verify/{held.policy.verify_code}"
+    try:
+        pdf = render(epolicy(held, keys=settings.pii_keys, verify_url=url, issued=settings.platform_date()))
+    except EPolicyError as exc:
+        raise ApiError(503, "font_missing", str(exc), None) from None
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="epolicy-{policy_no}.pdf"'},
+    )
+
+
+@router.get("/policies/{policy_no}/epolicy.pdf", responses=ERRORS)
+def epolicy_pdf(
+    request: Request, session: SessionDep, policy_no: str, user: Annotated[User, Depends(Allow(*BUYERS))]
+) -> Response:
+    """The e-policy as a PDF: the insured person or the payer of their order, and staff."""
+    return epolicy_response(request, session, user, policy_no)
+
+
+@router.get("/verify/{code}", response_model=Verification, responses=ERRORS, dependencies=[Depends(Public())])
+def verify_code(request: Request, session: SessionDep, code: str) -> dict:
+    """Public: whether the policy with this e-policy code is valid today; no personal data."""
+    try:
+        return verify(session=session, code=code, day=request.app.state.settings.platform_date())
+    except PolicyNotFound:
+        raise ApiError(404, "policy_not_found", "验真码无效：没有对应的保单", "code") from None

@@ -74,9 +74,8 @@ def upload(
     return _out(run_import(request, session, user, file.filename or "roster.csv", file.file.read()))
 
 
-@router.get("/imports/{import_id}/report", responses=ERRORS)
-def report(import_id: int, session: SessionDep, _user: Annotated[User, Depends(ADMIN)]) -> Response:
-    """The rejected rows of one import as CSV (UTF-8 with BOM, for Excel)."""
+def report_response(session: SessionDep, import_id: int) -> Response:
+    """One import's rejected rows as a CSV download (UTF-8 with BOM, for Excel); the admin page shares it."""
     record = session.get(RosterImport, import_id)
     if record is None:
         raise ApiError(404, "import_not_found", f"没有名册导入记录 {import_id}", "import_id")
@@ -85,3 +84,9 @@ def report(import_id: int, session: SessionDep, _user: Annotated[User, Depends(A
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="roster-import-{import_id}-rejected.csv"'},
     )
+
+
+@router.get("/imports/{import_id}/report", responses=ERRORS)
+def report(import_id: int, session: SessionDep, _user: Annotated[User, Depends(ADMIN)]) -> Response:
+    """The rejected rows of one import as CSV (line, psn_no, field, reason)."""
+    return report_response(session, import_id)
