@@ -44,10 +44,13 @@ system-deps:
 	  $$sudo apt-get install -y -qq $$missing; \
 	fi
 
+# The demo city is Liaocheng 2024: its platform date sits in that plan's enrollment window (HMB_TODAY),
+# and online payments go through the simulated gateway.
+DEMO_TODAY ?= 2023-12-01
 demo: install
 	$(BIN)/hmb db upgrade
-	$(BIN)/hmb db load-demo
-	$(BIN)/hmb serve --host $(HOST) --port $(PORT)
+	HMB_TODAY=$(DEMO_TODAY) $(BIN)/hmb db load-demo
+	HMB_TODAY=$(DEMO_TODAY) HMB_PAYMENT_SIMULATOR=true $(BIN)/hmb serve --host $(HOST) --port $(PORT)
 
 serve: install
 	$(BIN)/hmb serve --host $(HOST) --port $(PORT)

@@ -25,6 +25,7 @@ from huiminbao.db.pgcluster import free_port
 os.environ.setdefault("HMB_SECRET_KEY", "test-secret-key-of-at-least-32-bytes-for-hs256")
 os.environ.setdefault("HMB_PII_KEY", "00112233445566778899aabbccddeeff")
 os.environ.setdefault("HMB_PII_HASH_KEY", "ffeeddccbbaa99887766554433221100")
+os.environ.setdefault("HMB_PAYMENT_SECRET", "test-payment-gateway-secret")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "var" / "screenshots"

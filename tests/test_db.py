@@ -35,6 +35,7 @@ TABLES = {
     "policy",
     "policy_order",
     "policy_event",
+    "payment",
 }
 
 
@@ -224,6 +225,7 @@ def test_dev_keys_are_generated_once_and_warned(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("HMB_SECRET_KEY")
     monkeypatch.delenv("HMB_PII_KEY")
     monkeypatch.delenv("HMB_PII_HASH_KEY")
+    monkeypatch.delenv("HMB_PAYMENT_SECRET")
     monkeypatch.setenv("HMB_VAR_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
@@ -255,6 +257,8 @@ def test_cli_upgrade_current_load_demo(tmp_path: Path, monkeypatch: pytest.Monke
         assert result.exit_code == 0, result.output
         assert "5 registered" in result.output and "demo city: 300 persons" in result.output
         assert "300 insured people loaded" in result.output
+        made = int(result.output.split("policies: ")[1].split()[0])
+        assert 60 <= made <= 120 and "enrollment rate 30%" in result.output  # about 30 % of 300 buy
         assert (tmp_path / "demo" / "roster.csv").exists()  # the demo city is written once, then reused
         result = runner.invoke(app, ["load-demo", "--url", url])
         assert "5 already known" in result.output and "demo city" not in result.output

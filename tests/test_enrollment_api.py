@@ -173,3 +173,52 @@ def test_the_e_policy_pdf_reads_in_chinese_and_its_qr_code_verifies(
     assert client.get("/verify/NOPE").status_code == 404
     other = sign_in("resident", psn_no="C1")
     assert client.get(f"/api/v1/policies/{policy['policy_no']}/epolicy.pdf", headers=other).status_code == 403
+
+
+def _online_order(client: TestClient, sign_in: Any) -> tuple[dict, dict[str, str]]:
+    upload(client, sign_in("admin"), roster_csv())
+    me = sign_in("resident", psn_no="E1")
+    order = {"plan": "liaocheng-2024", "payer": "E1", "channel": "online",
+             "members": [{"psn_no": "E1", "relation": "self"}, {"psn_no": "C1", "relation": "child"}]}  # fmt: skip
+    res = client.post("/api/v1/policies", json=order, headers=me)
+    assert res.status_code == 201, res.text
+    return res.json(), me
+
+
+def test_the_gateways_signed_callback_pays_the_order_once(client: TestClient, sign_in: Any, app_settings: Any) -> None:
+    from huiminbao.enrollment.payment import SIGNATURE_HEADER, SimulatedGateway, sign
+
+    placed, me = _online_order(client, sign_in)
+    gateway = SimulatedGateway(app_settings.payment_secret)
+    body, signature = gateway.callback(placed["order"], 17800)
+    forged = client.post("/api/v1/payments/callback", content=body, headers={SIGNATURE_HEADER: "0" * 64})
+    assert forged.status_code == 401 and forged.json()["code"] == "bad_signature"
+    short, short_sig = gateway.callback(placed["order"], 8900)
+    wrong = client.post("/api/v1/payments/callback", content=short, headers={SIGNATURE_HEADER: short_sig})
+    assert wrong.status_code == 422 and wrong.json()["code"] == "amount_mismatch"
+    for _ in range(2):  # the gateway retries: the same answer, nothing paid twice
+        res = client.post("/api/v1/payments/callback", content=body, headers={SIGNATURE_HEADER: signature})
+        assert res.status_code == 200, res.text
+    assert res.json() == {"order": placed["order"], "status": "paid", "repeated": True}
+    mine = client.get("/api/v1/policies/mine", headers=me).json()[0]
+    assert mine["status"] == "paid" and {p["status"] for p in mine["policies"]} == {"active"}
+    garbage = b'{"order_no": 1}'
+    bad = client.post(
+        "/api/v1/payments/callback",
+        content=garbage,
+        headers={SIGNATURE_HEADER: sign(garbage, app_settings.payment_secret)},
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_callback"
+
+
+def test_the_simulator_pays_through_the_same_callback(client: TestClient, sign_in: Any, app_settings: Any) -> None:
+    placed, me = _online_order(client, sign_in)
+    off = client.post(f"/api/v1/payments/simulate/{placed['order']}", headers=me)
+    assert off.status_code == 404 and off.json()["code"] == "simulator_off"
+    app_settings.payment_simulator = True
+    other = client.post(f"/api/v1/payments/simulate/{placed['order']}", headers=sign_in("resident", psn_no="S1"))
+    assert other.status_code == 403
+    failed = client.post(f"/api/v1/payments/simulate/{placed['order']}?fail=true", headers=me).json()
+    assert failed == {"order": placed["order"], "status": "pending_payment", "repeated": False}
+    paid = client.post(f"/api/v1/payments/simulate/{placed['order']}", headers=me).json()
+    assert paid["status"] == "paid"

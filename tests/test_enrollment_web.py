@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def app_settings(app_settings: Any, tmp_path: Path) -> Any:
     app_settings.today = date(2023, 12, 1)
+    app_settings.payment_simulator = True
     (tmp_path / "roster.csv").write_bytes(roster_csv())
     db = Database.from_url(app_settings.database_url)
     keys = Keys(encrypt=app_settings.pii_key_bytes, hash=app_settings.pii_hash_key_bytes)
@@ -75,6 +76,16 @@ def test_a_resident_buys_for_the_family_on_a_phone(browser: Any, live_server: st
         pdf = page.request.get(live_server + str(href))
         assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:5] == b"%PDF-"
         assert page.locator("section.my-orders").count() == 1
+        rows = page.locator(".member-row")
+        rows.nth(0).locator("input").fill("C1")
+        rows.nth(0).locator("select").select_option("child")
+        page.get_by_label("缴费方式").select_option("online")
+        page.get_by_role("button", name="提交订单").click()
+        page.wait_for_load_state()
+        page.get_by_role("button", name="支付 89.00 元（模拟支付）").click()
+        page.wait_for_load_state()
+        assert "已支付，保单已生效" in page.locator("#done").inner_text()
+        assert page.locator("section.my-orders").first.get_by_text("有效").count() == 1
     finally:
         context.close()
 

@@ -213,3 +213,44 @@ def test_cli_policy_buy(db: Database, db_url: str, monkeypatch: pytest.MonkeyPat
         assert body["code"] == "already_insured" and body["psn_no"] == "E1" and body["field"] == "members[0].psn_no"
     finally:
         get_settings.cache_clear()
+
+
+def test_personal_account_deductions_go_to_the_bureau_and_back(
+    db: Database, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huiminbao.cli.main import app
+    from huiminbao.settings import get_settings
+
+    with db.session() as s:
+        order = buy(
+            session=s, actor=audit.CLI, compiled=compiled_plan("liaocheng-2024"), payer_psn_no="E1",
+            members=[Member("E1", Relation.SELF), Member("S1", Relation.SPOUSE)], channel=Channel.PERSONAL_ACCOUNT,
+            day=IN_WINDOW, paid=False,
+        )  # fmt: skip
+        order_no = order.order_no
+    monkeypatch.setenv("HMB_DATABASE_URL", db_url)
+    monkeypatch.setenv("HMB_TODAY", "2023-12-10")
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "deduct.csv"
+        res = CliRunner().invoke(app, ["policy", "deductions", "export", "--plan", "liaocheng-2024", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert out.read_text(encoding="utf-8-sig").splitlines() == ["order_no,psn_no,amount", f"{order_no},E1,178.00"]
+        results = tmp_path / "results.csv"
+        results.write_text(f"order_no,result,reason\n{order_no},failed,个人账户余额不足\n", encoding="utf-8")
+        res = CliRunner().invoke(app, ["policy", "deductions", "import", str(results), "--json"])
+        assert json.loads(res.stdout) == {"paid": 0, "failed": 1, "repeated": 0}
+        results.write_text(f"order_no,result,reason\n{order_no},paid,\n", encoding="utf-8")
+        for expected in ({"paid": 1, "failed": 0, "repeated": 0}, {"paid": 0, "failed": 0, "repeated": 1}):
+            res = CliRunner().invoke(app, ["policy", "deductions", "import", str(results), "--json"])
+            assert json.loads(res.stdout) == expected
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f"order_no,result\n{order_no},maybe\n", encoding="utf-8")
+        res = CliRunner().invoke(app, ["policy", "deductions", "import", str(bad)])
+        assert res.exit_code == 2 and "第 2 行：result 应为 paid 或 failed" in res.output
+    finally:
+        get_settings.cache_clear()
+    with db.session() as s:
+        statuses = s.scalars(sa.select(Policy.status)).all()
+        assert statuses == [PolicyStatus.ACTIVE, PolicyStatus.ACTIVE]
+        assert s.scalars(sa.select(Policy.status_date)).first() == date(2023, 12, 10)

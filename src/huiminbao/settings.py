@@ -43,6 +43,7 @@ def _dev_keys(var_dir: Path) -> dict[str, str]:
         "secret_key": lambda: secrets.token_urlsafe(32),
         "pii_key": lambda: secrets.token_hex(PII_KEY_BYTES),
         "pii_hash_key": lambda: secrets.token_hex(PII_KEY_BYTES),
+        "payment_secret": lambda: secrets.token_hex(32),
     }
     missing = {name: make() for name, make in fresh.items() if name not in keys}
     if missing:
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     pii_hash_key: str = Field(default="", description="hex HMAC-SM3 key for ID number look-up hashes")
     pii_old_keys: str = Field(default="", description="comma-separated hex SM4 keys still accepted for decryption")
     dev_keys: bool = Field(default=False, description="set when the keys above were generated for dev")
+    payment_secret: str = Field(default="", description="signs the payment gateway's callbacks (HMAC-SHA256)")
+    payment_simulator: bool = Field(
+        default=False, description="offer the simulated payment gateway (demo and tests; never in production)"
+    )
     today: date | None = Field(
         default=None,
         description="the platform's date for demos, tests and replays (windows, eligibility, claim clocks,"
@@ -101,8 +106,9 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = sqlite_url(self.var_dir / "huiminbao.db")
-        if not (self.secret_key and self.pii_key and self.pii_hash_key):
+        if not (self.secret_key and self.pii_key and self.pii_hash_key and self.payment_secret):
             keys = _dev_keys(self.var_dir)
+            self.payment_secret = self.payment_secret or keys["payment_secret"]
             self.secret_key = self.secret_key or keys["secret_key"]
             self.pii_key = self.pii_key or keys["pii_key"]
             self.pii_hash_key = self.pii_hash_key or keys["pii_hash_key"]

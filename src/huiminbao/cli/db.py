@@ -59,6 +59,9 @@ def default_roster() -> Path | None:
     return next((p for p in (demo / "roster.parquet", demo / "roster.csv") if p.exists()), None)
 
 
+DEMO_PLAN = "liaocheng-2024"  # the demo city's plan: its synthetic city, roster and policies
+
+
 @app.command("load-demo")
 def load_demo(
     url: UrlOpt = None,
@@ -67,8 +70,8 @@ def load_demo(
     ] = None,
     persons: Annotated[int, typer.Option(help="size of the demo city when one is generated")] = 20_000,
 ) -> None:
-    """Register the packaged plans and import the demo city's roster, generating the city first
-    (``hmb synth``: a synthetic Liaocheng 2024) when there is none yet."""
+    """Register the packaged plans, import the demo city's roster (generating the city first, ``hmb synth``:
+    a synthetic Liaocheng 2024, when there is none yet) and enroll its usual share in the plan."""
     from huiminbao.admin.plans import register_plans
 
     db = Database.from_url(_url(url))
@@ -79,15 +82,34 @@ def load_demo(
         if roster is None and default_roster() is None:
             _make_demo_city(persons)
         _load_roster(db, roster or default_roster())
+        _enroll_demo(db, DEMO_PLAN)
     finally:
         db.dispose()
+
+
+def _enroll_demo(db: Database, plan_id: str) -> None:
+    """Policies for the share of the demo city that buys (its profile's enrollment rate), as bought on the
+    last day of the enrollment window; people who already hold one keep it."""
+    from huiminbao.enrollment.bulk import enroll_share
+    from huiminbao.identity import audit
+    from huiminbao.plans import compiled_plan
+    from huiminbao.synth.profile import city_profile
+
+    compiled = compiled_plan(plan_id)
+    share = city_profile(plan_id).enrollment_rate
+    with db.session() as session:
+        made = enroll_share(
+            session=session, actor=audit.CLI, compiled=compiled, share=share,
+            day=compiled.plan.enrollment.window.end, seed=2024,
+        )  # fmt: skip
+    typer.echo(f"policies: {made} made for {plan_id} (enrollment rate {share:.0%})")
 
 
 def _make_demo_city(persons: int) -> None:
     from huiminbao.synth import generate_city, write_city
 
     out = get_settings().var_dir / "demo"
-    city = generate_city("liaocheng-2024", persons, seed=2024)
+    city = generate_city(DEMO_PLAN, persons, seed=2024)
     write_city(city, out, "both")
     typer.echo(f"demo city: {persons:,} persons, {city.settlements.height:,} settlements written to {out}")
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
 from huiminbao.db.session import Database
 from huiminbao.enrollment.models import Channel, Relation
+from huiminbao.enrollment.payment import PaymentError, deduction_file, import_deduction_results
 from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, order_view
 from huiminbao.identity import audit
 from huiminbao.plans import PlanNotFound, compiled_plan
@@ -66,3 +68,52 @@ def buy_(
         typer.echo(
             f"  {p['policy_no']}  {p['psn_no']}  {p['tier']}  {p['premium']} 元  {p['status']}  {p['cover_start']} 至 {p['cover_end']}"
         )
+
+
+deductions = typer.Typer(
+    help="医保个人账户扣款文件 (personal-account deductions with the bureau).", no_args_is_help=True
+)
+app.add_typer(deductions, name="deductions")
+
+
+@deductions.command("export")
+def export_deductions(
+    plan: str = typer.Option(..., help="plan id"),
+    out: Path = typer.Option(..., help="CSV to write: order_no, psn_no, amount"),
+) -> None:
+    """Write the pending personal-account orders for the bureau to deduct."""
+    db = Database.from_url(get_settings().database_url)
+    try:
+        with db.session() as session:
+            text = deduction_file(session=session, plan_id=plan)
+    finally:
+        db.dispose()
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"{out}: {text.count(chr(10)) - 1} 笔待扣款")
+
+
+@deductions.command("import")
+def import_deductions(
+    file: Path = typer.Argument(..., help="the bureau's results: order_no, result (paid|failed), reason"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Apply the bureau's deduction results: paid orders' policies become active; failures are recorded
+    with their reason. A file already imported changes nothing; a bad line stops the import, naming it."""
+    if not file.is_file():
+        typer.echo(f"{file}: 文件不存在", err=True)
+        raise typer.Exit(2)
+    db = Database.from_url(get_settings().database_url)
+    try:
+        with db.session() as session:
+            counts = import_deduction_results(
+                session=session, actor=audit.CLI, text=file.read_text(encoding="utf-8-sig"), day=today()
+            )
+    except PaymentError as exc:
+        typer.echo(f"{file}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    typer.echo(f"扣款成功 {counts['paid']}，失败 {counts['failed']}，已处理过 {counts['repeated']}")

@@ -5,7 +5,7 @@ import this module to see the whole schema.
 """
 
 from huiminbao.admin.models import PlanVersion
-from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyEvent, PolicyOrder, RosterImport
+from huiminbao.enrollment.models import InsuredPerson, Payment, Policy, PolicyEvent, PolicyOrder, RosterImport
 from huiminbao.identity.models import AuditEntry, Hospital, UsedNonce, User
 from huiminbao.settlement.models import Accumulator, AdjudicationRun, RunStatus, SettlementOutcome
 
@@ -15,6 +15,7 @@ __all__ = [
     "AuditEntry",
     "Hospital",
     "InsuredPerson",
+    "Payment",
     "PlanVersion",
     "Policy",
     "PolicyEvent",

@@ -151,6 +151,28 @@ class Policy(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class PaymentStatus(enum.StrEnum):
+    PAID = "paid"
+    FAILED = "failed"
+
+
+class Payment(Base):
+    """One result from a payer's channel (the gateway's callback, a line of the bureau's personal-account
+    file). ``reference`` is the channel's own transaction id, unique, so a repeated callback or a
+    re-imported file changes nothing."""
+
+    __tablename__ = "payment"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("policy_order.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    reference: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus))
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class PolicyEvent(Base):
     """A policy's history: each status it took, from which day, and why."""
 
@@ -169,6 +191,8 @@ __all__ = [
     "InsuStatus",
     "InsuredPerson",
     "OrderStatus",
+    "Payment",
+    "PaymentStatus",
     "Policy",
     "PolicyEvent",
     "PolicyOrder",

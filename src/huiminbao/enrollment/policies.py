@@ -56,6 +56,12 @@ def resident_may_see(held: Held, psn_no: str | None, *, session: Session) -> boo
     return payer is not None and payer.psn_no == psn_no
 
 
+def resident_pays_for(*, session: Session, order: PolicyOrder, psn_no: str | None) -> bool:
+    """Whether this resident is the payer of the order."""
+    payer = session.get(InsuredPerson, order.payer_id) if order.payer_id is not None else None
+    return payer is not None and psn_no is not None and payer.psn_no == psn_no
+
+
 def epolicy(held: Held, *, keys: Sequence[bytes], verify_url: str, issued: date) -> EPolicy:
     p = held.policy
     plan = load_plan(p.plan_id)
@@ -111,4 +117,12 @@ def verify(*, session: Session, code: str, day: date) -> dict[str, Any]:
     }
 
 
-__all__ = ["Held", "PolicyNotFound", "epolicy", "get_policy_or_raise", "resident_may_see", "verify"]
+__all__ = [
+    "Held",
+    "PolicyNotFound",
+    "epolicy",
+    "get_policy_or_raise",
+    "resident_may_see",
+    "resident_pays_for",
+    "verify",
+]

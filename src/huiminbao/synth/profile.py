@@ -109,6 +109,7 @@ class CityProfile:
     counties: tuple[tuple[str, str], ...]  # (admdvs code, name); the first is the urban district
     insurance: BasicInsurance
     cost_level: float = 1.0
+    enrollment_rate: float = 0.3  # share of the basic insured who buy the plan (the demo's policies)
     near_cities: tuple[tuple[str, str], ...] = ()  # same province, not this city
     far_cities: tuple[tuple[str, str], ...] = ()  # other provinces
     resident_tags: Mapping[str, float] = field(default_factory=dict)  # population tag -> share of residents
@@ -210,6 +211,7 @@ def city_profile(plan_id: str, drug_catalogs: Mapping[str, Sequence[str]] | None
         counties=_pairs(data["counties"]) if "counties" in data else counties_for(plan.region_code, plan.city),
         insurance=BasicInsurance.from_data(data["basic_insurance"]),
         cost_level=float(data["cost_level"]),
+        enrollment_rate=float(data["enrollment_rate"]),
         near_cities=tuple(c for c in _pairs(data.get("province_cities", [])) if c[0][:4] != plan.region_code[:4]),
         far_cities=tuple(c for c in _pairs(data["far_cities"]) if c[0][:2] != prov),
         resident_tags={k: float(v) for k, v in pops["residents"].items()},

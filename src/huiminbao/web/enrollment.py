@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import SignedIn, check_csrf
 from huiminbao.api.routes.enrollment import OrderIn, epolicy_response, place
+from huiminbao.api.routes.payments import simulate_payment
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.models import Channel, Relation
 from huiminbao.enrollment.purchase import RELATION_NAMES, check_eligibility, orders_of
@@ -66,7 +67,8 @@ def _page(
         "relations": [(r.value, RELATION_NAMES[r]) for r in Relation],
         "statuses": STATUS_NAMES,
         "blank_rows": BLANK_ROWS,
-        "active": "参保人",
+        "simulator": request.app.state.settings.payment_simulator,
+        "active": "投保",
     }
     return render(request, "enroll.html", context | extra, status_code=status)
 
@@ -109,6 +111,18 @@ def enroll(
             request, session, user, plan, status=exc.status, error=exc.message, error_field=exc.field, form=form
         )
     return _page(request, session, user, plan, placed=placed, done=f"订单 {placed['order']} 已提交")
+
+
+@router.post("/pay/{order_no}", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def pay(
+    request: Request, session: SessionDep, user: BuyerDep, order_no: str, plan: Annotated[str, Form()] = ""
+) -> Response:
+    """The demo's payment: the simulated gateway pays the order through its signed callback."""
+    try:
+        done = simulate_payment(request, session, user, order_no, fail=False)
+    except ApiError as exc:
+        return _page(request, session, user, plan or None, status=exc.status, error=exc.message)
+    return _page(request, session, user, plan or None, done=f"订单 {done['order']} 已支付，保单已生效")
 
 
 @router.get("/policies/{policy_no}/epolicy.pdf")

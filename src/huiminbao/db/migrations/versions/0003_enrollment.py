@@ -1,5 +1,5 @@
 """Enrollment: insured persons get an integer key, an encrypted name, their basic-insurance status and
-population tags; roster imports, orders, policies and policy events.
+population tags; roster imports, orders, payments, policies and policy events.
 
 Persons already loaded are copied over with an empty ``content_hash``, so the next roster import
 rewrites each of them (and fills in the encrypted name, which the old table did not keep).
@@ -122,6 +122,21 @@ def upgrade() -> None:
     op.create_index("ix_policy_order_id", "policy", ["order_id"])
     op.create_index("ix_policy_person_id", "policy", ["person_id"])
     op.create_table(
+        "payment",
+        sa.Column("id", BIGINT_PK, nullable=False),
+        sa.Column("order_id", BIGINT_PK, nullable=False),
+        sa.Column("channel", sa.String(20), nullable=False),
+        sa.Column("reference", sa.String(64), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reason", sa.String(200), nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_payment"),
+        sa.UniqueConstraint("reference", name="uq_payment_reference"),
+        sa.ForeignKeyConstraint(["order_id"], ["policy_order.id"], name="fk_payment_order_id_policy_order"),
+    )
+    op.create_index("ix_payment_order_id", "payment", ["order_id"])
+    op.create_table(
         "policy_event",
         sa.Column("id", BIGINT_PK, nullable=False),
         sa.Column("policy_id", BIGINT_PK, nullable=False),
@@ -139,6 +154,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("policy_event")
+    op.drop_table("payment")
     op.drop_table("policy")
     op.drop_table("policy_order")
     op.drop_table("roster_import")
