@@ -222,3 +222,58 @@ def test_the_simulator_pays_through_the_same_callback(client: TestClient, sign_i
     assert failed == {"order": placed["order"], "status": "pending_payment", "repeated": False}
     paid = client.post(f"/api/v1/payments/simulate/{placed['order']}", headers=me).json()
     assert paid["status"] == "paid"
+
+
+def test_cancellation_follows_the_plans_refund_rule(client: TestClient, sign_in: Any, app_settings: Any) -> None:
+    """Assumed rule (the seeds are silent): full refund before cover starts, none after."""
+    placed, me = _online_order(client, sign_in)
+    unpaid = placed["policies"][1]["policy_no"]
+    res = client.post(f"/api/v1/policies/{unpaid}/cancel", headers=me).json()
+    assert (res["status"], res["refund"]) == ("cancelled", "0.00")
+    policy = _counter_policy(client, sign_in, "S1")  # paid at the counter, 89.00
+    other = client.post(f"/api/v1/policies/{policy['policy_no']}/cancel", headers=me)
+    assert other.status_code == 403
+    clerk = sign_in("clerk")
+    app_settings.today = date(2024, 2, 1)
+    late = client.post(f"/api/v1/policies/{policy['policy_no']}/cancel", headers=clerk)
+    assert late.status_code == 422 and late.json()["code"] == "cover_started"
+    assert late.json()["message"] == "保障已于 2024-01-01 开始，按规则不予退保（退保规则为假设，来源文件未规定）"
+    app_settings.today = date(2023, 12, 20)
+    done = client.post(f"/api/v1/policies/{policy['policy_no']}/cancel", headers=clerk).json()
+    assert (done["status"], done["refund"]) == ("refunded", "89.00")
+    assert done["reason"].startswith("保障开始前退保，退还保费的 100%：89.00 元")
+    again = client.post(f"/api/v1/policies/{policy['policy_no']}/cancel", headers=clerk)
+    assert again.status_code == 422 and again.json()["code"] == "not_cancellable"
+    rebuy = {
+        "plan": "liaocheng-2024",
+        "payer": "S1",
+        "channel": "counter",
+        "members": [{"psn_no": "S1", "relation": "self"}],
+    }
+    taken_up = client.post("/api/v1/policies", json=rebuy, headers=clerk)
+    assert taken_up.status_code == 201 and taken_up.json()["policies"][0]["policy_no"] == policy["policy_no"]
+
+
+def test_refund_rules_pro_rata_and_after_the_cover_period() -> None:
+    from huiminbao.enrollment.lifecycle import CancelRefused, refund_due
+    from huiminbao.enrollment.models import Policy
+    from huiminbao.plans import load_plan
+    from huiminbao.plans.schema import AfterStart
+
+    plan = load_plan("liaocheng-2024")
+    assert plan.enrollment.refund is not None
+    pro_rata = plan.model_copy(
+        update={
+            "enrollment": plan.enrollment.model_copy(
+                update={"refund": plan.enrollment.refund.model_copy(update={"after_start": AfterStart.PRO_RATA})}
+            )
+        }
+    )
+    policy = Policy(premium_fen=8900, cover_start=date(2024, 1, 1), cover_end=date(2024, 12, 31))
+    amount, why = refund_due(pro_rata, policy, date(2024, 7, 1))
+    assert amount == 4450 and why.startswith("退还未使用的 183 天保费（共 366 天）：44.50 元")  # 2024 is a leap year
+    assert refund_due(pro_rata, policy, date(2024, 12, 31))[0] == 0  # the last day is still covered
+    assert refund_due(pro_rata, policy, date(2024, 1, 2))[0] == 8851  # 8900 * 364 / 366 = 8851.37
+    assert refund_due(pro_rata, policy, date(2024, 12, 29))[0] == 49  # 8900 * 2 / 366 = 48.63, half up
+    with pytest.raises(CancelRefused, match="保障期已于 2024-12-31 结束"):
+        refund_due(pro_rata, policy, date(2025, 1, 2))

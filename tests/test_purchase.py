@@ -254,3 +254,20 @@ def test_personal_account_deductions_go_to_the_bureau_and_back(
         statuses = s.scalars(sa.select(Policy.status)).all()
         assert statuses == [PolicyStatus.ACTIVE, PolicyStatus.ACTIVE]
         assert s.scalars(sa.select(Policy.status_date)).first() == date(2023, 12, 10)
+
+
+def test_no_refund_once_a_claim_is_paid(db: Database) -> None:
+    from huiminbao.enrollment.lifecycle import CancelRefused
+    from huiminbao.flows.policies import cancel_policy
+    from huiminbao.settlement.models import AdjudicationRun, SettlementOutcome
+
+    view = purchase(db, "liaocheng-2024", "R1", [("R1", Relation.SELF)], Channel.COUNTER, IN_WINDOW)
+    policy_no = view["policies"][0]["policy_no"]
+    with db.session() as s:
+        run = AdjudicationRun(plan_id="liaocheng-2024", tier="standard")
+        s.add(run)
+        s.flush()
+        s.add(SettlementOutcome(run_id=run.id, setl_id="S1", psn_no="R1", payout_fen=123456))
+    with pytest.raises(CancelRefused) as info, db.session() as s:
+        cancel_policy(session=s, actor=audit.CLI, policy_no=policy_no, day=date(2023, 12, 20))
+    assert info.value.code == "claim_paid" and info.value.message == "本保单已赔付 1234.56 元，不能退保"

@@ -262,6 +262,20 @@ class FamilyPurchase(Strict):
     cite: str | None = None
 
 
+class AfterStart(StrEnum):
+    NONE = "none"  # no refund once cover has started
+    PRO_RATA = "pro_rata"  # the unused days of the cover period, by day
+
+
+class Refund(Figure):
+    """Cancellation (退保) and what it gives back; the seeds say nothing on it, so plans mark it assumed."""
+
+    before_cover: Bp  # share of the premium refunded when cancelled before cover starts
+    after_start: AfterStart = AfterStart.NONE
+    after_claim: bool = False  # may a policy on which a claim was paid still be cancelled?
+    cite: str | None = None
+
+
 class Enrollment(Strict):
     window: Period
     waiting_days: int = Field(0, ge=0)  # days after a person's cover starts before care counts (等待期)
@@ -270,6 +284,7 @@ class Enrollment(Strict):
     newborn: Newborn | None = None
     family_purchase: FamilyPurchase | None = None
     group_policies: bool = False
+    refund: Refund | None = None  # None: a paid policy cannot be cancelled
     cite: str | None = None
 
 

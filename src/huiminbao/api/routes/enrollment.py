@@ -19,10 +19,13 @@ from huiminbao.access.policies import Allow, Public, actor_of
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.epolicy import EPolicyError, render
+from huiminbao.enrollment.lifecycle import CancelRefused
 from huiminbao.enrollment.models import Channel, Relation
 from huiminbao.enrollment.policies import PolicyNotFound, epolicy, get_policy_or_raise, resident_may_see, verify
 from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view, orders_of
+from huiminbao.flows.policies import cancel_policy
 from huiminbao.identity.models import Role, User
+from huiminbao.money import to_yuan
 from huiminbao.plans import PlanNotFound, compiled_plan
 
 router = APIRouter(prefix="/api/v1", tags=["enrollment"])
@@ -189,3 +192,39 @@ def verify_code(request: Request, session: SessionDep, code: str) -> dict:
         return verify(session=session, code=code, day=request.app.state.settings.platform_date())
     except PolicyNotFound:
         raise ApiError(404, "policy_not_found", "验真码无效：没有对应的保单", "code") from None
+
+
+class CancelOut(BaseModel):
+    policy_no: str
+    status: str
+    refund: str = Field(description="退还保费（元）")
+    reason: str
+
+
+@router.post("/policies/{policy_no}/cancel", response_model=CancelOut, responses=ERRORS)
+def cancel(
+    request: Request, session: SessionDep, policy_no: str, user: Annotated[User, Depends(Allow(*BUYERS))]
+) -> dict:
+    """Cancel a policy (退保): unpaid, it is simply cancelled; paid, it is refunded as the plan's refund rule
+    says, with the reason; refused (422, with the reason) when the rule allows no refund."""
+    try:
+        held = get_policy_or_raise(session=session, policy_no=policy_no)
+    except PolicyNotFound:
+        raise ApiError(404, "policy_not_found", f"没有保单 {policy_no}", "policy_no") from None
+    if user.role == Role.RESIDENT and not resident_may_see(held, user.psn_no, session=session):
+        raise ApiError(403, "forbidden", "只能为本人或本人所购家庭成员的保单退保", "policy_no")
+    try:
+        done = cancel_policy(
+            session=session, actor=actor_of(request, user), policy_no=policy_no,
+            day=request.app.state.settings.platform_date(),
+        )  # fmt: skip
+    except CancelRefused as exc:
+        session.rollback()
+        raise ApiError(422, exc.code, exc.message, "policy_no") from None
+    session.commit()
+    return {
+        "policy_no": done.policy_no,
+        "status": done.status.value,
+        "refund": to_yuan(done.refund_fen),
+        "reason": done.reason,
+    }
