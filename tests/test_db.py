@@ -36,6 +36,7 @@ TABLES = {
     "policy_order",
     "policy_event",
     "payment",
+    "charity_fund",
 }
 
 

@@ -277,3 +277,57 @@ def test_refund_rules_pro_rata_and_after_the_cover_period() -> None:
     assert refund_due(pro_rata, policy, date(2024, 12, 29))[0] == 49  # 8900 * 2 / 366 = 48.63, half up
     with pytest.raises(CancelRefused, match="保障期已于 2024-12-31 结束"):
         refund_due(pro_rata, policy, date(2025, 1, 2))
+
+
+def test_an_employer_buys_for_a_list(client: TestClient, sign_in: Any) -> None:
+    _counter_policy(client, sign_in, "S1")  # S1 is insured already
+    clerk = sign_in("clerk")
+    c1 = make_certno("371502", date(1985, 5, 5), 3)  # C1, given by ID number
+    listing = f"psn_no,certno,name\nE1,,x\n,{c1},y\nS1,,z\nNOPE,,w\nE1,,again\n".encode()
+    files = {"file": ("staff.csv", listing, "text/csv")}
+    q = client.post("/api/v1/groups/quote", data={"plan": "liaocheng-2024"}, files=files, headers=clerk).json()
+    assert (q["members"], q["eligible"], q["total"]) == (5, 2, "178.00")
+    assert [(r["line"], r["code"]) for r in q["refused"]] == [
+        (4, "already_insured"),
+        (5, "not_in_roster"),
+        (6, "duplicate"),
+    ]
+    assert c1 not in str(q)
+    res = client.post(
+        "/api/v1/groups/orders", data={"plan": "liaocheng-2024", "payer_name": "聊城某公司"}, files=files, headers=clerk
+    )
+    assert res.status_code == 201, res.text
+    body = res.json()
+    assert body["order"]["channel"] == "group" and body["order"]["status"] == "paid"
+    assert sorted(p["psn_no"] for p in body["order"]["policies"]) == ["C1", "E1"]
+    again = client.post(
+        "/api/v1/groups/orders", data={"plan": "liaocheng-2024", "payer_name": "聊城某公司"}, files=files, headers=clerk
+    )
+    assert again.json()["order"] is None and again.json()["eligible"] == 0  # re-sending the list buys nothing twice
+    bad = client.post(
+        "/api/v1/groups/quote", data={"plan": "liaocheng-2024"}, files={"file": ("x.csv", b"a\n1\n")}, headers=clerk
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_list"
+
+
+def test_a_charity_fund_pays_until_it_is_used_up(client: TestClient, sign_in: Any) -> None:
+    """Liaocheng 2024: a charity donated premiums for people in hardship; never a fen more than it holds."""
+    upload(client, sign_in("admin"), roster_csv())
+    fund = client.post(
+        "/api/v1/charity/funds",
+        json={"name": "某慈善基金会", "plan": "liaocheng-2024", "amount": "200.00"},
+        headers=sign_in("finance"),
+    )
+    assert fund.status_code == 201, fund.text
+    fund_id = fund.json()["id"]
+    listing = b"psn_no\nE1\nS1\nC1\n"
+    res = client.post(
+        "/api/v1/groups/orders", data={"plan": "liaocheng-2024", "payer_name": "某慈善基金会", "fund_id": str(fund_id)},
+        files={"file": ("hardship.csv", listing, "text/csv")}, headers=sign_in("clerk"),
+    ).json()  # fmt: skip
+    assert [p["psn_no"] for p in res["order"]["policies"]] == ["E1", "S1"] and res["order"]["channel"] == "charity"
+    assert res["refused"] == [
+        {"line": 4, "person": "C1", "code": "fund_exhausted", "reason": "慈善资金余额不足（余 22.00 元）"}
+    ]
+    left = client.get(f"/api/v1/charity/funds/{fund_id}", headers=sign_in("admin")).json()
+    assert (left["donated"], left["balance"]) == ("200.00", "22.00")

@@ -271,3 +271,36 @@ def test_no_refund_once_a_claim_is_paid(db: Database) -> None:
     with pytest.raises(CancelRefused) as info, db.session() as s:
         cancel_policy(session=s, actor=audit.CLI, policy_no=policy_no, day=date(2023, 12, 20))
     assert info.value.code == "claim_paid" and info.value.message == "本保单已赔付 1234.56 元，不能退保"
+
+
+def test_concurrent_charity_allocations_never_overspend(db: Database) -> None:
+    from huiminbao.enrollment.group import GroupError, Line, buy_group, create_fund
+    from huiminbao.enrollment.models import CharityFund
+
+    with db.session() as s:
+        fund_id = create_fund(session=s, actor=audit.CLI, name="慈善", plan_id="liaocheng-2024", amount_fen=3 * 8900).id
+    lists = [["E1", "S1"], ["C1", "B1"], ["V1", "R1"]]
+    outcomes: list[str] = []
+
+    def allocate(psn_nos: list[str]) -> None:
+        try:
+            with db.session() as s:
+                buy_group(
+                    session=s, actor=audit.CLI, compiled=compiled_plan("liaocheng-2024"),
+                    lines=[Line(i, p, None) for i, p in enumerate(psn_nos, start=2)], hash_key=KEYS.hash,
+                    day=IN_WINDOW, payer_name="慈善", fund_id=fund_id,
+                )  # fmt: skip
+            outcomes.append("ok")
+        except (GroupError, sa.exc.OperationalError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=allocate, args=(ps,)) for ps in lists]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.session() as s:
+        balance = s.get(CharityFund, fund_id).balance_fen  # type: ignore[union-attr]
+        policies = s.scalar(sa.select(sa.func.count()).select_from(Policy))
+    assert balance >= 0 and balance == 3 * 8900 - policies * 8900, (balance, policies, outcomes)
+    assert 1 <= policies <= 3 and "ok" in outcomes

@@ -20,7 +20,7 @@ from huiminbao import __version__
 from huiminbao.api import docs, errors
 from huiminbao.api.headers import SecurityHeaders
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
-from huiminbao.api.routes import auth, enrollment, estimate, health, hospital, payments, persons, plans, roster
+from huiminbao.api.routes import auth, enrollment, estimate, groups, health, hospital, payments, persons, plans, roster
 from huiminbao.db.session import Database
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enrollment.router)
     app.include_router(roster.router)
     app.include_router(payments.router)
+    app.include_router(groups.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)

@@ -5,7 +5,15 @@ import this module to see the whole schema.
 """
 
 from huiminbao.admin.models import PlanVersion
-from huiminbao.enrollment.models import InsuredPerson, Payment, Policy, PolicyEvent, PolicyOrder, RosterImport
+from huiminbao.enrollment.models import (
+    CharityFund,
+    InsuredPerson,
+    Payment,
+    Policy,
+    PolicyEvent,
+    PolicyOrder,
+    RosterImport,
+)
 from huiminbao.identity.models import AuditEntry, Hospital, UsedNonce, User
 from huiminbao.settlement.models import Accumulator, AdjudicationRun, RunStatus, SettlementOutcome
 
@@ -13,6 +21,7 @@ __all__ = [
     "Accumulator",
     "AdjudicationRun",
     "AuditEntry",
+    "CharityFund",
     "Hospital",
     "InsuredPerson",
     "Payment",

@@ -122,6 +122,7 @@ class PolicyOrder(Base):
     order_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
     plan_id: Mapped[str] = mapped_column(PLAN_ID, index=True)
     payer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("insured_person.id"))
+    payer_name: Mapped[str | None] = mapped_column(sa.String(100))  # an employer or a charity fund
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus))
     total_fen: Mapped[int] = mapped_column(sa.BigInteger)
@@ -149,6 +150,21 @@ class Policy(Base):
     verify_code: Mapped[str] = mapped_column(sa.String(16), unique=True)  # on the e-policy's QR code
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CharityFund(Base):
+    """Money a charity gave to pay premiums for people in hardship (Liaocheng 2024: 100,000 yuan). The
+    balance only ever goes down by a guarded update, so concurrent allocations cannot overspend it."""
+
+    __tablename__ = "charity_fund"
+    __table_args__ = (sa.CheckConstraint("balance_fen >= 0", name="balance_not_negative"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    plan_id: Mapped[str] = mapped_column(PLAN_ID)
+    donated_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    balance_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PaymentStatus(enum.StrEnum):
@@ -188,6 +204,7 @@ class PolicyEvent(Base):
 
 __all__ = [
     "Channel",
+    "CharityFund",
     "InsuStatus",
     "InsuredPerson",
     "OrderStatus",

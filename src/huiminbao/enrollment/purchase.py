@@ -184,7 +184,7 @@ def buy(
         decisions.append((m, person, decision))
     now = utcnow()
     order = PolicyOrder(
-        order_no=_number("O", plan.year),
+        order_no=number("O", plan.year),
         plan_id=plan.id,
         payer_id=payer.id if payer else None,
         channel=channel,
@@ -199,7 +199,7 @@ def buy(
             session.flush()
             for m, person, d in decisions:
                 assert d.tier and d.premium_fen is not None and d.cover_start and d.cover_end
-                _place(session, order, plan.id, person, m.relation, d, paid=paid, day=day)
+                place_policy(session, order, plan.id, person, m.relation, d, paid=paid, day=day)
             session.flush()
     except IntegrityError:
         raise PurchaseRefused(Refusal.ALREADY_INSURED, "本单中有人刚刚已被其他订单投保，请刷新后重试") from None
@@ -214,7 +214,7 @@ def buy(
     return order
 
 
-def _place(
+def place_policy(
     session: Session, order: PolicyOrder, plan_id: str, person: InsuredPerson, relation: Relation, d: Decision,
     *, paid: bool, day: date,
 ) -> Policy:  # fmt: skip
@@ -235,7 +235,7 @@ def _place(
         policy.status, policy.status_date, policy.cover_start = status, day, d.cover_start
     else:
         policy = Policy(
-            policy_no=_number("P", d.cover_start.year),
+            policy_no=number("P", d.cover_start.year),
             order_id=order.id,
             plan_id=plan_id,
             person_id=person.id,
@@ -255,7 +255,7 @@ def _place(
     return policy
 
 
-def _number(prefix: str, year: int) -> str:
+def number(prefix: str, year: int) -> str:
     """An order or policy number: a letter, the year, 14 random digits (unique by constraint)."""
     return f"{prefix}{year}{secrets.randbelow(10**14):014d}"
 

@@ -26,7 +26,7 @@ from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_el
 from huiminbao.flows.policies import cancel_policy
 from huiminbao.identity.models import Role, User
 from huiminbao.money import to_yuan
-from huiminbao.plans import PlanNotFound, compiled_plan
+from huiminbao.plans import Compiled, PlanNotFound, compiled_plan
 
 router = APIRouter(prefix="/api/v1", tags=["enrollment"])
 BUYERS = (Role.RESIDENT, Role.CLERK, Role.ADMIN)
@@ -77,7 +77,7 @@ class OrderOut(BaseModel):
     policies: list[PolicyOut]
 
 
-def _plan(plan_id: str, field: str = "plan"):
+def plan_or_404(plan_id: str, field: str = "plan") -> Compiled:
     try:
         return compiled_plan(plan_id)
     except PlanNotFound:
@@ -96,7 +96,7 @@ def eligibility(
 ) -> dict:
     """Whether this person may buy the plan today (through ``channel``), and why, in Chinese: tier,
     premium and cover period when yes; the rule that stops it when no. Says nothing personal."""
-    compiled = _plan(plan)
+    compiled = plan_or_404(plan)
     day = request.app.state.settings.platform_date()
     decision = check_eligibility(session=session, compiled=compiled, psn_no=psn_no, day=day, channel=channel, tier=tier)
     return decision.as_dict()
@@ -119,7 +119,7 @@ def place(request: Request, session: SessionDep, user: User, order: OrderIn) -> 
             raise ApiError(403, "payer_not_self", "居民只能以本人为付款人下单", "payer")
         if order.channel not in RESIDENT_CHANNELS:
             raise ApiError(422, "channel_not_allowed", "居民线上投保只能选择线上支付或医保个人账户", "channel")
-    compiled = _plan(order.plan)
+    compiled = plan_or_404(order.plan)
     paid = order.channel == Channel.COUNTER
     try:
         placed = buy(

@@ -1,5 +1,5 @@
 """Enrollment: insured persons get an integer key, an encrypted name, their basic-insurance status and
-population tags; roster imports, orders, payments, policies and policy events.
+population tags; roster imports, orders, payments, charity funds, policies and policy events.
 
 Persons already loaded are copied over with an empty ``content_hash``, so the next roster import
 rewrites each of them (and fills in the encrypted name, which the old table did not keep).
@@ -84,6 +84,7 @@ def upgrade() -> None:
         sa.Column("order_no", sa.String(32), nullable=False),
         sa.Column("plan_id", sa.String(64), nullable=False),
         sa.Column("payer_id", BIGINT_PK, nullable=True),
+        sa.Column("payer_name", sa.String(100), nullable=True),
         sa.Column("channel", sa.String(20), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("total_fen", sa.BigInteger(), nullable=False),
@@ -122,6 +123,17 @@ def upgrade() -> None:
     op.create_index("ix_policy_order_id", "policy", ["order_id"])
     op.create_index("ix_policy_person_id", "policy", ["person_id"])
     op.create_table(
+        "charity_fund",
+        sa.Column("id", BIGINT_PK, nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("plan_id", sa.String(64), nullable=False),
+        sa.Column("donated_fen", sa.BigInteger(), nullable=False),
+        sa.Column("balance_fen", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_charity_fund"),
+        sa.CheckConstraint("balance_fen >= 0", name="ck_charity_fund_balance_not_negative"),
+    )
+    op.create_table(
         "payment",
         sa.Column("id", BIGINT_PK, nullable=False),
         sa.Column("order_id", BIGINT_PK, nullable=False),
@@ -155,6 +167,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("policy_event")
     op.drop_table("payment")
+    op.drop_table("charity_fund")
     op.drop_table("policy")
     op.drop_table("policy_order")
     op.drop_table("roster_import")
