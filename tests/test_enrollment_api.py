@@ -331,3 +331,33 @@ def test_a_charity_fund_pays_until_it_is_used_up(client: TestClient, sign_in: An
     ]
     left = client.get(f"/api/v1/charity/funds/{fund_id}", headers=sign_in("admin")).json()
     assert (left["donated"], left["balance"]) == ("200.00", "22.00")
+
+
+def test_a_newborn_is_covered_with_both_parents(client: TestClient, sign_in: Any, app_settings: Any) -> None:
+    """Seed 001: 2024 年的新生儿其父母双方均已投保 2024 年度"聊惠保"的，新生儿自出生起自动享受保障."""
+    baby = f"N1,{make_certno('371502', date(2024, 3, 3), 9)},新生儿,1,2024-03-03,390,371502,1,2024-03-10,"
+    app_settings.today = date(2024, 4, 1)
+    upload(client, sign_in("admin"), roster_csv([baby]))
+    app_settings.today = IN_WINDOW
+    clerk = sign_in("clerk")
+    both = {"plan": "liaocheng-2024", "payer": "E1", "channel": "counter",
+            "members": [{"psn_no": "E1", "relation": "self"}, {"psn_no": "S1", "relation": "spouse"}]}  # fmt: skip
+    client.post("/api/v1/policies", json={**both, "members": both["members"][:1]}, headers=clerk)
+    app_settings.today = date(2024, 4, 1)
+    body = {"plan": "liaocheng-2024", "child": "N1", "parents": ["E1", "S1"]}
+    refused = client.post("/api/v1/policies/newborn", json=body, headers=sign_in("resident", psn_no="E1"))
+    assert refused.status_code == 422 and refused.json()["field"] == "parents[1]"
+    assert refused.json()["message"] == "父母 S1 未持有有效的聊惠保保单，新生儿不能随父母参保"
+    app_settings.today = IN_WINDOW
+    client.post(
+        "/api/v1/policies",
+        json={**both, "payer": "S1", "members": [{"psn_no": "S1", "relation": "self"}]},
+        headers=clerk,
+    )
+    app_settings.today = date(2024, 4, 1)
+    res = client.post("/api/v1/policies/newborn", json=body, headers=sign_in("resident", psn_no="E1"))
+    assert res.status_code == 201, res.text
+    policy = res.json()["policies"][0]
+    assert (policy["premium"], policy["cover_start"], policy["status"]) == ("0.00", "2024-03-03", "active")
+    stranger = client.post("/api/v1/policies/newborn", json=body, headers=sign_in("resident", psn_no="C1"))
+    assert stranger.status_code == 403

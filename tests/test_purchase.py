@@ -304,3 +304,43 @@ def test_concurrent_charity_allocations_never_overspend(db: Database) -> None:
         policies = s.scalar(sa.select(sa.func.count()).select_from(Policy))
     assert balance >= 0 and balance == 3 * 8900 - policies * 8900, (balance, policies, outcomes)
     assert 1 <= policies <= 3 and "ok" in outcomes
+
+
+def test_renewal_with_the_payers_consent(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huiminbao.cli.main import app
+    from huiminbao.enrollment.lifecycle import set_renewal
+    from huiminbao.enrollment.policies import get_policy_or_raise
+    from huiminbao.settings import get_settings
+
+    view = purchase(
+        db,
+        "liaocheng-2024",
+        "E1",
+        [("E1", Relation.SELF), ("S1", Relation.SPOUSE)],
+        Channel.PERSONAL_ACCOUNT,
+        IN_WINDOW,
+    )
+    purchase(db, "liaocheng-2024", "C1", [("C1", Relation.SELF)], Channel.ONLINE, IN_WINDOW)
+    with db.session() as s:
+        held = get_policy_or_raise(session=s, policy_no=view["policies"][0]["policy_no"])
+        set_renewal(session=s, actor=audit.CLI, held=held, consent=True)
+    monkeypatch.setenv("HMB_DATABASE_URL", db_url)
+    monkeypatch.setenv("HMB_TODAY", "2024-12-01")  # inside 2025's window
+    get_settings.cache_clear()
+    try:
+        for expected in (1, 0):  # a second run renews no one twice
+            res = CliRunner().invoke(
+                app, ["policy", "renew", "--from", "liaocheng-2024", "--to", "liaocheng-2025", "--json"]
+            )
+            assert res.exit_code == 0, res.output
+            out = json.loads(res.stdout)
+            assert len(out["renewed"]) == expected
+        reasons = {r["psn_no"]: r["reason"] for r in out["not_renewed"]}
+        assert reasons["S1"] == "投保人未同意续保" and reasons["C1"] == "投保人未同意续保"
+        assert reasons["E1"] == "已持有聊惠保保单"
+    finally:
+        get_settings.cache_clear()
+    with db.session() as s:
+        new = s.scalars(sa.select(Policy).where(Policy.plan_id == "liaocheng-2025")).one()
+        assert new.status == PolicyStatus.PENDING_PAYMENT and new.renew
+        assert new.cover_start == date(2025, 1, 1)

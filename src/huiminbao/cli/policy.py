@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from huiminbao.db.session import Database
+from huiminbao.enrollment.lifecycle import renew
 from huiminbao.enrollment.models import Channel, Relation
 from huiminbao.enrollment.payment import PaymentError, deduction_file, import_deduction_results
 from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, order_view
@@ -117,3 +118,30 @@ def import_deductions(
         typer.echo(json.dumps(counts))
         return
     typer.echo(f"扣款成功 {counts['paid']}，失败 {counts['failed']}，已处理过 {counts['repeated']}")
+
+
+@app.command("renew")
+def renew_(
+    from_plan: str = typer.Option(..., "--from", help="last year's plan id"),
+    to_plan: str = typer.Option(..., "--to", help="next year's plan id"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Renew last year's policyholders who consented into next year's plan (orders wait for payment);
+    prints who was renewed and who was not, with the reason."""
+    try:
+        old, new = compiled_plan(from_plan), compiled_plan(to_plan)
+    except PlanNotFound as exc:
+        typer.echo(f"plan: 没有计划 {exc}", err=True)
+        raise typer.Exit(2) from None
+    db = Database.from_url(get_settings().database_url)
+    try:
+        with db.session() as session:
+            result = renew(session=session, actor=audit.CLI, old=old, new=new, day=today())
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps({"renewed": result.renewed, "not_renewed": result.not_renewed}, ensure_ascii=False))
+        return
+    typer.echo(f"续保 {len(result.renewed)} 人，未续保 {len(result.not_renewed)} 人")
+    for r in result.not_renewed:
+        typer.echo(f"  未续保 {r['psn_no']}（{r['policy_no']}）：{r['reason']}")

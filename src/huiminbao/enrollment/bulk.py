@@ -84,6 +84,7 @@ def enroll_share(
             "cover_start": d.cover_start,
             "cover_end": d.cover_end,
             "verify_code": secrets.token_hex(6).upper(),
+            "renew": False,
             "created_at": now,
             "updated_at": now,
         }

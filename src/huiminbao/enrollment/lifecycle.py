@@ -1,5 +1,5 @@
-"""A policy's life after purchase: cancellation and refund by the plan's ``refund`` rule, renewal into
-next year's plan.
+"""A policy's life after purchase: cancellation and refund by the plan's ``refund`` rule, and renewal into
+next year's plan with the payer's consent.
 
 Cancelling an unpaid policy just cancels it. A paid one is refunded as the plan file says: a share of the
 premium before cover starts, the unused days after (``pro_rata``) or nothing (``none``: refused), and never
@@ -12,13 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from huiminbao.enrollment.models import Policy, PolicyEvent, PolicyStatus
+from huiminbao.enrollment.eligibility import decide
+from huiminbao.enrollment.models import (
+    Channel,
+    InsuredPerson,
+    OrderStatus,
+    Policy,
+    PolicyEvent,
+    PolicyOrder,
+    PolicyStatus,
+)
 from huiminbao.enrollment.policies import Held
+from huiminbao.enrollment.purchase import applicant, live_policy, number, place_policy
 from huiminbao.identity import audit
 from huiminbao.money import bp_to_percent, round_half_up_div, to_yuan
-from huiminbao.plans import Plan
+from huiminbao.plans import Compiled, Plan
 from huiminbao.plans.schema import AfterStart
 
 BP = 10_000
@@ -85,4 +96,75 @@ def cancel(*, session: Session, actor: audit.Actor, held: Held, plan: Plan, day:
     return Cancelled(policy.policy_no, status, refund, why)
 
 
-__all__ = ["CancelRefused", "Cancelled", "cancel", "refund_due"]
+@dataclass(frozen=True)
+class Renewal:
+    renewed: list[dict[str, str]]  # policy_no, psn_no, new policy_no, order_no, premium
+    not_renewed: list[dict[str, str]]  # policy_no, psn_no, reason
+
+
+def set_renewal(*, session: Session, actor: audit.Actor, held: Held, consent: bool) -> None:
+    """The payer's consent (or its withdrawal) to renew this policy into next year's plan."""
+    policy = session.get(Policy, held.policy.id)
+    assert policy is not None
+    policy.renew = consent
+    audit.record(
+        session=session, actor=actor, action="policy.renewal_consent", entity="policy", entity_id=policy.policy_no,
+        after={"renew": consent},
+    )  # fmt: skip
+
+
+def renew(*, session: Session, actor: audit.Actor, old: Compiled, new: Compiled, day: date) -> Renewal:
+    """Renew last year's policyholders into the new plan: each policy whose payer consented becomes an order
+    for the new plan through the same channel, waiting for payment (an online payment, or the bureau's
+    personal-account deduction file); the others are listed with the reason. Running it again renews no one
+    twice (they then hold the new plan)."""
+    rows = session.execute(
+        sa.select(Policy, InsuredPerson, PolicyOrder)
+        .join(InsuredPerson, InsuredPerson.id == Policy.person_id)
+        .outerjoin(PolicyOrder, PolicyOrder.id == Policy.order_id)
+        .where(
+            Policy.plan_id == old.plan.id,
+            Policy.status.in_((PolicyStatus.ACTIVE, PolicyStatus.SUSPENDED, PolicyStatus.ENDED)),
+        )
+        .order_by(Policy.id)
+    ).all()
+    out = Renewal([], [])
+    for policy, person, order in rows:
+        who = {"policy_no": policy.policy_no, "psn_no": person.psn_no}
+        if not policy.renew:
+            out.not_renewed.append(who | {"reason": "投保人未同意续保"})
+            continue
+        channel = order.channel if order is not None else Channel.ONLINE
+        if channel in (Channel.GROUP, Channel.CHARITY, Channel.COUNTER):
+            channel = Channel.ONLINE  # a group's, a charity's or the counter's payment is not renewed for them
+        d = decide(
+            new, applicant(person), day=day, channel=channel, tier=policy.tier if _has_tier(new, policy.tier) else None
+        )
+        held = live_policy(session=session, plan_id=new.plan.id, person_id=person.id) if d.eligible else None
+        if not d.eligible or held is not None:
+            out.not_renewed.append(who | {"reason": d.reason if not d.eligible else f"已持有{new.plan.name}保单"})
+            continue
+        payer = order.payer_id if order is not None else person.id
+        renewed = PolicyOrder(
+            order_no=number("O", new.plan.year), plan_id=new.plan.id, payer_id=payer or person.id, channel=channel,
+            status=OrderStatus.PENDING_PAYMENT, total_fen=d.premium_fen or 0, username=actor.name,
+        )  # fmt: skip
+        session.add(renewed)
+        session.flush()
+        placed = place_policy(session, renewed, new.plan.id, person, policy.relation, d, paid=False, day=day)
+        placed.renew = True
+        out.renewed.append(
+            who | {"new_policy_no": placed.policy_no, "order": renewed.order_no, "premium": to_yuan(d.premium_fen or 0)}
+        )
+    audit.record(
+        session=session, actor=actor, action="policy.renew", entity="plan", entity_id=new.plan.id,
+        after={"from": old.plan.id, "renewed": len(out.renewed), "not_renewed": len(out.not_renewed)},
+    )  # fmt: skip
+    return out
+
+
+def _has_tier(compiled: Compiled, tier: str) -> bool:
+    return any(t.id == tier for t in compiled.plan.tiers)
+
+
+__all__ = ["CancelRefused", "Cancelled", "Renewal", "cancel", "refund_due", "renew", "set_renewal"]

@@ -148,6 +148,7 @@ class Policy(Base):
     cover_start: Mapped[date] = mapped_column(sa.Date)
     cover_end: Mapped[date] = mapped_column(sa.Date)
     verify_code: Mapped[str] = mapped_column(sa.String(16), unique=True)  # on the e-policy's QR code
+    renew: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # the payer consents to next year's renewal
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -19,8 +19,9 @@ from huiminbao.access.policies import Allow, Public, actor_of
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.epolicy import EPolicyError, render
-from huiminbao.enrollment.lifecycle import CancelRefused
+from huiminbao.enrollment.lifecycle import CancelRefused, set_renewal
 from huiminbao.enrollment.models import Channel, Relation
+from huiminbao.enrollment.newborn import cover_newborn
 from huiminbao.enrollment.policies import PolicyNotFound, epolicy, get_policy_or_raise, resident_may_see, verify
 from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view, orders_of
 from huiminbao.flows.policies import cancel_policy
@@ -228,3 +229,55 @@ def cancel(
         "refund": to_yuan(done.refund_fen),
         "reason": done.reason,
     }
+
+
+class RenewalIn(BaseModel):
+    consent: bool = Field(description="是否同意下一年度自动续保")
+
+
+@router.post("/policies/{policy_no}/renewal", responses=ERRORS)
+def renewal_consent(
+    request: Request,
+    session: SessionDep,
+    policy_no: str,
+    body: RenewalIn,
+    user: Annotated[User, Depends(Allow(*BUYERS))],
+) -> dict:
+    """The payer's consent to renew this policy into next year's plan (or its withdrawal)."""
+    try:
+        held = get_policy_or_raise(session=session, policy_no=policy_no)
+    except PolicyNotFound:
+        raise ApiError(404, "policy_not_found", f"没有保单 {policy_no}", "policy_no") from None
+    if user.role == Role.RESIDENT and not resident_may_see(held, user.psn_no, session=session):
+        raise ApiError(403, "forbidden", "只能为本人或本人所购家庭成员的保单办理续保", "policy_no")
+    set_renewal(session=session, actor=actor_of(request, user), held=held, consent=body.consent)
+    session.commit()
+    return {"policy_no": policy_no, "renew": body.consent}
+
+
+class NewbornIn(BaseModel):
+    plan: str = Field(min_length=1, max_length=64)
+    child: str = Field(min_length=1, max_length=40, description="新生儿人员编号")
+    parents: list[str] = Field(min_length=2, max_length=2, description="父母二人的人员编号")
+
+
+@router.post("/policies/newborn", response_model=OrderOut, status_code=201, responses=ERRORS)
+def newborn(
+    request: Request, session: SessionDep, body: NewbornIn, user: Annotated[User, Depends(Allow(*BUYERS))]
+) -> dict:
+    """Register a newborn covered with its parents (no premium, cover from birth) where the plan says so;
+    a resident registering must be one of the parents."""
+    if user.role == Role.RESIDENT and user.psn_no not in body.parents:
+        raise ApiError(403, "forbidden", "只有父母本人可以为新生儿办理随父母参保", "parents")
+    try:
+        order = cover_newborn(
+            session=session, actor=actor_of(request, user), compiled=plan_or_404(body.plan), child=body.child,
+            parents=(body.parents[0], body.parents[1]), day=request.app.state.settings.platform_date(),
+        )  # fmt: skip
+        view = order_view(session=session, order=order)
+    except PurchaseRefused as exc:
+        session.rollback()
+        field = "child" if exc.index in (None, 0) else f"parents[{exc.index - 1}]"
+        raise ApiError(422, exc.code.value, exc.message, field) from None
+    session.commit()
+    return view

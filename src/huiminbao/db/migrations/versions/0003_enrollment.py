@@ -111,6 +111,7 @@ def upgrade() -> None:
         sa.Column("cover_start", sa.Date(), nullable=False),
         sa.Column("cover_end", sa.Date(), nullable=False),
         sa.Column("verify_code", sa.String(16), nullable=False),
+        sa.Column("renew", sa.Boolean(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_policy"),
