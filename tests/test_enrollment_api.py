@@ -361,3 +361,34 @@ def test_a_newborn_is_covered_with_both_parents(client: TestClient, sign_in: Any
     assert (policy["premium"], policy["cover_start"], policy["status"]) == ("0.00", "2024-03-03", "active")
     stranger = client.post("/api/v1/policies/newborn", json=body, headers=sign_in("resident", psn_no="C1"))
     assert stranger.status_code == 403
+
+
+def test_enrollment_so_far_by_district_type_and_age(client: TestClient, sign_in: Any) -> None:
+    many = [
+        f"M{i},{make_certno('371502', date(1950 + i % 3, 1, 1), 100 + i)},甲{i},1,{1950 + i % 3}-01-01,390,371502,1,2015-01-01,"
+        for i in range(12)
+    ]
+    upload(client, sign_in("admin"), roster_csv(many))
+    clerk = sign_in("clerk")
+    for i in range(6):
+        order = {
+            "plan": "liaocheng-2024",
+            "payer": f"M{i}",
+            "channel": "counter",
+            "members": [{"psn_no": f"M{i}", "relation": "self"}],
+        }
+        assert client.post("/api/v1/policies", json=order, headers=clerk).status_code == 201
+    stats = client.get(
+        "/api/v1/supervision/enrollment", params={"plan": "liaocheng-2024"}, headers=sign_in("supervisor")
+    ).json()
+    old = next(c for c in stats["cells"] if c["area"] == "371502" and c["age_band"] == "70 岁及以上")
+    assert (old["insured"], old["policies"], old["rate"]) == (12, 6, 0.5)
+    small = [c for c in stats["cells"] if c["suppressed"]]
+    assert small and all(c["insured"] is None and c["rate"] is None for c in small)
+    assert stats["total"]["insured"] == 17 and stats["total"]["policies"] == 6
+    page = client.get("/supervision/enrollment?plan=liaocheng-2024", headers=sign_in("supervisor"))
+    assert page.status_code == 200 and "投保率 35.3%" in page.text and "不足 10 人，不显示" in page.text
+    assert (
+        client.get("/api/v1/supervision/enrollment", params={"plan": "liaocheng-2024"}, headers=clerk).status_code
+        == 403
+    )

@@ -20,7 +20,19 @@ from huiminbao import __version__
 from huiminbao.api import docs, errors
 from huiminbao.api.headers import SecurityHeaders
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
-from huiminbao.api.routes import auth, enrollment, estimate, groups, health, hospital, payments, persons, plans, roster
+from huiminbao.api.routes import (
+    auth,
+    enrollment,
+    estimate,
+    groups,
+    health,
+    hospital,
+    payments,
+    persons,
+    plans,
+    roster,
+    supervision,
+)
 from huiminbao.db.session import Database
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
@@ -30,6 +42,7 @@ from huiminbao.web import enrollment as web_enrollment
 from huiminbao.web import estimate as web_estimate
 from huiminbao.web import roster as web_roster
 from huiminbao.web import routes as web_routes
+from huiminbao.web import supervision as web_supervision
 
 DESCRIPTION = """惠民保运营平台 API, version 1 under `/api/v1`. Amounts are yuan with two decimals
 ("3200.00"), ratios as the plan writes them ("80%"), field names those of the national medical
@@ -77,12 +90,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roster.router)
     app.include_router(payments.router)
     app.include_router(groups.router)
+    app.include_router(supervision.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
     app.include_router(web_admin.router)
     app.include_router(web_roster.router)
     app.include_router(web_enrollment.router)
+    app.include_router(web_supervision.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

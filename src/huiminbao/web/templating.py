@@ -37,7 +37,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("医院结算", None, frozenset({"hospital", "admin"})),
     NavItem("理赔", None, frozenset({"resident", "clerk", "adjuster", "admin"})),
     NavItem("财务", None, frozenset({"finance", "admin"})),
-    NavItem("监管", None, frozenset({"supervisor", "admin"})),
+    NavItem("监管", "/supervision/enrollment", frozenset({"supervisor", "admin"})),
     NavItem("精算", None, frozenset({"actuary", "admin"})),
     NavItem("管理", "/admin", frozenset({"admin"})),
 )
