@@ -125,3 +125,22 @@ def test_an_administrator_uploads_the_roster(page: Any, live_server: str, tmp_pa
     problems = page.locator("table.problems").inner_text()
     assert "参保状态应为 1、2 或 4" in problems and "110105194912310020" not in problems
     page.screenshot(path=str(SCREENSHOTS / "admin-roster.png"), full_page=True)
+
+
+def test_a_clerk_buys_for_an_employers_list(page: Any, live_server: str, tmp_path: Path) -> None:
+    path = tmp_path / "staff.csv"
+    path.write_text("psn_no\nE1\nS1\nNOPE\n", encoding="utf-8")
+    sign_in(page, live_server, "clerk")
+    page.goto(live_server + "/enroll")
+    page.get_by_role("link", name="团体与慈善投保（上传名单）").click()
+    page.get_by_label("投保单位或慈善机构").fill("聊城某公司")
+    page.set_input_files("input[name=file]", str(path))
+    page.get_by_role("button", name="报价").click()
+    page.wait_for_load_state()
+    quote = page.locator("#group-quote").inner_text()
+    assert "可投保 2 人，保费合计 178.00 元" in quote and "基本医保参保人员名册中没有此人员编号" in quote
+    page.set_input_files("input[name=file]", str(path))
+    page.get_by_role("button", name="投保并付款").click()
+    page.wait_for_load_state()
+    assert "已投保 2 人，合计 178.00 元" in page.locator("#group-order").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "groups.png"), full_page=True)

@@ -40,6 +40,7 @@ from huiminbao.web import admin as web_admin
 from huiminbao.web import auth as web_auth
 from huiminbao.web import enrollment as web_enrollment
 from huiminbao.web import estimate as web_estimate
+from huiminbao.web import groups as web_groups
 from huiminbao.web import roster as web_roster
 from huiminbao.web import routes as web_routes
 from huiminbao.web import supervision as web_supervision
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_roster.router)
     app.include_router(web_enrollment.router)
     app.include_router(web_supervision.router)
+    app.include_router(web_groups.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
