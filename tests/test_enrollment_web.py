@@ -86,6 +86,12 @@ def test_a_resident_buys_for_the_family_on_a_phone(browser: Any, live_server: st
         page.wait_for_load_state()
         assert "已支付，保单已生效" in page.locator("#done").inner_text()
         assert page.locator("section.my-orders").first.get_by_text("有效").count() == 1
+        page.locator("section.my-orders").first.get_by_role("button", name="同意明年续保").click()
+        page.wait_for_load_state()
+        assert "已同意下一年度续保" in page.locator("#done").inner_text()
+        page.locator("section.my-orders").first.get_by_role("button", name="退保").click()
+        page.wait_for_load_state()
+        assert "已退保：保障开始前退保，退还保费的 100%：89.00 元" in page.locator("#done").inner_text()
     finally:
         context.close()
 

@@ -283,6 +283,7 @@ def order_view(*, session: Session, order: PolicyOrder) -> dict[str, Any]:
                 "status": p.status.value,
                 "cover_start": p.cover_start.isoformat(),
                 "cover_end": p.cover_end.isoformat(),
+                "renew": p.renew,
             }
             for p, psn_no in rows
         ],

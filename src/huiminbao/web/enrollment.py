@@ -12,7 +12,9 @@ from pydantic import ValidationError
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import SignedIn, check_csrf
-from huiminbao.api.routes.enrollment import OrderIn, epolicy_response, place
+from huiminbao.api.routes.enrollment import OrderIn, RenewalIn, epolicy_response, place
+from huiminbao.api.routes.enrollment import cancel as api_cancel
+from huiminbao.api.routes.enrollment import renewal_consent as api_renewal
 from huiminbao.api.routes.payments import simulate_payment
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.models import Channel, Relation
@@ -123,6 +125,29 @@ def pay(
     except ApiError as exc:
         return _page(request, session, user, plan or None, status=exc.status, error=exc.message)
     return _page(request, session, user, plan or None, done=f"订单 {done['order']} 已支付，保单已生效")
+
+
+@router.post("/policies/{policy_no}/cancel", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def cancel_page(request: Request, session: SessionDep, user: BuyerDep, policy_no: str) -> Response:
+    """退保 from the page: the plan's refund rule, with the reason either way."""
+    try:
+        done = api_cancel(request, session, policy_no, user)
+    except ApiError as exc:
+        return _page(request, session, user, None, status=exc.status, error=exc.message)
+    return _page(request, session, user, None, done=f"保单 {policy_no} 已退保：{done['reason']}")
+
+
+@router.post("/policies/{policy_no}/renewal", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def renewal_page(
+    request: Request, session: SessionDep, user: BuyerDep, policy_no: str, consent: Annotated[str, Form()] = ""
+) -> Response:
+    """The payer's consent to next year's renewal, or its withdrawal."""
+    agree = consent == "1"
+    try:
+        api_renewal(request, session, policy_no, RenewalIn(consent=agree), user)
+    except ApiError as exc:
+        return _page(request, session, user, None, status=exc.status, error=exc.message)
+    return _page(request, session, user, None, done=f"保单 {policy_no} {'已同意' if agree else '已取消'}下一年度续保")
 
 
 @router.get("/policies/{policy_no}/epolicy.pdf")

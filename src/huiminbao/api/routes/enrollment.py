@@ -68,6 +68,7 @@ class PolicyOut(BaseModel):
     status: str
     cover_start: str
     cover_end: str
+    renew: bool = Field(description="投保人已同意下一年度续保")
 
 
 class OrderOut(BaseModel):
