@@ -19,6 +19,7 @@ def serve(
     port: PortOpt = 8000,
     reload: Annotated[bool, typer.Option(help="restart on code changes (development)")] = False,
     migrate: Annotated[bool, typer.Option(help="apply database migrations before starting")] = False,
+    workers: Annotated[int, typer.Option(min=1, envvar="HMB_WORKERS", help="worker processes (one per core)")] = 1,
 ) -> None:
     """Start the web server (惠民保运营平台) on HOST:PORT."""
     import uvicorn
@@ -36,6 +37,7 @@ def serve(
         host=host,
         port=port,
         reload=reload,
+        workers=None if reload else workers,
         log_level=settings.log_level.lower(),
         access_log=False,  # the app logs requests itself, without raw paths
     )
