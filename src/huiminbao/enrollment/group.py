@@ -31,7 +31,7 @@ from huiminbao.enrollment.models import (
     PolicyOrder,
     Relation,
 )
-from huiminbao.enrollment.purchase import applicant, live_policy, number, place_policy
+from huiminbao.enrollment.purchase import applicant, held_policies, live_policy, number, place_policy
 from huiminbao.identity import audit
 from huiminbao.identity.certno import mask_certno
 from huiminbao.identity.pii import certno_hash
@@ -173,8 +173,9 @@ def buy_group(
     )  # fmt: skip
     session.add(order)
     session.flush()
+    held = held_policies(session=session, plan_id=plan.id, person_ids=[p.id for _, p, _ in q.eligible])
     for _, person, d in q.eligible:
-        place_policy(session, order, plan.id, person, Relation.OTHER, d, paid=True, day=day)
+        place_policy(session, order, plan.id, person, Relation.OTHER, d, paid=True, day=day, reuse=held.get(person.id))
     audit.record(
         session=session, actor=actor, action=f"policy.{channel.value}", entity="policy_order", entity_id=order.order_no,
         after={"plan": plan.id, "payer": payer_name, "insured": len(q.eligible), "refused": len(q.refused),

@@ -26,7 +26,7 @@ from huiminbao.enrollment.models import (
     PolicyStatus,
 )
 from huiminbao.enrollment.policies import Held
-from huiminbao.enrollment.purchase import applicant, live_policy, number, place_policy
+from huiminbao.enrollment.purchase import applicant, held_policies, live_policy, number, place_policy
 from huiminbao.identity import audit
 from huiminbao.money import bp_to_percent, round_half_up_div, to_yuan
 from huiminbao.plans import Compiled, Plan
@@ -151,7 +151,10 @@ def renew(*, session: Session, actor: audit.Actor, old: Compiled, new: Compiled,
         )  # fmt: skip
         session.add(renewed)
         session.flush()
-        placed = place_policy(session, renewed, new.plan.id, person, policy.relation, d, paid=False, day=day)
+        reuse = held_policies(session=session, plan_id=new.plan.id, person_ids=[person.id]).get(person.id)
+        placed = place_policy(
+            session, renewed, new.plan.id, person, policy.relation, d, paid=False, day=day, reuse=reuse
+        )
         placed.renew = True
         out.renewed.append(
             who | {"new_policy_no": placed.policy_no, "order": renewed.order_no, "premium": to_yuan(d.premium_fen or 0)}

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 from huiminbao.db.base import utcnow
 from huiminbao.enrollment.eligibility import Decision, Refusal
 from huiminbao.enrollment.models import Channel, OrderStatus, PolicyOrder, PolicyStatus, Relation
-from huiminbao.enrollment.purchase import PurchaseRefused, live_policy, number, people_by_psn_no, place_policy
+from huiminbao.enrollment.purchase import (
+    PurchaseRefused,
+    held_policies,
+    live_policy,
+    number,
+    people_by_psn_no,
+    place_policy,
+)
 from huiminbao.identity import audit
 from huiminbao.plans import Compiled
 
@@ -62,7 +69,8 @@ def cover_newborn(
     )  # fmt: skip
     session.add(order)
     session.flush()
-    place_policy(session, order, plan.id, baby, Relation.CHILD, decision, paid=True, day=day)
+    reuse = held_policies(session=session, plan_id=plan.id, person_ids=[baby.id]).get(baby.id)
+    place_policy(session, order, plan.id, baby, Relation.CHILD, decision, paid=True, day=day, reuse=reuse)
     audit.record(
         session=session, actor=actor, action="policy.newborn", entity="policy_order", entity_id=order.order_no,
         after={"plan": plan.id, "child": child, "parents": list(parents)},

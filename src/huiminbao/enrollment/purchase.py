@@ -176,12 +176,14 @@ def buy(
         if not decision.eligible or person is None:
             assert decision.code is not None
             raise PurchaseRefused(decision.code, f"{m.psn_no}：{decision.reason}", m.psn_no, i)
-        held = live_policy(session=session, plan_id=plan.id, person_id=person.id)
-        if held is not None:
-            raise PurchaseRefused(
-                Refusal.ALREADY_INSURED, f"{m.psn_no}：已持有{plan.name}保单 {held.policy_no}", m.psn_no, i
-            )
         decisions.append((m, person, decision))
+    held = held_policies(session=session, plan_id=plan.id, person_ids=[p.id for _, p, _ in decisions])
+    for i, (m, person, _) in enumerate(decisions):
+        policy = held.get(person.id)
+        if policy is not None and policy.status in LIVE:
+            raise PurchaseRefused(
+                Refusal.ALREADY_INSURED, f"{m.psn_no}：已持有{plan.name}保单 {policy.policy_no}", m.psn_no, i
+            )
     now = utcnow()
     order = PolicyOrder(
         order_no=number("O", plan.year),
@@ -195,13 +197,10 @@ def buy(
     )
     session.add(order)
     try:
-        with session.begin_nested():
-            session.flush()
-            for m, person, d in decisions:
-                assert d.tier and d.premium_fen is not None and d.cover_start and d.cover_end
-                place_policy(session, order, plan.id, person, m.relation, d, paid=paid, day=day)
-            session.flush()
-    except IntegrityError:
+        session.flush()
+        for m, person, d in decisions:
+            place_policy(session, order, plan.id, person, m.relation, d, paid=paid, day=day, reuse=held.get(person.id))
+    except IntegrityError:  # a racing order took one of them first: the unique constraint refused this one
         raise PurchaseRefused(Refusal.ALREADY_INSURED, "本单中有人刚刚已被其他订单投保，请刷新后重试") from None
     audit.record(
         session=session,
@@ -214,23 +213,25 @@ def buy(
     return order
 
 
+def held_policies(*, session: Session, plan_id: str, person_ids: list[int]) -> dict[int, Policy]:
+    """The plan's policies of these people, whatever their status, locked: a live one refuses the
+    purchase, a cancelled or refunded one is taken up again (two orders doing so at once queue here)."""
+    rows = session.scalars(
+        sa.select(Policy).where(Policy.plan_id == plan_id, Policy.person_id.in_(person_ids)).with_for_update()
+    ).all()
+    return {p.person_id: p for p in rows}
+
+
 def place_policy(
     session: Session, order: PolicyOrder, plan_id: str, person: InsuredPerson, relation: Relation, d: Decision,
-    *, paid: bool, day: date,
+    *, paid: bool, day: date, reuse: Policy | None = None,
 ) -> Policy:  # fmt: skip
+    """A member's policy in the order: ``reuse`` (the person's cancelled or refunded policy of this plan,
+    from ``held_policies``) is taken up again, else a new one is made; either way with its event."""
     status = PolicyStatus.ACTIVE if paid else PolicyStatus.PENDING_PAYMENT
     assert d.tier and d.premium_fen is not None and d.cover_start and d.cover_end
-    held = session.scalars(
-        sa.select(Policy)
-        .where(
-            Policy.plan_id == plan_id,
-            Policy.person_id == person.id,
-            Policy.status.in_((PolicyStatus.CANCELLED, PolicyStatus.REFUNDED)),
-        )
-        .with_for_update()  # two orders taking up the same cancelled policy: the second waits, then inserts
-    ).first()
-    if held is not None:  # cancelled or refunded earlier: the same policy is taken up again
-        policy = held
+    if reuse is not None and reuse.status not in LIVE:
+        policy = reuse
         policy.order_id, policy.tier, policy.relation, policy.premium_fen = order.id, d.tier, relation, d.premium_fen
         policy.status, policy.status_date, policy.cover_start = status, day, d.cover_start
     else:

@@ -1,0 +1,202 @@
+"""Benchmark: the purchase API under load, on PostgreSQL, over HTTP on 127.0.0.1.
+
+    .venv/bin/python bench/purchase.py                          # 3,000 orders, 32 at a time, 2 workers
+    .venv/bin/python bench/purchase.py --orders 1000 --concurrency 16 --workers 1
+
+Starts a throwaway PostgreSQL cluster (fsync on), migrates it, imports a roster, creates a counter clerk,
+and serves the app with ``hmb serve --workers N`` in a child process. Then, in this process, with httpx's
+async client: a baseline (``GET /healthz``, the same number of requests at the same concurrency: what the
+server costs before any database work), the purchases (``POST /api/v1/policies``, one member each, every
+order for a different person, paid at the counter), and a burst of 50 identical orders at once for one
+family, after which the database must hold exactly one policy per family member and 49 orders must have
+been refused. Prints requests/s and p50/p99 latency for both, their ratio, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+from huiminbao.db import Database, migrate
+from huiminbao.db.pgcluster import free_port, temporary_cluster
+from huiminbao.enrollment.models import InsuredPerson, Policy
+from huiminbao.enrollment.roster_store import Keys, import_roster
+from huiminbao.identity import audit
+from huiminbao.identity.certno import make_certno
+from huiminbao.identity.models import Role
+from huiminbao.identity.service import create_user
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = "liaocheng-2024"
+TODAY = "2023-12-01"  # inside the plan's enrollment window
+PASSWORD = "correct horse 42"
+ENV = {
+    "HMB_SECRET_KEY": "bench-secret-key-of-at-least-32-bytes-long",
+    "HMB_PII_KEY": "00112233445566778899aabbccddeeff",
+    "HMB_PII_HASH_KEY": "ffeeddccbbaa99887766554433221100",
+    "HMB_PAYMENT_SECRET": "bench-payment-secret",
+    "HMB_TODAY": TODAY,
+    "HMB_LOG_LEVEL": "WARNING",
+}
+HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
+BURST = 50
+
+
+def roster(path: Path, people: int) -> None:
+    lines = [HEADER]
+    for i in range(people):
+        birth = date(1950 + i % 60, 1 + i % 12, 1 + i % 28)
+        kind = "310" if i % 3 == 0 else "390"
+        lines.append(
+            f"B{i:09d},{make_certno('371502', birth, i % 900 + 1)},参保人{i},{1 + i % 2},{birth},{kind},371502,1,2015-01-01,"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def prepare(url: str, people: int) -> None:
+    migrate.upgrade(url)
+    db = Database.from_url(url)
+    keys = Keys(encrypt=bytes.fromhex(ENV["HMB_PII_KEY"]), hash=bytes.fromhex(ENV["HMB_PII_HASH_KEY"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "roster.csv"
+        roster(path, people)
+        with db.session() as s:
+            result = import_roster(session=s, path=path, keys=keys, actor=audit.CLI, today=date.fromisoformat(TODAY))
+            create_user(
+                session=s, actor=audit.CLI, username="clerk", role=Role.CLERK, password=PASSWORD, insurer_code="PICC"
+            )
+    assert result.rejected == 0, result.report_csv[:500]
+    db.dispose()
+
+
+def serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **ENV, "HMB_DATABASE_URL": url}
+    cmd = [sys.executable, "-m", "huiminbao.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+
+
+async def drive(
+    client: httpx.AsyncClient, requests: list[tuple[str, str, dict | None]], concurrency: int
+) -> tuple[float, list[float], Counter[str]]:
+    """Send the requests, ``concurrency`` at a time; wall time, latencies (ms) and answers by status/code."""
+    queue: asyncio.Queue[tuple[str, str, dict | None]] = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+    latencies: list[float] = []
+    answers: Counter[str] = Counter()
+
+    async def worker() -> None:
+        while not queue.empty():
+            method, path, body = queue.get_nowait()
+            started = time.perf_counter()
+            res = await client.request(method, path, json=body)
+            latencies.append((time.perf_counter() - started) * 1000)
+            code = res.json().get("code", "") if res.status_code >= 400 else ""
+            answers[f"{res.status_code} {code}".strip()] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, answers
+
+
+def report(name: str, wall: float, latencies: list[float], answers: Counter[str]) -> float:
+    cuts = statistics.quantiles(latencies, n=100)
+    rate = len(latencies) / wall
+    print(
+        f"{name:<12} {rate:8.0f} req/s   p50 {cuts[49]:6.1f} ms   p99 {cuts[98]:6.1f} ms   answers {dict(answers)}",
+        flush=True,
+    )
+    return rate
+
+
+def order(payer: str, members: list[tuple[str, str]]) -> dict:
+    return {
+        "plan": PLAN,
+        "payer": payer,
+        "channel": "counter",
+        "members": [{"psn_no": p, "relation": r} for p, r in members],
+    }
+
+
+async def run(base: str, orders: int, concurrency: int, people: int) -> tuple[float, float]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        token = (await client.post("/api/v1/auth/token", data={"username": "clerk", "password": PASSWORD})).json()
+        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        health = await drive(client, [("GET", "/healthz", None)] * orders, concurrency)
+        base_rate = report("baseline", *health)
+        buys = [("POST", "/api/v1/policies", order(f"B{i:09d}", [(f"B{i:09d}", "self")])) for i in range(orders)]
+        bought = await drive(client, buys, concurrency)
+        rate = report("purchases", *bought)
+        assert set(bought[2]) == {"201"}, bought[2]
+        family = [(f"B{i:09d}", r) for i, r in zip(range(people - 3, people), ("self", "spouse", "child"), strict=True)]
+        burst = await drive(client, [("POST", "/api/v1/policies", order(family[0][0], family))] * BURST, BURST)
+        report("burst", *burst)
+    assert burst[2]["201"] == 1 and burst[2]["201"] + burst[2]["422 already_insured"] == BURST, burst[2]
+    return base_rate, rate
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--orders", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    people = args.orders + 100
+    with temporary_cluster(durable=True, settings={"max_wal_size": "4GB"}) as url:
+        prepare(url, people)
+        port = free_port()
+        server = serve(url, port, args.workers)
+        try:
+            base_rate, rate = asyncio.run(run(f"http://127.0.0.1:{port}", args.orders, args.concurrency, people))
+            server_rss = sum(
+                p.memory_info().rss
+                for p in [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+            )
+        finally:
+            server.terminate()
+            server.wait(30)
+        db = Database.from_url(url)
+        with db.session() as s:
+            family = [f"B{i:09d}" for i in range(people - 3, people)]
+            held = s.execute(
+                sa.select(InsuredPerson.psn_no, sa.func.count(Policy.id))
+                .join(Policy, Policy.person_id == InsuredPerson.id)
+                .where(InsuredPerson.psn_no.in_(family), Policy.plan_id == PLAN)
+                .group_by(InsuredPerson.psn_no)
+            ).all()
+        db.dispose()
+    assert sorted(held) == [(p, 1) for p in family], held
+    print(f"burst: OK ({BURST} orders for one family at once: one order placed, one policy per member)")
+    print(f"purchases / baseline: {rate / base_rate:.2f}   workers {args.workers}, concurrency {args.concurrency}")
+    print(
+        f"peak RSS: bench {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB, server {server_rss / 2**20:,.0f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
