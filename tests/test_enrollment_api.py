@@ -392,3 +392,18 @@ def test_enrollment_so_far_by_district_type_and_age(client: TestClient, sign_in:
         client.get("/api/v1/supervision/enrollment", params={"plan": "liaocheng-2024"}, headers=clerk).status_code
         == 403
     )
+
+
+def test_a_busy_database_answers_503_and_nothing_changes(
+    client: TestClient, sign_in: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    import huiminbao.api.routes.enrollment as routes
+
+    def locked(**_: Any) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(routes, "check_eligibility", locked)
+    res = client.get("/api/v1/eligibility", params={"plan": "liaocheng-2024", "psn_no": "E1"}, headers=sign_in("clerk"))
+    assert res.status_code == 503 and res.json()["code"] == "busy" and res.headers["retry-after"] == "1"

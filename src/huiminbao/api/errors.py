@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from huiminbao.access.errors import ApiError, ErrorBody
@@ -123,6 +124,17 @@ async def _http(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+    """The database could not take the write now (SQLite's single writer was busy for its whole timeout, or a
+    lock could not be had): nothing was written, so the client may simply retry."""
+    log.warning("request.database_busy", error=type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"code": "busy", "message": "系统繁忙，本次操作未生效，请稍后重试", "field": None},
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("request.unexpected_error", error=type(exc).__name__)
     return body(500, "internal_error", "服务器内部错误，请稍后再试；如一再出现请联系运营方")
@@ -153,4 +165,5 @@ def install(app: FastAPI, web_not_found: Any, web_refused: Any) -> None:
     app.add_exception_handler(ApiError, api_or_page)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(OperationalError, _busy)
     app.add_exception_handler(Exception, _unexpected)
