@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from typing import Any
 
@@ -107,6 +108,7 @@ def test_audit_chain_detects_changed_and_deleted_rows(client: TestClient, sign_i
     for role in ("admin", "actuary", "supervisor"):
         sign_in(role)
     db = client.app.state.db
+    audit.seal_pending(db)
     with db.session() as s:
         assert audit.verify(session=s) == (3, None, None)
     with db.session() as s:
@@ -167,6 +169,39 @@ def test_audit_rows_cannot_be_changed_on_postgresql(pg_db_url: str) -> None:
                 s.execute(statement)
         with db.session() as s:
             assert audit.verify(session=s)[1] is None
+    finally:
+        db.dispose()
+
+
+def test_concurrent_writers_keep_one_audit_chain_on_postgresql(pg_db_url: str) -> None:
+    """Eight connections writing at once: every entry sealed once, one unbroken chain (writers that
+    chained to the last row under a row lock used to fork it), and unsealed content stays unchangeable."""
+    from huiminbao.db import migrate
+    from huiminbao.db.session import Database
+
+    migrate.upgrade(pg_db_url)
+    db = Database.from_url(pg_db_url)
+
+    def write(worker: int) -> None:
+        for i in range(25):
+            with db.session() as s:
+                audit.record(session=s, actor=audit.CLI, action="test", entity="worker", entity_id=f"{worker}-{i}")
+
+    try:
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with db.session() as s:
+            assert audit.verify(session=s) == (200, None, None) and audit.unsealed(session=s) == 0
+        with db.sessions() as s, s.begin():  # a unit of work that does not seal after it commits
+            audit.record(session=s, actor=audit.CLI, action="test", entity="late", entity_id="x")
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.session() as s:
+            s.execute(sa.update(AuditEntry).where(AuditEntry.seq.is_(None)).values(actor="mallory", seq=999))
+        assert audit.seal_pending(db) == 1
+        with db.session() as s:
+            assert audit.verify(session=s) == (201, None, None)
     finally:
         db.dispose()
 

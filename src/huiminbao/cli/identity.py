@@ -104,9 +104,11 @@ def rotate(code: str = typer.Option(..., help="fixmedins_code"), as_json: bool =
 
 @audit_app.command("verify")
 def verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check the audit log's hash chain; exit 0 when intact, 1 naming the first bad row."""
+    """Seal the entries not chained yet, then check the audit log's hash chain; exit 0 when intact, 1
+    naming the first bad row."""
     db = _db()
     try:
+        audit.seal_pending(db)
         with db.session() as s:
             rows, bad, problem = audit.verify(session=s)
     finally:

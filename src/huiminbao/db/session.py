@@ -36,6 +36,9 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+AFTER_COMMIT = "after_commit"  # session.info key: {name: task(session)} to run once the work has committed
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine for ``url``; SQLite gets its pragmas, PostgreSQL pre-pings pooled connections."""
     u = make_url(url)
@@ -63,9 +66,13 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commit on success, roll back on any error."""
+        """A unit of work: commit on success, roll back on any error. Then the follow-up tasks the work
+        left in ``session.info[AFTER_COMMIT]`` run, each in a transaction of its own."""
         with self.sessions() as s, s.begin():
             yield s
+        for task in s.info.pop(AFTER_COMMIT, {}).values():
+            with self.sessions() as follow, follow.begin():
+                task(follow)
 
     def dispose(self) -> None:
         self.engine.dispose()

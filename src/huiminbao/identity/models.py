@@ -4,7 +4,7 @@ A user has exactly one role; the roles that act for someone are linked to it (a 
 to a ``psn_no``, a hospital user to a hospital, staff of an insurer to its code). Passwords
 are argon2 hashes. A hospital's signing secret is stored SM4-encrypted, with the previous
 secret kept for a grace period after rotation. The audit log is append-only and
-hash-chained: each row stores the hash of its content and of the row before it.
+hash-chained: each row stores the hash of its content and of the row before it (see ``audit``).
 """
 
 from __future__ import annotations
@@ -81,5 +81,28 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(sa.String(128))
     before: Mapped[str | None] = mapped_column(sa.Text, nullable=True)  # JSON, personal fields masked
     after: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
-    prev_hash: Mapped[str] = mapped_column(sa.String(64))
-    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Filled in once by ``audit.seal``, shortly after the row's transaction commits: its place in the
+    # chain, the hash of the entry before it and its own hash.
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True, nullable=True)
+
+    __table_args__ = (
+        sa.Index(
+            "ix_audit_entry_unsealed",
+            "id",
+            sqlite_where=sa.text("seq IS NULL"),
+            postgresql_where=sa.text("seq IS NULL"),
+        ),
+    )
+
+
+class AuditHead(Base):
+    """The chain's last sealed entry (one row): sealers lock it, so two of them never extend the chain
+    from the same entry."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    hash: Mapped[str] = mapped_column(sa.String(64))

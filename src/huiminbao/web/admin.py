@@ -219,6 +219,8 @@ def audit_page(
     except ValueError:
         error = "日期格式应为 YYYY-MM-DD"
     rows = [] if error else session.scalars(query).all()
+    audit.seal(session=session)  # the newest entries, before the chain is checked
+    session.commit()
     rows_checked, bad, problem = audit.verify(session=session)
     context = {
         "rows": rows,
