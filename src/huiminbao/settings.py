@@ -64,6 +64,15 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default=Path("var"), description="working folder for the dev database and keys")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in var_dir")
+    db_pool: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="database connections each server process keeps open (and as many more at peaks)",
+    )
+    audit_seal_seconds: float = Field(
+        default=1.0, ge=0.05, le=60, description="how often the server chains the audit entries requests wrote"
+    )
     plans_dir: Path | None = Field(default=None, description="extra folder of plan files, read first")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

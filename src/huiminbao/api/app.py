@@ -7,12 +7,15 @@ serves) is built lazily on first access, so importing this module has no side ef
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import cache
 from typing import Any
 
+import anyio.to_thread
+import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -34,6 +37,7 @@ from huiminbao.api.routes import (
     supervision,
 )
 from huiminbao.db.session import Database
+from huiminbao.identity import audit
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
 from huiminbao.web import admin as web_admin
@@ -55,11 +59,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an app bound to ``settings`` (default: the process settings)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    db = Database.from_url(settings.database_url)
+    # A pool as large as the requests one process serves at once: a connection opened and closed per
+    # request beyond the pool (SQLAlchemy's default keeps 5) costs PostgreSQL a new backend each time.
+    db = Database.from_url(settings.database_url, pool_size=settings.db_pool, max_overflow=settings.db_pool)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sealer = asyncio.create_task(_seal_every(db, settings.audit_seal_seconds))
         yield
+        sealer.cancel()
+        with suppress(asyncio.CancelledError):
+            await sealer
+        await _seal(db)  # what the last requests wrote
         db.dispose()
 
     app = FastAPI(
@@ -102,6 +113,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_groups.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+async def _seal_every(db: Database, seconds: float) -> None:
+    """Chain the audit entries requests have written, in the background (see ``identity.audit``)."""
+    while True:
+        await asyncio.sleep(seconds)
+        await _seal(db)
+
+
+async def _seal(db: Database) -> None:
+    try:
+        await anyio.to_thread.run_sync(audit.seal_pending, db)
+    except Exception:  # a busy or unreachable database: the next round seals them
+        structlog.get_logger("huiminbao.audit").warning("audit.seal_failed", exc_info=True)
 
 
 @cache
