@@ -1,6 +1,6 @@
 """Benchmark: the purchase API under load, on PostgreSQL, over HTTP on 127.0.0.1.
 
-    .venv/bin/python bench/purchase.py                          # 3,000 orders, 32 at a time, 2 workers
+    .venv/bin/python bench/purchase.py                          # 3,000 orders, 8 at a time, 2 workers
     .venv/bin/python bench/purchase.py --orders 1000 --concurrency 16 --workers 1
 
 Starts a throwaway PostgreSQL cluster (fsync on), migrates it, imports a roster, creates a counter clerk,
@@ -192,7 +192,7 @@ async def run(base: str, orders: int, concurrency: int, people: int) -> tuple[fl
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=3000)
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     people = args.orders + 100

@@ -47,9 +47,24 @@ def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path: Path) -
             c.close()
         server.send_signal(signal.SIGTERM)
         assert server.wait(30) == 0
+        assert not any(psutil.pid_exists(pid) for pid in listening)
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
+    port = free_port()
+    server = _serve(tmp_path, port)
+    deadline = time.monotonic() + 60
+    workers: list[psutil.Process] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [p for p in psutil.Process(server.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    server.kill()
+    server.wait(10)
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert len(workers) == 2 and not alive
 
 
 def test_a_taken_port_is_refused_at_once(tmp_path: Path) -> None:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         le=500,
         description="database connections each server process keeps open (and as many more at peaks)",
     )
+    inflight: int = Field(
+        default=4, ge=1, le=1000, description="requests one server process works on at once; the rest queue"
+    )
     audit_seal_seconds: float = Field(
         default=1.0, ge=0.05, le=60, description="how often the server chains the audit entries requests wrote"
     )

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from huiminbao import __version__
 from huiminbao.api import docs, errors
+from huiminbao.api.admission import Admission
 from huiminbao.api.headers import SecurityHeaders
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
 from huiminbao.api.routes import (
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sign_in_attempts = defaultdict(deque)  # address -> times of recent sign-in attempts
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Admission, limit=settings.inflight)  # outermost: a waiting request costs nothing
     errors.install(app, web_routes.not_found_page, web_routes.refused_page)
     app.include_router(docs.router)
     app.include_router(health.router)

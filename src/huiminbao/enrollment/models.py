@@ -16,7 +16,7 @@ import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from huiminbao.db.base import Base, UTCDateTime, str_enum, utcnow
 from huiminbao.db.columns import PLAN_ID, PSN_NO, BigIntPK
@@ -130,6 +130,9 @@ class PolicyOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Relationships let an order, its policies and their first events go to the database in one flush.
+    policies: Mapped[list[Policy]] = relationship(back_populates="order", order_by="Policy.id")
+
 
 class Policy(Base):
     __tablename__ = "policy"
@@ -151,6 +154,9 @@ class Policy(Base):
     renew: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # the payer consents to next year's renewal
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    order: Mapped[PolicyOrder | None] = relationship(back_populates="policies")
+    person: Mapped[InsuredPerson] = relationship()
 
 
 class CharityFund(Base):
@@ -201,6 +207,8 @@ class PolicyEvent(Base):
     effective: Mapped[date] = mapped_column(sa.Date)
     reason: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    policy: Mapped[Policy] = relationship()
 
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from huiminbao.db.base import utcnow
 from huiminbao.enrollment.eligibility import Applicant, Decision, Refusal, decide
@@ -196,10 +196,10 @@ def buy(
         paid_at=now if paid else None,
     )
     session.add(order)
+    for m, person, d in decisions:
+        place_policy(session, order, plan.id, person, m.relation, d, paid=paid, day=day, reuse=held.get(person.id))
     try:
         session.flush()
-        for m, person, d in decisions:
-            place_policy(session, order, plan.id, person, m.relation, d, paid=paid, day=day, reuse=held.get(person.id))
     except IntegrityError:  # a racing order took one of them first: the unique constraint refused this one
         raise PurchaseRefused(Refusal.ALREADY_INSURED, "本单中有人刚刚已被其他订单投保，请刷新后重试") from None
     audit.record(
@@ -227,19 +227,20 @@ def place_policy(
     *, paid: bool, day: date, reuse: Policy | None = None,
 ) -> Policy:  # fmt: skip
     """A member's policy in the order: ``reuse`` (the person's cancelled or refunded policy of this plan,
-    from ``held_policies``) is taken up again, else a new one is made; either way with its event."""
+    from ``held_policies``) is taken up again, else a new one is made; either way with its event. Not
+    flushed: the caller's next flush writes the order, its policies and events together."""
     status = PolicyStatus.ACTIVE if paid else PolicyStatus.PENDING_PAYMENT
     assert d.tier and d.premium_fen is not None and d.cover_start and d.cover_end
     if reuse is not None and reuse.status not in LIVE:
         policy = reuse
-        policy.order_id, policy.tier, policy.relation, policy.premium_fen = order.id, d.tier, relation, d.premium_fen
+        policy.order, policy.tier, policy.relation, policy.premium_fen = order, d.tier, relation, d.premium_fen
         policy.status, policy.status_date, policy.cover_start = status, day, d.cover_start
     else:
         policy = Policy(
             policy_no=number("P", d.cover_start.year),
-            order_id=order.id,
+            order=order,
             plan_id=plan_id,
-            person_id=person.id,
+            person=person,
             tier=d.tier,
             relation=relation,
             premium_fen=d.premium_fen,
@@ -250,9 +251,8 @@ def place_policy(
             verify_code=secrets.token_hex(6).upper(),
         )
         session.add(policy)
-    session.flush()
     reason = "已缴费，保单生效" if paid else "待缴费"
-    session.add(PolicyEvent(policy_id=policy.id, status=status, effective=max(day, d.cover_start), reason=reason))
+    session.add(PolicyEvent(policy=policy, status=status, effective=max(day, d.cover_start), reason=reason))
     return policy
 
 
@@ -263,12 +263,7 @@ def number(prefix: str, year: int) -> str:
 
 def order_view(*, session: Session, order: PolicyOrder) -> dict[str, Any]:
     """The order as the contract prints it: ``{"order", "status", "total", "policies": [...]}``."""
-    rows = session.execute(
-        sa.select(Policy, InsuredPerson.psn_no)
-        .join(InsuredPerson, InsuredPerson.id == Policy.person_id)
-        .where(Policy.order_id == order.id)
-        .order_by(Policy.id)
-    ).all()
+    rows = [(p, p.person.psn_no) for p in order.policies]  # in memory for an order just placed
     return {
         "order": order.order_no,
         "status": order.status.value,
@@ -301,6 +296,7 @@ def orders_of(*, session: Session, psn_no: str) -> list[dict[str, Any]]:
         sa.select(PolicyOrder)
         .where(sa.or_(PolicyOrder.payer_id == me.id, PolicyOrder.id.in_(own)))
         .order_by(PolicyOrder.id.desc())
+        .options(selectinload(PolicyOrder.policies).joinedload(Policy.person))
     ).all()
     return [order_view(session=session, order=o) for o in orders]
 
