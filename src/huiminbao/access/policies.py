@@ -1,6 +1,7 @@
 """Who may call what: one declared policy per route, as a dependency.
 
-Every route declares exactly one of ``Public()``, ``Allow(*roles)`` or ``HospitalSigned()``
+Every route declares exactly one of ``Public()``, ``Allow(*roles)``, ``HospitalSigned()`` or
+``SignedOrAllow(*roles)`` (either of the two)
 among its dependencies (tests/test_policies.py walks every route and fails on one that
 declares none, and checks each answers 401/403/200 as its policy says):
 
@@ -24,6 +25,7 @@ import jwt
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from huiminbao.access.errors import ApiError
 from huiminbao.db import SessionDep
@@ -172,6 +174,22 @@ class HospitalSigned:
         session.commit()
         request.state.hospital = code
         return code
+
+
+class SignedOrAllow(Allow):
+    """A route a hospital's system calls signed (``HospitalSigned``) and signed-in users of these roles
+    call with a bearer token (``Allow``): returns the hospital's code or the user. Which one is decided
+    by the presence of the signature header; each path then refuses exactly as its own policy does."""
+
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        session: SessionDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> User | str:
+        if request.headers.get("X-HMB-Signature") is not None:
+            return await HospitalSigned()(request, session)
+        return await run_in_threadpool(Allow.__call__, self, request, session, credentials)
 
 
 def declared_policy(dependencies: list[Any]) -> Any:

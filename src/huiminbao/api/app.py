@@ -35,6 +35,7 @@ from huiminbao.api.routes import (
     persons,
     plans,
     roster,
+    settlements,
     supervision,
 )
 from huiminbao.db.session import Database
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments.router)
     app.include_router(groups.router)
     app.include_router(supervision.router)
+    app.include_router(settlements.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)

@@ -14,13 +14,21 @@ from huiminbao.enrollment.models import (
     PolicyOrder,
     RosterImport,
 )
-from huiminbao.identity.models import AuditEntry, Hospital, UsedNonce, User
-from huiminbao.settlement.models import Accumulator, AdjudicationRun, RunStatus, SettlementOutcome
+from huiminbao.identity.models import AuditEntry, AuditHead, Hospital, UsedNonce, User
+from huiminbao.settlement.models import (
+    Accumulator,
+    AdjudicationRun,
+    RunStatus,
+    Settlement,
+    SettlementLine,
+    SettlementOutcome,
+)
 
 __all__ = [
     "Accumulator",
     "AdjudicationRun",
     "AuditEntry",
+    "AuditHead",
     "CharityFund",
     "Hospital",
     "InsuredPerson",
@@ -31,6 +39,8 @@ __all__ = [
     "PolicyOrder",
     "RosterImport",
     "RunStatus",
+    "Settlement",
+    "SettlementLine",
     "SettlementOutcome",
     "UsedNonce",
     "User",

@@ -106,7 +106,7 @@ def adjudicate_reference(
                 )
             outcome = _reverse(rules, acc, original)
         else:
-            row = _context(plan.cover_start, rec, person, status)
+            row = record_context(plan.cover_start, rec, person, status)
             outcome = _settle(rules, acc, row, lines_by_setl.get(rec["setl_id"], []), compiled.catalogs)
         done[rec["setl_id"]] = outcome
         payout = sum(o["payout"] for o in outcome.values())
@@ -127,7 +127,7 @@ def adjudicate_reference(
     )
 
 
-def _context(start: date, rec: dict[str, Any], person: dict[str, Any] | None, status: Status) -> dict[str, Any]:
+def record_context(start: date, rec: dict[str, Any], person: dict[str, Any] | None, status: Status) -> dict[str, Any]:
     row = dict(rec)
     if person is not None:
         row.update(

@@ -1,0 +1,88 @@
+"""``/api/v1/settlements``: one-stop settlement at the hospital (INTERFACES.md).
+
+The hospital's settlement system posts the national record, signed, at discharge and gets the
+惠民保 payout back in the same call; a resend of the same ``setl_id`` answers the stored response
+byte for byte and pays nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
+
+from huiminbao.access.errors import ApiError
+from huiminbao.access.policies import HospitalSigned, SignedOrAllow
+from huiminbao.api.errors import ERRORS
+from huiminbao.db import SessionDep
+from huiminbao.identity import audit
+from huiminbao.identity.models import Role, User
+from huiminbao.settlement.onestop import SettlementRefused, get_settlement_or_raise, settle
+
+router = APIRouter(prefix="/api/v1", tags=["settlements"])
+READERS = (Role.HOSPITAL, Role.ADJUSTER, Role.FINANCE, Role.ADMIN)
+EXAMPLE = {
+    "setlinfo": {
+        "setl_id": "371500202403100001", "psn_no": "37150000000000000001", "mdtrt_id": "M1", "med_type": "21",
+        "insutype": "390", "begndate": "2024-03-01", "enddate": "2024-03-10", "setl_time": "2024-03-10 15:20:00",
+        "medfee_sumamt": "32000.00", "fulamt_ownpay_amt": "2000.00", "overlmt_selfpay": "0.00",
+        "preselfpay_amt": "0.00", "inscp_scp_amt": "30000.00", "act_pay_dedc": "800.00", "hifp_pay": "20000.00",
+        "fund_pay_sumamt": "20000.00", "psn_part_amt": "12000.00", "acct_pay": "0.00", "psn_cash_pay": "12000.00",
+        "fixmedins_code": "H37150200001", "insu_admdvs": "371502", "mdtrt_area_admvs": "371502", "refd_setl_flag": "0",
+    },
+    "feedetl": [],
+    "diseases": ["I63.9"],
+}  # fmt: skip
+JSON = {200: {"content": {"application/json": {}}, "description": "payout, one line per liability, what is left"}}
+
+
+def _json(body: bytes, replayed: bool) -> Response:
+    return Response(body, media_type="application/json", headers={"X-HMB-Replayed": "true"} if replayed else None)
+
+
+def _refused(exc: SettlementRefused) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.field)
+
+
+@router.post("/settlements", responses={**JSON, **ERRORS}, response_class=Response)
+def post_settlement(
+    request: Request,
+    session: SessionDep,
+    hospital: Annotated[str, Depends(HospitalSigned())],
+    body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
+) -> Response:
+    """Settle one record (or a refund: ``refd_setl_flag`` "1" and ``init_setl_id``) at once: the payout
+    and one line per liability, with what is left of the deductibles and limits. The same ``setl_id``
+    and body answers the stored response again (header ``X-HMB-Replayed: true``); another body: 409."""
+    actor = audit.Actor(f"hospital:{hospital}", Role.HOSPITAL.value, request.client.host if request.client else None)
+    try:
+        answer = settle(session=session, actor=actor, hospital_code=hospital, body=body)
+        session.commit()
+    except SettlementRefused as exc:
+        session.rollback()
+        raise _refused(exc) from None
+    except IntegrityError:  # SQLite: a racing send of the same setl_id committed first
+        session.rollback()
+        try:
+            answer = settle(session=session, actor=actor, hospital_code=hospital, body=body)
+        except SettlementRefused as exc:
+            raise _refused(exc) from None
+    return _json(answer.body, answer.replayed)
+
+
+@router.get("/settlements/{setl_id}", responses={**JSON, **ERRORS}, response_class=Response)
+def get_settlement(
+    setl_id: str, session: SessionDep, caller: Annotated[User | str, Depends(SignedOrAllow(*READERS))]
+) -> Response:
+    """The stored answer of a settlement: for the hospital that sent it (signed, or its users) and for
+    adjusters, finance and administrators."""
+    try:
+        found = get_settlement_or_raise(session=session, setl_id=setl_id)
+    except SettlementRefused as exc:
+        raise _refused(exc) from None
+    own = caller if isinstance(caller, str) else caller.hospital_code if caller.role == Role.HOSPITAL else None
+    if (isinstance(caller, str) or caller.role == Role.HOSPITAL) and own != found.hospital_code:
+        raise ApiError(403, "not_own_settlement", "只能查看本院的结算", "setl_id")
+    return _json(found.response.encode("utf-8"), replayed=False)
