@@ -39,27 +39,31 @@ P1 = CASE["person"]["psn_no"]
 P2 = "37150000000000000002"  # in the roster, no policy
 
 
-@pytest.fixture
-def hospital(client: TestClient, tmp_path: Path) -> dict[str, str]:
+def prepare(db: Any, tmp_path: Path, keys: Keys, pii_key: bytes) -> dict[str, str]:
     """The roster with P1 (insured, holding a Liaocheng 2024 policy) and P2 (no policy), and two
     hospitals; returns each hospital's signing secret."""
-    settings = client.app.state.settings
-    keys = Keys(encrypt=settings.pii_key_bytes, hash=settings.pii_hash_key_bytes)
     rows = [
         f"{p},{make_certno('371502', date(1949, 12, 31), i)},参保人{i},1,1949-12-31,390,371502,1,2010-01-01,"
         for i, p in enumerate((P1, P2), start=1)
     ]
     (tmp_path / "roster.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    with client.app.state.db.session() as s:
+    with db.session() as s:
         import_roster(session=s, path=tmp_path / "roster.csv", keys=keys, actor=audit.CLI, today=date(2023, 12, 1))
         buy(
             session=s, actor=audit.CLI, compiled=compiled_plan(PLAN), payer_psn_no=P1,
             members=[Member(P1, Relation.SELF)], channel=Channel.COUNTER, day=date(2023, 12, 1), paid=True,
         )  # fmt: skip
         return {
-            code: add_hospital(session=s, actor=audit.CLI, key=settings.pii_key_bytes, code=code, name=name, level=3)
+            code: add_hospital(session=s, actor=audit.CLI, key=pii_key, code=code, name=name, level=3)
             for code, name in ((HOSPITAL, "聊城市人民医院"), (OTHER, "聊城市第二人民医院"))
         }
+
+
+@pytest.fixture
+def hospital(client: TestClient, tmp_path: Path) -> dict[str, str]:
+    settings = client.app.state.settings
+    keys = Keys(encrypt=settings.pii_key_bytes, hash=settings.pii_hash_key_bytes)
+    return prepare(client.app.state.db, tmp_path, keys, settings.pii_key_bytes)
 
 
 def signed(client: TestClient, method: str, path: str, code: str, secret: str, body: dict | None = None) -> Any:
@@ -277,3 +281,16 @@ def test_concurrent_sends_for_one_person_on_postgresql_never_overlap(pg_db_url: 
     batch = adjudicate(compiled_plan(PLAN), check_settlements(json_frame(in_lock_order), "结算"), insured)
     assert dict(done) == dict(batch.settlements.select("setl_id", "payout").iter_rows())
     assert state == dict(batch.accumulators.select("key", "value").iter_rows())
+
+
+def test_a_policy_with_a_one_stop_payout_cannot_be_cancelled_for_a_refund(client: TestClient, hospital: dict) -> None:
+    from huiminbao.enrollment.lifecycle import CancelRefused
+    from huiminbao.flows.policies import cancel_policy
+    from huiminbao.settlement.service import paid_to
+
+    post(client, hospital, record(0))
+    paid = post(client, hospital, record(1)).json()
+    with client.app.state.db.session() as s:
+        assert paid_to(session=s, plan_id=PLAN, psn_no=P1) == int(paid["payout"].replace(".", ""))
+        with pytest.raises(CancelRefused, match=r"已赔付 3200\.00 元"):
+            cancel_policy(session=s, actor=audit.CLI, policy_no=paid["policy_no"], day=date(2024, 8, 1))

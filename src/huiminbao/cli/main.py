@@ -12,6 +12,7 @@ from huiminbao.cli import plan as plan_cli
 from huiminbao.cli import policy as policy_cli
 from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
+from huiminbao.cli import settle as settle_cli
 from huiminbao.cli import synth as synth_cli
 
 app = typer.Typer(help="惠民保 platform: plans, adjudication, synthetic data, database, server.", no_args_is_help=True)
@@ -27,6 +28,7 @@ app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)
 app.command("serve")(serve_cli.serve)
+app.command("settle")(settle_cli.settle)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
