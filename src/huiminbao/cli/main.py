@@ -14,6 +14,7 @@ from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
 from huiminbao.cli import settle as settle_cli
 from huiminbao.cli import synth as synth_cli
+from huiminbao.cli import yearend as yearend_cli
 
 app = typer.Typer(help="惠民保 platform: plans, adjudication, synthetic data, database, server.", no_args_is_help=True)
 app.add_typer(plan_cli.app, name="plan")
@@ -29,6 +30,7 @@ app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)
 app.command("serve")(serve_cli.serve)
 app.command("settle")(settle_cli.settle)
+app.command("year-end")(yearend_cli.yearend)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -18,6 +18,7 @@ from huiminbao.identity.models import AuditEntry, AuditHead, Hospital, UsedNonce
 from huiminbao.settlement.models import (
     Accumulator,
     AdjudicationRun,
+    Adjustment,
     RunStatus,
     Settlement,
     SettlementLine,
@@ -27,6 +28,7 @@ from huiminbao.settlement.models import (
 __all__ = [
     "Accumulator",
     "AdjudicationRun",
+    "Adjustment",
     "AuditEntry",
     "AuditHead",
     "CharityFund",

@@ -121,3 +121,20 @@ class SettlementLine(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
 
     settlement: Mapped[Settlement] = relationship(back_populates="lines")
+
+
+class Adjustment(Base):
+    """A year-end correction of one person's payout under one liability: what the batch engine pays over
+    the plan-year's settlements in ``setl_time`` order, less what was paid in real time (arrival order)
+    and by earlier adjustments. Positive: a top-up to the person; negative: a recovery."""
+
+    __tablename__ = "adjustment"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(PLAN_ID, index=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("insured_person.id"), index=True)
+    liability: Mapped[str] = mapped_column(sa.String(64))
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    paid_fen: Mapped[int] = mapped_column(sa.BigInteger)  # what had been paid before this adjustment
+    due_fen: Mapped[int] = mapped_column(sa.BigInteger)  # what the batch engine pays
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

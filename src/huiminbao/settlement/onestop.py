@@ -117,7 +117,7 @@ def settle(
             )
     compiled = compiled_plan(policy.plan_id)
     year = compiled.plan.year
-    insured = _insured(person, policy)
+    insured = insured_frame([(person, policy)])
     prior = _accumulators(session, person.psn_no, policy.plan_id, year)
     prior_lines = _lines_of(original) if original is not None else None
     result = adjudicate(compiled, settlements, insured, fee_lines, prior, prior_lines, explain=True)
@@ -246,19 +246,20 @@ def _lock(session: Session, policy: Policy) -> None:
         session.execute(sa.select(Policy.id).where(Policy.id == policy.id).with_for_update())
 
 
-def _insured(person: InsuredPerson, policy: Policy) -> pl.DataFrame:
+def insured_frame(held: list[tuple[InsuredPerson, Policy]]) -> pl.DataFrame:
+    """The engine's insured persons from the roster and each one's policy (tier and cover period)."""
     return pl.DataFrame(
         {
-            "psn_no": [person.psn_no],
-            "insutype": [person.insutype],
-            "birth_date": [person.birth_date],
-            "tier": [policy.tier],
-            "preexisting": [[]],
-            "populations": [list(person.population_tags)],
-            "cover_start": [policy.cover_start],
-            "cover_end": [policy.cover_end],
-            "insu_status": [person.insu_status.value],
-            "insu_status_date": [person.insu_status_date],
+            "psn_no": [p.psn_no for p, _ in held],
+            "insutype": [p.insutype for p, _ in held],
+            "birth_date": [p.birth_date for p, _ in held],
+            "tier": [policy.tier for _, policy in held],
+            "preexisting": [[] for _ in held],
+            "populations": [list(p.population_tags) for p, _ in held],
+            "cover_start": [policy.cover_start for _, policy in held],
+            "cover_end": [policy.cover_end for _, policy in held],
+            "insu_status": [p.insu_status.value for p, _ in held],
+            "insu_status_date": [p.insu_status_date for p, _ in held],
         },
         schema={
             "psn_no": pl.Utf8, "insutype": pl.Utf8, "birth_date": pl.Date, "tier": pl.Utf8,
@@ -321,4 +322,4 @@ def _line_out(line: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-__all__ = ["Answer", "SettlementRefused", "canonical", "get_settlement_or_raise", "settle"]
+__all__ = ["Answer", "SettlementRefused", "canonical", "get_settlement_or_raise", "insured_frame", "settle"]
