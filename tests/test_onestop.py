@@ -234,15 +234,8 @@ def test_concurrent_sends_for_one_person_on_postgresql_never_overlap(pg_db_url: 
 
     migrate.upgrade(pg_db_url)
     db = Database.from_url(pg_db_url, pool_size=10)
-    keys = Keys(encrypt=bytes.fromhex("00112233445566778899aabbccddeeff"), hash=bytes.fromhex("11" * 16))
-    row = f"{P1},{make_certno('371502', date(1949, 12, 31), 1)},参保人,1,1949-12-31,390,371502,1,2010-01-01,"
-    (tmp_path / "roster.csv").write_text(f"{HEADER}\n{row}\n", encoding="utf-8")
-    with db.session() as s:
-        import_roster(session=s, path=tmp_path / "roster.csv", keys=keys, actor=audit.CLI, today=date(2023, 12, 1))
-        buy(
-            session=s, actor=audit.CLI, compiled=compiled_plan(PLAN), payer_psn_no=P1,
-            members=[Member(P1, Relation.SELF)], channel=Channel.COUNTER, day=date(2023, 12, 1), paid=True,
-        )  # fmt: skip
+    key = bytes.fromhex("00112233445566778899aabbccddeeff")
+    prepare(db, tmp_path, Keys(encrypt=key, hash=bytes.fromhex("11" * 16)), key)
     bodies = [scaled(k, 20) for k in range(24)]
     sends = bodies * 2
     random.Random(7).shuffle(sends)

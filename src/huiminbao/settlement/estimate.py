@@ -72,19 +72,7 @@ def explain(result: Adjudication, names: Mapping[str, str]) -> list[dict[str, An
     amounts in yuan (the engine ran with ``explain``)."""
     by_setl: dict[str, list[dict[str, Any]]] = {}
     for line in result.lines.iter_rows(named=True):
-        by_setl.setdefault(line["setl_id"], []).append(
-            {
-                "liability": line["liability"],
-                "name": names.get(line["liability"], line["liability"]),
-                "base": to_yuan(line["base"]),
-                "counted": to_yuan(round_half_up_div(line["counted"], BP)),
-                "deductible_used": to_yuan(round_half_up_div(line["deductible_used"], BP)),
-                "ratio": bp_to_percent(line["ratio"]),
-                "entitled": to_yuan(line["entitled"]),
-                "payout": to_yuan(line["payout"]),
-                "reason": line["reason"],
-            }
-        )
+        by_setl.setdefault(line["setl_id"], []).append(explain_line(line, names))
     return [
         {
             "setl_id": s["setl_id"],
@@ -95,6 +83,22 @@ def explain(result: Adjudication, names: Mapping[str, str]) -> list[dict[str, An
         }
         for s in result.settlements.iter_rows(named=True)
     ]
+
+
+def explain_line(line: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """One engine line (explained) as INTERFACES.md's explanation line, amounts in yuan: the estimate
+    and the one-stop answer print lines the same way."""
+    return {
+        "liability": line["liability"],
+        "name": names.get(line["liability"], line["liability"]),
+        "base": to_yuan(line["base"]),
+        "counted": to_yuan(round_half_up_div(line["counted"], BP)),
+        "deductible_used": to_yuan(round_half_up_div(line["deductible_used"], BP)),
+        "ratio": bp_to_percent(line["ratio"]),
+        "entitled": to_yuan(line["entitled"]),
+        "payout": to_yuan(line["payout"]),
+        "reason": line["reason"],
+    }
 
 
 def figure_warnings(plan: Plan, tier: Tier) -> list[str]:

@@ -31,8 +31,9 @@ from huiminbao.engine.remaining import remaining
 from huiminbao.engine.rules import tier_rules
 from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyStatus
 from huiminbao.identity import audit
-from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan
+from huiminbao.money import to_yuan
 from huiminbao.plans import compiled_plan
+from huiminbao.settlement.estimate import explain_line
 from huiminbao.settlement.models import (
     Accumulator,
     Settlement,
@@ -140,7 +141,7 @@ def settle(
         "payout": to_yuan(out["payout"]),
         "status": out["status"],
         "reason": out["reason"],
-        "lines": [_line_out(ln, names) for ln in lines],
+        "lines": [explain_line(ln, names) for ln in lines],
         "remaining": {k: to_yuan(v) for k, v in left.items()},
     }
     response = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
@@ -306,20 +307,6 @@ def _lines_of(original: Settlement) -> pl.DataFrame:
         [{"setl_id": original.setl_id, "liability": ln.liability, **{f: getattr(ln, f) for f in LINE_FIELDS}} for ln in original.lines],
         schema={"setl_id": pl.Utf8, "liability": pl.Utf8, **{f: pl.Int64 for f in LINE_FIELDS}},
     )  # fmt: skip
-
-
-def _line_out(line: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "liability": line["liability"],
-        "name": names.get(line["liability"], line["liability"]),
-        "base": to_yuan(line["base"]),
-        "counted": to_yuan(round_half_up_div(line["counted"], BP)),
-        "deductible_used": to_yuan(round_half_up_div(line["deductible_used"], BP)),
-        "ratio": bp_to_percent(line["ratio"]),
-        "entitled": to_yuan(line["entitled"]),
-        "payout": to_yuan(line["payout"]),
-        "reason": line["reason"],
-    }
 
 
 __all__ = ["Answer", "SettlementRefused", "canonical", "get_settlement_or_raise", "insured_frame", "settle"]

@@ -82,7 +82,8 @@ def get_settlement(
         found = get_settlement_or_raise(session=session, setl_id=setl_id)
     except SettlementRefused as exc:
         raise _refused(exc) from None
-    own = caller if isinstance(caller, str) else caller.hospital_code if caller.role == Role.HOSPITAL else None
-    if (isinstance(caller, str) or caller.role == Role.HOSPITAL) and own != found.hospital_code:
+    hospital = isinstance(caller, str) or caller.role == Role.HOSPITAL
+    own = caller if isinstance(caller, str) else caller.hospital_code
+    if hospital and own != found.hospital_code:
         raise ApiError(403, "not_own_settlement", "只能查看本院的结算", "setl_id")
     return _json(found.response.encode("utf-8"), replayed=False)
