@@ -287,3 +287,36 @@ def test_a_policy_with_a_one_stop_payout_cannot_be_cancelled_for_a_refund(client
         assert paid_to(session=s, plan_id=PLAN, psn_no=P1) == int(paid["payout"].replace(".", ""))
         with pytest.raises(CancelRefused, match=r"已赔付 3200\.00 元"):
             cancel_policy(session=s, actor=audit.CLI, policy_no=paid["policy_no"], day=date(2024, 8, 1))
+
+
+def test_care_the_plan_does_not_cover_there_is_refused_and_filed_care_is_paid(
+    client: TestClient, hospital: dict
+) -> None:
+    """Liaocheng 2025 (seed 004) pays out-of-province care only after filing: unfiled care in Beijing is
+    refused with the plan's reason and stores nothing; the same stay filed is paid (worked example:
+    (40,000 − 16,000) × 80% = 19,200)."""
+    with client.app.state.db.session() as s:
+        buy(
+            session=s, actor=audit.CLI, compiled=compiled_plan("liaocheng-2025"), payer_psn_no=P2,
+            members=[Member(P2, Relation.SELF)], channel=Channel.COUNTER, day=date(2024, 12, 1), paid=True,
+        )  # fmt: skip
+    stay = {
+        "setl_id": "BJ0001", "psn_no": P2, "mdtrt_id": "BJ1", "med_type": "21", "insutype": "390",
+        "begndate": "2025-03-01", "enddate": "2025-03-09", "setl_time": "2025-03-10 10:00:00",
+        "medfee_sumamt": "100000.00", "inscp_scp_amt": "100000.00", "fulamt_ownpay_amt": "0.00",
+        "overlmt_selfpay": "0.00", "preselfpay_amt": "0.00", "hifp_pay": "60000.00", "fund_pay_sumamt": "60000.00",
+        "psn_part_amt": "40000.00", "fixmedins_code": HOSPITAL, "insu_admdvs": "371502",
+        "mdtrt_area_admvs": "110105", "refd_setl_flag": "0",
+    }  # fmt: skip
+    res = post(client, hospital, {"setlinfo": stay, "feedetl": [], "diseases": ["I63.9"]})
+    assert (res.status_code, res.json()["code"], res.json()["field"]) == (
+        422,
+        "place_not_covered",
+        "setlinfo.mdtrt_area_admvs",
+    ), res.text
+    assert "未办理异地就医备案" in res.json()["message"] and stored(client) == 0
+    filed = {**stay, "setl_id": "BJ0002", "out_area_filed": True}
+    paid = post(client, hospital, {"setlinfo": filed, "feedetl": [], "diseases": ["I63.9"]})
+    assert (paid.status_code, paid.json()["payout"]) == (200, "19200.00"), paid.text
+    near = {**stay, "setl_id": "LC0003", "mdtrt_area_admvs": "371502"}
+    assert post(client, hospital, {"setlinfo": near, "feedetl": [], "diseases": ["I63.9"]}).status_code == 200

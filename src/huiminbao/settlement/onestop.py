@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from huiminbao.engine.adjudicate import adjudicate
+from huiminbao.engine.place import uncovered_place
 from huiminbao.engine.prepare import Status
 from huiminbao.engine.reference import record_context
 from huiminbao.engine.remaining import remaining
@@ -119,6 +120,10 @@ def settle(
     compiled = compiled_plan(policy.plan_id)
     year = compiled.plan.year
     insured = insured_frame([(person, policy)])
+    rules = tier_rules(compiled, policy.tier)
+    context = record_context(compiled.plan.cover_start, rec, insured.row(0, named=True), Status.COVERED)
+    if original is None and (place := uncovered_place(rules, context)) is not None:
+        raise SettlementRefused(422, "place_not_covered", place[1], f"setlinfo.{place[0]}")
     prior = _accumulators(session, person.psn_no, policy.plan_id, year)
     prior_lines = _lines_of(original) if original is not None else None
     result = adjudicate(compiled, settlements, insured, fee_lines, prior, prior_lines, explain=True)
@@ -126,10 +131,7 @@ def settle(
     if out["status"] == Status.NOT_INSURED.value:  # cannot happen after the roster check; never pay blind
         raise SettlementRefused(422, "unknown_person", f"{rec['psn_no']} 未参保", "setlinfo.psn_no")
     state = {r["key"]: r["value"] for r in result.accumulators.iter_rows(named=True)}
-    rules = tier_rules(compiled, out["tier"])
-    left = remaining(
-        rules, record_context(compiled.plan.cover_start, rec, insured.row(0, named=True), Status.COVERED), state
-    )
+    left = remaining(rules, context, state)
     names = {x.id: x.name for x in rules.liabilities}
     lines = result.lines.to_dicts()
     answer = {
