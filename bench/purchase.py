@@ -17,20 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import httpx
-import psutil
 import sqlalchemy as sa
+from loadgen import Connection, Request, drive, report, serve, server_rss
 
 from huiminbao.db import Database, migrate
 from huiminbao.db.pgcluster import free_port, temporary_cluster
@@ -84,83 +79,6 @@ def prepare(url: str, people: int) -> None:
     db.dispose()
 
 
-def serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **ENV, "HMB_DATABASE_URL": url}
-    cmd = [sys.executable, "-m", "huiminbao.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection: a lean load generator, so that the client's own Python does not
-    take the cores the server is measured on (httpx costs about 1 ms of CPU per request)."""
-
-    def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, body: dict | None) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        payload = json.dumps(body).encode() if body is not None else b""
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + payload)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        return int(status_line.split()[1]), await self.reader.readexactly(length)
-
-
-async def drive(
-    connections: list[Connection], requests: list[tuple[str, str, dict | None]]
-) -> tuple[float, list[float], Counter[str]]:
-    """Send the requests, one connection per concurrent client; wall time, latencies (ms), answers."""
-    queue: asyncio.Queue[tuple[str, str, dict | None]] = asyncio.Queue()
-    for r in requests:
-        queue.put_nowait(r)
-    latencies: list[float] = []
-    answers: Counter[str] = Counter()
-
-    async def worker(conn: Connection) -> None:
-        while not queue.empty():
-            method, path, body = queue.get_nowait()
-            started = time.perf_counter()
-            status, data = await conn.request(method, path, body)
-            latencies.append((time.perf_counter() - started) * 1000)
-            code = json.loads(data).get("code", "") if status >= 400 else ""
-            answers[f"{status} {code}".strip()] += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in connections))
-    return time.perf_counter() - started, latencies, answers
-
-
-def report(name: str, wall: float, latencies: list[float], answers: Counter[str]) -> float:
-    cuts = statistics.quantiles(latencies, n=100)
-    rate = len(latencies) / wall
-    print(
-        f"{name:<12} {rate:8.0f} req/s   p50 {cuts[49]:6.1f} ms   p99 {cuts[98]:6.1f} ms   answers {dict(answers)}",
-        flush=True,
-    )
-    return rate
-
-
 def order(payer: str, members: list[tuple[str, str]]) -> dict:
     return {
         "plan": PLAN,
@@ -170,20 +88,26 @@ def order(payer: str, members: list[tuple[str, str]]) -> dict:
     }
 
 
+def post(path: str, body: dict) -> Callable[[], Request]:
+    payload = json.dumps(body).encode()
+    return lambda: ("POST", path, payload, {})
+
+
 async def run(base: str, orders: int, concurrency: int, people: int) -> tuple[float, float]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         token = (await client.post("/api/v1/auth/token", data={"username": "clerk", "password": PASSWORD})).json()
     host, port = base.removeprefix("http://").split(":")
-    pool = [Connection(host, int(port), token["access_token"]) for _ in range(concurrency)]
-    health = await drive(pool, [("GET", "/healthz", None)] * orders)
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    pool = [Connection(host, int(port), bearer) for _ in range(concurrency)]
+    health = await drive(pool, [lambda: ("GET", "/healthz", b"", {})] * orders)
     base_rate = report("baseline", *health)
-    buys = [("POST", "/api/v1/policies", order(f"B{i:09d}", [(f"B{i:09d}", "self")])) for i in range(orders)]
+    buys = [post("/api/v1/policies", order(f"B{i:09d}", [(f"B{i:09d}", "self")])) for i in range(orders)]
     bought = await drive(pool, buys)
     rate = report("purchases", *bought)
     assert set(bought[2]) == {"201"}, bought[2]
     family = [(f"B{i:09d}", r) for i, r in zip(range(people - 3, people), ("self", "spouse", "child"), strict=True)]
-    burst_pool = [Connection(host, int(port), token["access_token"]) for _ in range(BURST)]
-    burst = await drive(burst_pool, [("POST", "/api/v1/policies", order(family[0][0], family))] * BURST)
+    burst_pool = [Connection(host, int(port), bearer) for _ in range(BURST)]
+    burst = await drive(burst_pool, [post("/api/v1/policies", order(family[0][0], family))] * BURST)
     report("burst", *burst)
     assert burst[2]["201"] == 1 and burst[2]["201"] + burst[2]["422 already_insured"] == BURST, burst[2]
     return base_rate, rate
@@ -199,13 +123,10 @@ def main() -> int:
     with temporary_cluster(durable=True, settings={"max_wal_size": "4GB"}) as url:
         prepare(url, people)
         port = free_port()
-        server = serve(url, port, args.workers)
+        server = serve(url, port, args.workers, ENV)
         try:
             base_rate, rate = asyncio.run(run(f"http://127.0.0.1:{port}", args.orders, args.concurrency, people))
-            server_rss = sum(
-                p.memory_info().rss
-                for p in [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
-            )
+            rss = server_rss(server)
         finally:
             server.terminate()
             server.wait(30)
@@ -223,7 +144,7 @@ def main() -> int:
     print(f"burst: OK ({BURST} orders for one family at once: one order placed, one policy per member)")
     print(f"purchases / baseline: {rate / base_rate:.2f}   workers {args.workers}, concurrency {args.concurrency}")
     print(
-        f"peak RSS: bench {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB, server {server_rss / 2**20:,.0f} MB"
+        f"peak RSS: bench {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB, server {rss / 2**20:,.0f} MB"
     )
     return 0
 

@@ -320,3 +320,22 @@ def test_care_the_plan_does_not_cover_there_is_refused_and_filed_care_is_paid(
     assert (paid.status_code, paid.json()["payout"]) == (200, "19200.00"), paid.text
     near = {**stay, "setl_id": "LC0003", "mdtrt_area_admvs": "371502"}
     assert post(client, hospital, {"setlinfo": near, "feedetl": [], "diseases": ["I63.9"]}).status_code == 200
+
+
+def test_a_batch_answers_each_item_as_alone_and_stores_only_the_good(client: TestClient, hospital: dict) -> None:
+    """``settle_many``: one transaction and one engine call, but each item its own outcome."""
+    from huiminbao.settlement.onestop import Answer, Item, SettlementRefused, settle_many
+    from huiminbao.settlement.reader import RecordError
+
+    bad = record(1, psn_no="37150000000000000003", medfee_sumamt="1.00")
+    stranger = record(1, psn_no="37159999999999999999", setl_id="S-STRANGER")
+    uninsured = record(1, psn_no=P2, setl_id="S-P2")
+    items = [Item(audit.CLI, HOSPITAL, b) for b in (record(0), bad, stranger, uninsured)]
+    with client.app.state.db.session() as s:
+        good, refused_bad, refused_stranger, refused_uninsured = settle_many(session=s, items=items)
+    assert isinstance(good, Answer) and not good.replayed
+    assert isinstance(refused_bad, RecordError) and refused_bad.field == "medfee_sumamt"
+    assert isinstance(refused_stranger, SettlementRefused) and refused_stranger.code == "unknown_person"
+    assert isinstance(refused_uninsured, SettlementRefused) and refused_uninsured.code == "no_active_policy"
+    alone = post(client, hospital, record(0))
+    assert alone.headers.get("X-HMB-Replayed") == "true" and alone.content == good.body and stored(client) == 1

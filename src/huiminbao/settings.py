@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     inflight: int = Field(
         default=4, ge=1, le=1000, description="requests one server process works on at once; the rest queue"
     )
+    settle_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="one-stop settlements one server process settles together at most (one engine call)",
+    )
     audit_seal_seconds: float = Field(
         default=1.0, ge=0.05, le=60, description="how often the server chains the audit entries requests wrote"
     )

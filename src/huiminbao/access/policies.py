@@ -25,6 +25,7 @@ import jwt
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from huiminbao.access.errors import ApiError
@@ -160,20 +161,28 @@ class HospitalSigned:
         body = await request.body()
         message = "\n".join([request.method, request.url.path, stamp, nonce, hashlib.sha256(body).hexdigest()])
         keys = request.app.state.settings.pii_keys
-        good = any(
-            hmac.compare_digest(hmac.new(s.encode(), message.encode(), hashlib.sha256).hexdigest(), signature)
-            for s in hospital_secrets(session=session, keys=keys, code=code)
-        )
-        if not good:
-            raise ApiError(401, "bad_signature", "签名不正确", "X-HMB-Signature")
-        cutoff = utcnow() - NONCE_WINDOW
-        session.execute(sa.delete(UsedNonce).where(UsedNonce.seen_at < cutoff))
-        if session.get(UsedNonce, (code, nonce)) is not None:
-            raise ApiError(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
-        session.add(UsedNonce(hospital_code=code, nonce=nonce, seen_at=utcnow()))
-        session.commit()
+        await run_in_threadpool(_check_signature, session, keys, code, nonce, message, signature)
         request.state.hospital = code
         return code
+
+
+def _check_signature(session: Session, keys: Any, code: str, nonce: str, message: str, signature: str) -> None:
+    """The database half of ``HospitalSigned`` (in a worker thread): the hospital's secrets, and the nonce
+    recorded once in a transaction of its own, so a replay is refused even when the request fails."""
+    good = any(
+        hmac.compare_digest(hmac.new(s.encode(), message.encode(), hashlib.sha256).hexdigest(), signature)
+        for s in hospital_secrets(session=session, keys=keys, code=code)
+    )
+    if not good:
+        session.rollback()
+        raise ApiError(401, "bad_signature", "签名不正确", "X-HMB-Signature")
+    cutoff = utcnow() - NONCE_WINDOW
+    session.execute(sa.delete(UsedNonce).where(UsedNonce.seen_at < cutoff))
+    if session.get(UsedNonce, (code, nonce)) is not None:
+        session.rollback()
+        raise ApiError(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
+    session.add(UsedNonce(hospital_code=code, nonce=nonce, seen_at=utcnow()))
+    session.commit()
 
 
 class SignedOrAllow(Allow):

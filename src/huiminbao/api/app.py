@@ -39,6 +39,7 @@ from huiminbao.api.routes import (
     supervision,
 )
 from huiminbao.db.session import Database
+from huiminbao.flows.onestop import Batcher
 from huiminbao.identity import audit
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
@@ -89,10 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.batcher = Batcher(db, settings.settle_batch)
     app.state.sign_in_attempts = defaultdict(deque)  # address -> times of recent sign-in attempts
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(Admission, limit=settings.inflight)  # outermost: a waiting request costs nothing
+    app.add_middleware(
+        Admission, limit=settings.inflight, exempt={settlements.SETTLE}
+    )  # outermost: waiting costs nothing
     errors.install(app, web_routes.not_found_page, web_routes.refused_page)
     app.include_router(docs.router)
     app.include_router(health.router)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +25,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from huiminbao.db.base import utcnow
 from huiminbao.engine.adjudicate import adjudicate
 from huiminbao.engine.place import uncovered_place
 from huiminbao.engine.prepare import Status
@@ -69,6 +71,19 @@ def canonical(body: Mapping[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class Item:
+    """One settlement to make: who sent it, from where, and the body as sent."""
+
+    actor: audit.Actor
+    hospital_code: str
+    body: Mapping[str, Any]
+    source: SettlementSource = SettlementSource.API
+
+
+Outcome = Answer | SettlementRefused | RecordError
+
+
 def settle(
     *,
     session: Session,
@@ -79,92 +94,259 @@ def settle(
 ) -> Answer:
     """Adjudicate and record one settlement (or a refund) sent by ``hospital_code``; raises
     ``SettlementRefused`` or ``RecordError`` and writes nothing when it cannot be paid on."""
-    setlinfo, feedetl, diseases = _parts(body)
+    (out,) = settle_many(session=session, items=[Item(actor, hospital_code, body, source)])
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def settle_many(*, session: Session, items: list[Item]) -> list[Outcome]:
+    """Settle several records in one transaction and one engine call: what each of them would get alone,
+    in order, because no two of them name the same person or ``setl_id`` (callers batch so; a later
+    record of a person waits for the next batch). Each item gets its answer or its refusal; a refused
+    item writes nothing. The engine's cost is nearly all per call, not per record, so a batch of dozens
+    costs about what one record does."""
+    keys = [batch_key(it.body) for it in items]
+    assert sum(map(len, keys)) == len(frozenset().union(*keys)), "one person and setl_id per batch"
+    out: list[Outcome | None] = [None] * len(items)
+    todo: dict[int, _Pending] = {}
+    for i, it in enumerate(items):
+        try:
+            todo[i] = _pending(it)
+        except RecordError as exc:
+            out[i] = exc
+    _answer_stored(session, todo, out)
+    for i, p in list(todo.items()):
+        if str(p.setlinfo.get("fixmedins_code") or "") != p.item.hospital_code:
+            out[i] = SettlementRefused(
+                403, "not_own_settlement", f"结算的定点医药机构编号不是本院（{p.item.hospital_code}）",
+                "setlinfo.fixmedins_code",
+            )  # fmt: skip
+            del todo[i]
+    checked = _check_records(todo, out)
+    _find_policies(session, todo, out)
+    _lock(session, [p.policy for p in todo.values() if p.policy is not None])
+    _answer_stored(session, todo, out)  # a racing send of the same setl_id committed first
+    for i, p in list(todo.items()):
+        if p.original is not None:
+            session.refresh(p.original)
+            if p.original.refunded_by is not None:
+                out[i] = SettlementRefused(
+                    409, "already_refunded", f"原结算 {p.original.setl_id} 已由 {p.original.refunded_by} 退费",
+                    "setlinfo.init_setl_id",
+                )  # fmt: skip
+                del todo[i]
+    by_plan: dict[str, dict[int, _Pending]] = defaultdict(dict)
+    for i, p in todo.items():
+        assert p.policy is not None
+        by_plan[p.policy.plan_id][i] = p
+    for plan_id, group in by_plan.items():
+        _adjudicate(session, plan_id, group, checked, out)
+    session.flush()
+    for p in todo.values():
+        if p.answer is not None:
+            audit.record(
+                session=session, actor=p.item.actor, action="settlement.refund" if p.refund else "settlement.pay",
+                entity="settlement", entity_id=p.setl_id,
+                after={"hospital": p.item.hospital_code, "plan": p.answer.settlement.plan_id,
+                       "payout": to_yuan(p.answer.settlement.payout_fen)},
+            )  # fmt: skip
+    assert all(o is not None for o in out)
+    return out  # type: ignore[return-value]
+
+
+@dataclass
+class _Pending:
+    """An item on its way: parsed, then checked, then matched to its person and policy."""
+
+    item: Item
+    setl_id: str
+    setlinfo: dict[str, Any]
+    feedetl: list[dict[str, Any]]
+    diseases: list[str]
+    record: str
+    digest: str
+    rec: dict[str, Any] | None = None
+    person: InsuredPerson | None = None
+    policy: Policy | None = None
+    original: Settlement | None = None
+    answer: Answer | None = None
+
+    @property
+    def refund(self) -> bool:
+        return self.rec is not None and self.rec["refd_setl_flag"] == REFUND_FLAG
+
+
+def batch_key(body: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """What a batch must not hold twice: the person and the settlement id (as sent, before any check)."""
+    info = body.get("setlinfo") if isinstance(body, Mapping) else None
+    info = info if isinstance(info, Mapping) else {}
+    return frozenset({("psn_no", str(info.get("psn_no") or "")), ("setl_id", str(info.get("setl_id") or ""))})
+
+
+def _pending(it: Item) -> _Pending:
+    setlinfo, feedetl, diseases = _parts(it.body)
     setl_id = str(setlinfo.get("setl_id") or "")
     if not setl_id:
         raise RecordError("结算信息", "setlinfo.setl_id", f"缺少{label('setl_id')}")
-    record = canonical(body)
+    record = canonical(it.body)
     digest = hashlib.sha256(record.encode("utf-8")).hexdigest()
-    if (done := _stored(session, setl_id, digest, hospital_code)) is not None:
-        return done
-    if str(setlinfo.get("fixmedins_code") or "") != hospital_code:
-        raise SettlementRefused(
-            403, "not_own_settlement", f"结算的定点医药机构编号不是本院（{hospital_code}）", "setlinfo.fixmedins_code"
+    return _Pending(it, setl_id, setlinfo, feedetl, diseases, record, digest)
+
+
+def _answer_stored(session: Session, todo: dict[int, _Pending], out: list[Outcome | None]) -> None:
+    """Items already settled are answered from the store (or refused when the body differs)."""
+    if not todo:
+        return
+    found = {
+        s.setl_id: s
+        for s in session.scalars(
+            sa.select(Settlement).where(Settlement.setl_id.in_([p.setl_id for p in todo.values()]))
         )
-    row = {**setlinfo, "diseases": diseases}
-    settlements = check_settlements(json_frame([row]), "结算信息")
-    fee_lines = (
-        check_fee_lines(json_frame([{"setl_id": setl_id, **ln} for ln in feedetl]), "费用明细") if feedetl else None
-    )
-    rec = settlements.row(0, named=True)
-    person = session.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == rec["psn_no"])).one_or_none()
-    if person is None:
-        raise SettlementRefused(
-            422, "unknown_person", f"{label('psn_no')} {rec['psn_no']} 不在参保名册中", "setlinfo.psn_no"
-        )
-    refund = rec["refd_setl_flag"] == REFUND_FLAG
-    original = _original(session, rec, person) if refund else None
-    policy = _policy(session, person, rec["begndate"], original)
-    _lock(session, policy)
-    if (done := _stored(session, setl_id, digest, hospital_code)) is not None:  # a racing send won
-        return done
-    if original is not None:
-        session.refresh(original)
-        if original.refunded_by is not None:
-            raise SettlementRefused(
-                409,
-                "already_refunded",
-                f"原结算 {original.setl_id} 已由 {original.refunded_by} 退费",
-                "setlinfo.init_setl_id",
-            )
-    compiled = compiled_plan(policy.plan_id)
-    year = compiled.plan.year
-    insured = insured_frame([(person, policy)])
-    rules = tier_rules(compiled, policy.tier)
-    context = record_context(compiled.plan.cover_start, rec, insured.row(0, named=True), Status.COVERED)
-    if original is None and (place := uncovered_place(rules, context)) is not None:
-        raise SettlementRefused(422, "place_not_covered", place[1], f"setlinfo.{place[0]}")
-    prior = _accumulators(session, person.psn_no, policy.plan_id, year)
-    prior_lines = _lines_of(original) if original is not None else None
-    result = adjudicate(compiled, settlements, insured, fee_lines, prior, prior_lines, explain=True)
-    out = result.settlements.row(0, named=True)
-    if out["status"] == Status.NOT_INSURED.value:  # cannot happen after the roster check; never pay blind
-        raise SettlementRefused(422, "unknown_person", f"{rec['psn_no']} 未参保", "setlinfo.psn_no")
-    state = {r["key"]: r["value"] for r in result.accumulators.iter_rows(named=True)}
-    left = remaining(rules, context, state)
-    names = {x.id: x.name for x in rules.liabilities}
-    lines = result.lines.to_dicts()
-    answer = {
-        "setl_id": setl_id,
-        "psn_no": person.psn_no,
-        "plan": policy.plan_id,
-        "tier": out["tier"],
-        "policy_no": policy.policy_no,
-        "payout": to_yuan(out["payout"]),
-        "status": out["status"],
-        "reason": out["reason"],
-        "lines": [explain_line(ln, names) for ln in lines],
-        "remaining": {k: to_yuan(v) for k, v in left.items()},
     }
-    response = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
-    stored = Settlement(
-        setl_id=setl_id, hospital_code=hospital_code, person_id=person.id, plan_id=policy.plan_id,
-        policy_id=policy.id, tier=out["tier"], kind=SettlementKind.REFUND if refund else SettlementKind.PAYMENT,
-        source=source, setl_time=rec["setl_time"], begndate=rec["begndate"],
-        init_setl_id=original.setl_id if original is not None else None, status=out["status"],
-        payout_fen=out["payout"], body_sha256=digest, record=record, response=response,
-        lines=[SettlementLine(liability=ln["liability"], reason=ln["reason"], **{f: ln[f] for f in LINE_FIELDS}) for ln in lines],
-    )  # fmt: skip
-    session.add(stored)
-    if original is not None:
-        original.refunded_by = setl_id
-    _save_accumulators(session, person.psn_no, policy.plan_id, year, prior, state)
-    session.flush()
-    audit.record(
-        session=session, actor=actor, action="settlement.refund" if refund else "settlement.pay", entity="settlement",
-        entity_id=setl_id, after={"hospital": hospital_code, "plan": policy.plan_id, "payout": answer["payout"]},
-    )  # fmt: skip
-    return Answer(stored, response.encode("utf-8"), replayed=False)
+    for i, p in list(todo.items()):
+        if (done := found.get(p.setl_id)) is not None:
+            out[i] = _replay(done, p.digest, p.item.hospital_code)
+            del todo[i]
+
+
+def _replay(found: Settlement, digest: str, hospital_code: str) -> Outcome:
+    if found.hospital_code != hospital_code:
+        return SettlementRefused(409, "setl_id_conflict", f"结算 {found.setl_id} 已由其他机构提交", "setlinfo.setl_id")
+    if found.body_sha256 != digest:
+        return SettlementRefused(
+            409, "setl_id_conflict", f"结算 {found.setl_id} 已以不同内容提交过", "setlinfo.setl_id"
+        )
+    return Answer(found, found.response.encode("utf-8"), replayed=True)
+
+
+def _check_records(todo: dict[int, _Pending], out: list[Outcome | None]) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The reader's checks over all items at once; when one fails, each item alone, so that only the bad
+    ones are refused. Returns the checked settlements and fee lines of the good ones."""
+    while True:
+        rows = [{**p.setlinfo, "diseases": p.diseases} for p in todo.values()]
+        fees = [{"setl_id": p.setl_id, **ln} for p in todo.values() for ln in p.feedetl]
+        try:
+            settlements = check_settlements(json_frame(rows), "结算信息") if rows else json_frame([]).collect()
+            fee_lines = check_fee_lines(json_frame(fees), "费用明细") if fees else None
+        except RecordError:
+            if len(todo) == 1:
+                raise
+            for i, p in list(todo.items()):
+                try:
+                    _check_records({i: p}, out)
+                except RecordError as exc:
+                    out[i] = exc
+                    del todo[i]
+            continue
+        for rec in settlements.iter_rows(named=True) if rows else ():
+            next(p for p in todo.values() if p.setl_id == rec["setl_id"]).rec = rec
+        return settlements, fee_lines
+
+
+def _find_policies(session: Session, todo: dict[int, _Pending], out: list[Outcome | None]) -> None:
+    """Each item's person (refused when not in the roster), a refund's original, and the covering policy."""
+    numbers = {p.rec["psn_no"] for p in todo.values() if p.rec is not None}
+    persons = {x.psn_no: x for x in session.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no.in_(numbers)))}
+    inits = [p.rec["init_setl_id"] for p in todo.values() if p.refund]
+    originals = (
+        {x.setl_id: x for x in session.scalars(sa.select(Settlement).where(Settlement.setl_id.in_(inits)))}
+        if inits
+        else {}
+    )
+    held: dict[int, list[Policy]] = defaultdict(list)
+    ids = [x.id for x in persons.values()]
+    for policy in session.scalars(
+        sa.select(Policy)
+        .where(Policy.person_id.in_(ids), Policy.status.in_(COVERING))
+        .order_by(Policy.cover_start.desc())
+    ):
+        held[policy.person_id].append(policy)
+    for i, p in list(todo.items()):
+        assert p.rec is not None
+        try:
+            p.person = persons.get(p.rec["psn_no"])
+            if p.person is None:
+                raise SettlementRefused(
+                    422, "unknown_person", f"{label('psn_no')} {p.rec['psn_no']} 不在参保名册中", "setlinfo.psn_no"
+                )
+            if p.refund:
+                p.original = _original(originals.get(p.rec["init_setl_id"]), p.rec, p.person)
+                p.policy = session.get_one(Policy, p.original.policy_id)
+            else:
+                p.policy = _policy(held[p.person.id], p.person, p.rec["begndate"])
+        except SettlementRefused as exc:
+            out[i] = exc
+            del todo[i]
+
+
+def _adjudicate(
+    session: Session,
+    plan_id: str,
+    group: dict[int, _Pending],
+    checked: tuple[pl.DataFrame, pl.DataFrame | None],
+    out: list[Outcome | None],
+) -> None:
+    """One engine call for the items of one plan, with the persons' stored accumulators as prior state."""
+    compiled = compiled_plan(plan_id)
+    year = compiled.plan.year
+    pairs = [(p.person, p.policy) for p in group.values()]
+    insured = insured_frame(pairs)  # type: ignore[arg-type]
+    people = {row["psn_no"]: row for row in insured.iter_rows(named=True)}
+    for i, p in list(group.items()):
+        assert p.rec is not None and p.policy is not None
+        if p.original is None:
+            context = record_context(compiled.plan.cover_start, p.rec, people[p.rec["psn_no"]], Status.COVERED)
+            if (place := uncovered_place(tier_rules(compiled, p.policy.tier), context)) is not None:
+                out[i] = SettlementRefused(422, "place_not_covered", place[1], f"setlinfo.{place[0]}")
+                del group[i]
+    if not group:
+        return
+    ids = [p.setl_id for p in group.values()]
+    settlements = checked[0].filter(pl.col("setl_id").is_in(ids))
+    fee_lines = checked[1].filter(pl.col("setl_id").is_in(ids)) if checked[1] is not None else None
+    if len(group) < len(pairs):
+        insured = insured.filter(pl.col("psn_no").is_in([p.rec["psn_no"] for p in group.values()]))  # type: ignore[index]
+    prior, ids_of = _accumulators(session, insured["psn_no"].to_list(), plan_id, year)
+    originals = [p.original for p in group.values() if p.original is not None]
+    prior_lines = _lines_of(originals) if originals else None
+    result = adjudicate(compiled, settlements, insured, fee_lines, prior, prior_lines, explain=True)
+    outs = {row["setl_id"]: row for row in result.settlements.iter_rows(named=True)}
+    lines_of = result.lines.partition_by("setl_id", as_dict=True, maintain_order=True)
+    states: dict[str, dict[str, int]] = defaultdict(dict)
+    for psn, key, value in result.accumulators.select("psn_no", "key", "value").iter_rows():
+        states[psn][key] = value
+    _save_accumulators(session, plan_id, year, prior, ids_of, states)
+    for i, p in group.items():
+        assert p.rec is not None and p.person is not None and p.policy is not None
+        row = outs[p.setl_id]
+        if row["status"] == Status.NOT_INSURED.value:  # cannot happen after the roster check; never pay blind
+            out[i] = SettlementRefused(422, "unknown_person", f"{p.rec['psn_no']} 未参保", "setlinfo.psn_no")
+            continue
+        rules = tier_rules(compiled, row["tier"])
+        context = record_context(compiled.plan.cover_start, p.rec, people[p.rec["psn_no"]], Status.COVERED)
+        left = remaining(rules, context, states[p.person.psn_no])
+        names = {x.id: x.name for x in rules.liabilities}
+        lines = lines_of[(p.setl_id,)].to_dicts()
+        answer = {
+            "setl_id": p.setl_id, "psn_no": p.person.psn_no, "plan": plan_id, "tier": row["tier"],
+            "policy_no": p.policy.policy_no, "payout": to_yuan(row["payout"]), "status": row["status"],
+            "reason": row["reason"], "lines": [explain_line(ln, names) for ln in lines],
+            "remaining": {k: to_yuan(v) for k, v in left.items()},
+        }  # fmt: skip
+        response = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+        stored = Settlement(
+            setl_id=p.setl_id, hospital_code=p.item.hospital_code, person_id=p.person.id, plan_id=plan_id,
+            policy_id=p.policy.id, tier=row["tier"], kind=SettlementKind.REFUND if p.refund else SettlementKind.PAYMENT,
+            source=p.item.source, setl_time=p.rec["setl_time"], begndate=p.rec["begndate"],
+            init_setl_id=p.original.setl_id if p.original is not None else None, status=row["status"],
+            payout_fen=row["payout"], body_sha256=p.digest, record=p.record, response=response,
+            lines=[SettlementLine(liability=ln["liability"], reason=ln["reason"], **{f: ln[f] for f in LINE_FIELDS}) for ln in lines],
+        )  # fmt: skip
+        session.add(stored)
+        if p.original is not None:
+            p.original.refunded_by = p.setl_id
+        p.answer = out[i] = Answer(stored, response.encode("utf-8"), replayed=False)
 
 
 def get_settlement_or_raise(*, session: Session, setl_id: str) -> Settlement:
@@ -193,20 +375,8 @@ def _parts(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]
     return {k: v for k, v in setlinfo.items() if k != "diseases"}, [dict(x) for x in feedetl], list(diseases)
 
 
-def _stored(session: Session, setl_id: str, digest: str, hospital_code: str) -> Answer | None:
-    found = session.scalars(sa.select(Settlement).where(Settlement.setl_id == setl_id)).one_or_none()
-    if found is None:
-        return None
-    if found.hospital_code != hospital_code:
-        raise SettlementRefused(409, "setl_id_conflict", f"结算 {setl_id} 已由其他机构提交", "setlinfo.setl_id")
-    if found.body_sha256 != digest:
-        raise SettlementRefused(409, "setl_id_conflict", f"结算 {setl_id} 已以不同内容提交过", "setlinfo.setl_id")
-    return Answer(found, found.response.encode("utf-8"), replayed=True)
-
-
-def _original(session: Session, rec: dict[str, Any], person: InsuredPerson) -> Settlement:
+def _original(original: Settlement | None, rec: dict[str, Any], person: InsuredPerson) -> Settlement:
     init = rec["init_setl_id"]
-    original = session.scalars(sa.select(Settlement).where(Settlement.setl_id == init)).one_or_none()
     if original is None or original.person_id != person.id:
         raise SettlementRefused(
             422,
@@ -219,17 +389,10 @@ def _original(session: Session, rec: dict[str, Any], person: InsuredPerson) -> S
     return original
 
 
-def _policy(session: Session, person: InsuredPerson, day: date, original: Settlement | None) -> Policy:
-    """The policy that covers the stay: a refund's is its original's; otherwise the person's policy whose
-    cover period holds the admission date and that was not suspended or ended before it."""
-    if original is not None:
-        return session.get_one(Policy, original.policy_id)
-    held = session.scalars(
-        sa.select(Policy)
-        .where(Policy.person_id == person.id, Policy.cover_start <= day, Policy.cover_end >= day)
-        .where(Policy.status.in_(COVERING))
-        .order_by(Policy.cover_start.desc())
-    ).all()
+def _policy(held: list[Policy], person: InsuredPerson, day: date) -> Policy:
+    """The person's policy (``held``: theirs, latest cover first) whose cover period holds the admission
+    date and that was not suspended or ended before it."""
+    held = [x for x in held if x.cover_start <= day <= x.cover_end]
     for policy in held:
         if policy.status is PolicyStatus.ACTIVE or day < policy.status_date:
             return policy
@@ -242,11 +405,12 @@ def _policy(session: Session, person: InsuredPerson, day: date, original: Settle
     )
 
 
-def _lock(session: Session, policy: Policy) -> None:
-    """Serialise the person's settlements on their policy row (PostgreSQL row lock; SQLite writers are
-    serialised by the database itself)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(Policy.id).where(Policy.id == policy.id).with_for_update())
+def _lock(session: Session, policies: list[Policy]) -> None:
+    """Serialise each person's settlements on their policy row: PostgreSQL row locks, taken in id order so
+    that two batches never wait on each other in a circle; SQLite writers are serialised by the database."""
+    if policies and session.get_bind().dialect.name == "postgresql":
+        ids = sorted({x.id for x in policies})
+        session.execute(sa.select(Policy.id).where(Policy.id.in_(ids)).order_by(Policy.id).with_for_update())
 
 
 def insured_frame(held: list[tuple[InsuredPerson, Policy]]) -> pl.DataFrame:
@@ -272,43 +436,62 @@ def insured_frame(held: list[tuple[InsuredPerson, Policy]]) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _accumulators(session: Session, psn_no: str, plan_id: str, year: int) -> pl.DataFrame:
+def _accumulators(
+    session: Session, persons: list[str], plan_id: str, year: int
+) -> tuple[pl.DataFrame, dict[tuple[str, str], int]]:
+    """The persons' stored accumulators as the engine's prior state, and each row's id."""
     rows = session.execute(
-        sa.select(Accumulator.key, Accumulator.value).where(
-            Accumulator.psn_no == psn_no, Accumulator.plan_id == plan_id, Accumulator.year == year
+        sa.select(Accumulator.id, Accumulator.psn_no, Accumulator.key, Accumulator.value).where(
+            Accumulator.psn_no.in_(persons), Accumulator.plan_id == plan_id, Accumulator.year == year
         )
     ).all()
-    return pl.DataFrame(
-        {"psn_no": [psn_no] * len(rows), "key": [k for k, _ in rows], "value": [v for _, v in rows]},
+    prior = pl.DataFrame(
+        [(psn, key, value) for _, psn, key, value in rows],
         schema={"psn_no": pl.Utf8, "key": pl.Utf8, "value": pl.Int64},
+        orient="row",
     )
+    return prior, {(psn, key): id_ for id_, psn, key, _ in rows}
 
 
 def _save_accumulators(
-    session: Session, psn_no: str, plan_id: str, year: int, prior: pl.DataFrame, state: dict[str, int]
+    session: Session,
+    plan_id: str,
+    year: int,
+    prior: pl.DataFrame,
+    ids: dict[tuple[str, str], int],
+    states: dict[str, dict[str, int]],
 ) -> None:
-    before = dict(zip(prior["key"].to_list(), prior["value"].to_list(), strict=True))
-    for key, value in state.items():
-        if key not in before:
-            session.add(Accumulator(psn_no=psn_no, plan_id=plan_id, year=year, key=key, value=value))
-        elif before[key] != value:
-            session.execute(
-                sa.update(Accumulator)
-                .where(
-                    Accumulator.psn_no == psn_no,
-                    Accumulator.plan_id == plan_id,
-                    Accumulator.year == year,
-                    Accumulator.key == key,
-                )
-                .values(value=value)
-            )
+    """The changed accumulators: new rows inserted, changed ones updated by id, in one statement each."""
+    before = {(psn, key): value for psn, key, value in prior.iter_rows()}
+    new, changed = [], []
+    for psn, state in states.items():
+        for key, value in state.items():
+            if (psn, key) not in before:
+                new.append({"psn_no": psn, "plan_id": plan_id, "year": year, "key": key, "value": value})
+            elif before[(psn, key)] != value:
+                changed.append({"id": ids[(psn, key)], "value": value, "updated_at": utcnow()})
+    if new:
+        session.execute(sa.insert(Accumulator), new)
+    if changed:
+        session.execute(sa.update(Accumulator), changed)
 
 
-def _lines_of(original: Settlement) -> pl.DataFrame:
+def _lines_of(originals: list[Settlement]) -> pl.DataFrame:
     return pl.DataFrame(
-        [{"setl_id": original.setl_id, "liability": ln.liability, **{f: getattr(ln, f) for f in LINE_FIELDS}} for ln in original.lines],
+        [{"setl_id": o.setl_id, "liability": ln.liability, **{f: getattr(ln, f) for f in LINE_FIELDS}} for o in originals for ln in o.lines],
         schema={"setl_id": pl.Utf8, "liability": pl.Utf8, **{f: pl.Int64 for f in LINE_FIELDS}},
     )  # fmt: skip
 
 
-__all__ = ["Answer", "SettlementRefused", "canonical", "get_settlement_or_raise", "insured_frame", "settle"]
+__all__ = [
+    "Answer",
+    "Item",
+    "Outcome",
+    "SettlementRefused",
+    "batch_key",
+    "canonical",
+    "get_settlement_or_raise",
+    "insured_frame",
+    "settle",
+    "settle_many",
+]  # fmt: skip

@@ -2,7 +2,8 @@
 
 The hospital's settlement system posts the national record, signed, at discharge and gets the
 惠民保 payout back in the same call; a resend of the same ``setl_id`` answers the stored response
-byte for byte and pays nothing more.
+byte for byte and pays nothing more. Settlements go through the process's ``flows.onestop.Batcher``:
+those that arrive together are settled together, each exactly as it would be alone.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import IntegrityError
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import HospitalSigned, SignedOrAllow
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
+from huiminbao.flows.onestop import Batcher
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role, User
-from huiminbao.settlement.onestop import SettlementRefused, get_settlement_or_raise, settle
+from huiminbao.settlement.onestop import Item, SettlementRefused, get_settlement_or_raise
+from huiminbao.settlement.reader import RecordError
 
 router = APIRouter(prefix="/api/v1", tags=["settlements"])
+SETTLE = ("POST", "/api/v1/settlements")  # queues in the batcher, not in the admission middleware
 READERS = (Role.HOSPITAL, Role.ADJUSTER, Role.FINANCE, Role.ADMIN)
 EXAMPLE = {
     "setlinfo": {
@@ -47,9 +50,8 @@ def _refused(exc: SettlementRefused) -> ApiError:
 
 
 @router.post("/settlements", responses={**JSON, **ERRORS}, response_class=Response)
-def post_settlement(
+async def post_settlement(
     request: Request,
-    session: SessionDep,
     hospital: Annotated[str, Depends(HospitalSigned())],
     body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
 ) -> Response:
@@ -57,19 +59,13 @@ def post_settlement(
     and one line per liability, with what is left of the deductibles and limits. The same ``setl_id``
     and body answers the stored response again (header ``X-HMB-Replayed: true``); another body: 409."""
     actor = audit.Actor(f"hospital:{hospital}", Role.HOSPITAL.value, request.client.host if request.client else None)
-    try:
-        answer = settle(session=session, actor=actor, hospital_code=hospital, body=body)
-        session.commit()
-    except SettlementRefused as exc:
-        session.rollback()
-        raise _refused(exc) from None
-    except IntegrityError:  # SQLite: a racing send of the same setl_id committed first
-        session.rollback()
-        try:
-            answer = settle(session=session, actor=actor, hospital_code=hospital, body=body)
-        except SettlementRefused as exc:
-            raise _refused(exc) from None
-    return _json(answer.body, answer.replayed)
+    batcher: Batcher = request.app.state.batcher
+    outcome = await batcher.submit(Item(actor, hospital, body))
+    if isinstance(outcome, SettlementRefused):
+        raise _refused(outcome)
+    if isinstance(outcome, RecordError):
+        raise outcome
+    return _json(outcome.body, outcome.replayed)
 
 
 @router.get("/settlements/{setl_id}", responses={**JSON, **ERRORS}, response_class=Response)

@@ -1,0 +1,143 @@
+"""What the HTTP benchmarks share: serving the app with ``hmb serve`` in a child process, a lean keep-alive
+HTTP/1.1 client, closed-loop (saturation) and open-loop (steady rate) drivers, and the report line.
+
+The client writes requests by hand: httpx alone would take about 1 ms of CPU per request from the two
+cores the server is measured on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+import psutil
+
+# a request: method, path, body bytes, extra headers; made at send time (signatures carry a timestamp)
+Request = tuple[str, str, bytes, dict[str, str]]
+
+
+def serve(url: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``hmb serve`` on 127.0.0.1:port against ``url``; returns once /healthz answers."""
+    cmd = [sys.executable, "-m", "huiminbao.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
+    full = {**os.environ, **env, "HMB_DATABASE_URL": url}
+    server = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+
+
+def server_rss(server: subprocess.Popen[bytes]) -> int:
+    """Resident memory of the supervisor and its workers, bytes."""
+    root = psutil.Process(server.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
+        self.host, self.port, self.headers = host, port, headers or {}
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, payload: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        extra = "".join(f"{k}: {v}\r\n" for k, v in {**self.headers, **headers}.items())
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + payload)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+
+def _answer(status: int, data: bytes) -> str:
+    code = json.loads(data).get("code", "") if status >= 400 else ""
+    return f"{status} {code}".strip()
+
+
+async def drive(
+    connections: list[Connection], requests: list[Callable[[], Request]]
+) -> tuple[float, list[float], Counter[str]]:
+    """Closed loop: each connection sends its next request as soon as the last is answered. Returns wall
+    time, latencies (ms) and a count of the answers."""
+    queue: asyncio.Queue[Callable[[], Request]] = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+    latencies: list[float] = []
+    answers: Counter[str] = Counter()
+
+    async def worker(conn: Connection) -> None:
+        while not queue.empty():
+            method, path, payload, headers = queue.get_nowait()()
+            started = time.perf_counter()
+            status, data = await conn.request(method, path, payload, headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            answers[_answer(status, data)] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in connections))
+    return time.perf_counter() - started, latencies, answers
+
+
+async def steady(
+    connections: list[Connection], requests: list[Callable[[], Request]], rate: float
+) -> tuple[float, list[float], Counter[str]]:
+    """Open loop: request i is due at i / rate seconds; its latency counts from when it was due, so a
+    server that falls behind shows it (no coordinated omission). Connections must outnumber the requests
+    in flight at that rate."""
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in connections:
+        free.put_nowait(c)
+    latencies: list[float] = []
+    answers: Counter[str] = Counter()
+
+    async def one(due: float, make: Callable[[], Request]) -> None:
+        conn = await free.get()
+        method, path, payload, headers = make()
+        status, data = await conn.request(method, path, payload, headers)
+        latencies.append((time.perf_counter() - due) * 1000)
+        answers[_answer(status, data)] += 1
+        free.put_nowait(conn)
+
+    started = time.perf_counter()
+    tasks = []
+    for i, make in enumerate(requests):
+        due = started + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(due, make)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started, latencies, answers
+
+
+def report(name: str, wall: float, latencies: list[float], answers: Counter[str]) -> float:
+    """Print requests/s, p50 and p99 latency and the answers; return requests/s."""
+    cuts = statistics.quantiles(latencies, n=100)
+    rate = len(latencies) / wall
+    print(
+        f"{name:<12} {rate:8.0f} req/s   p50 {cuts[49]:6.1f} ms   p99 {cuts[98]:6.1f} ms   answers {dict(answers)}",
+        flush=True,
+    )
+    return rate
