@@ -339,3 +339,18 @@ def test_a_batch_answers_each_item_as_alone_and_stores_only_the_good(client: Tes
     assert isinstance(refused_uninsured, SettlementRefused) and refused_uninsured.code == "no_active_policy"
     alone = post(client, hospital, record(0))
     assert alone.headers.get("X-HMB-Replayed") == "true" and alone.content == good.body and stored(client) == 1
+
+
+def test_a_replayed_signed_request_is_refused_even_when_it_was_settled(client: TestClient, hospital: dict) -> None:
+    """The nonce is recorded with the batch the settlement is settled in: the same signed request sent
+    again is refused as a replay (a new signature of the same body is answered from the store)."""
+    raw = json.dumps(record(0), ensure_ascii=False).encode("utf-8")
+    stamp, nonce = str(int(time.time())), secrets.token_hex(12)
+    message = "\n".join(["POST", "/api/v1/settlements", stamp, nonce, hashlib.sha256(raw).hexdigest()])
+    sig = hmac.new(hospital[HOSPITAL].encode(), message.encode(), hashlib.sha256).hexdigest()
+    headers = {"X-HMB-Hospital": HOSPITAL, "X-HMB-Timestamp": stamp, "X-HMB-Nonce": nonce, "X-HMB-Signature": sig}
+    headers["Content-Type"] = "application/json"
+    first = client.post("/api/v1/settlements", content=raw, headers=headers)
+    again = client.post("/api/v1/settlements", content=raw, headers=headers)
+    assert first.status_code == 200 and (again.status_code, again.json()["code"]) == (401, "nonce_reused")
+    assert post(client, hospital, record(0)).headers.get("X-HMB-Replayed") == "true" and stored(client) == 1

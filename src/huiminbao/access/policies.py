@@ -30,14 +30,12 @@ from starlette.concurrency import run_in_threadpool
 
 from huiminbao.access.errors import ApiError
 from huiminbao.db import SessionDep
-from huiminbao.db.base import utcnow
 from huiminbao.identity import audit
-from huiminbao.identity.models import Role, UsedNonce, User
-from huiminbao.identity.service import hospital_secrets
+from huiminbao.identity.models import Role, User
+from huiminbao.identity.service import hospital_secrets, use_nonces
 
 TOKEN_TTL = timedelta(hours=8)
 CLOCK_SKEW = 300  # seconds a signed request's timestamp may differ from the server's clock
-NONCE_WINDOW = timedelta(minutes=10)
 NONCE = re.compile(r"^[A-Za-z0-9]{16,64}$")
 _bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token 取得的 access_token")
 
@@ -145,9 +143,16 @@ async def check_csrf(request: Request) -> None:
 
 
 class HospitalSigned:
-    """A route for hospitals' settlement systems, signed with the hospital's secret; returns its code."""
+    """A route for hospitals' settlement systems, signed with the hospital's secret; returns its code.
+
+    The nonce is recorded as used in a transaction of its own, so a replay is refused even when the
+    request fails; ``defer_nonce`` leaves that to the route (``request.state.nonce``), which records it
+    in its own transaction: one-stop settlements record theirs with the batch they are settled in."""
 
     roles: frozenset[Role] = frozenset()
+
+    def __init__(self, *, defer_nonce: bool = False) -> None:
+        self.defer_nonce = defer_nonce
 
     async def __call__(self, request: Request, session: SessionDep) -> str:
         h = request.headers
@@ -161,27 +166,33 @@ class HospitalSigned:
         body = await request.body()
         message = "\n".join([request.method, request.url.path, stamp, nonce, hashlib.sha256(body).hexdigest()])
         keys = request.app.state.settings.pii_keys
-        await run_in_threadpool(_check_signature, session, keys, code, nonce, message, signature)
+        await run_in_threadpool(_check_signature, session, keys, code, message, signature)
+        if self.defer_nonce:
+            request.state.nonce = (code, nonce)
+        else:
+            await run_in_threadpool(_use_nonce, session, code, nonce)
         request.state.hospital = code
         return code
 
 
-def _check_signature(session: Session, keys: Any, code: str, nonce: str, message: str, signature: str) -> None:
-    """The database half of ``HospitalSigned`` (in a worker thread): the hospital's secrets, and the nonce
-    recorded once in a transaction of its own, so a replay is refused even when the request fails."""
+def nonce_reused() -> ApiError:
+    return ApiError(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
+
+
+def _check_signature(session: Session, keys: Any, code: str, message: str, signature: str) -> None:
     good = any(
         hmac.compare_digest(hmac.new(s.encode(), message.encode(), hashlib.sha256).hexdigest(), signature)
         for s in hospital_secrets(session=session, keys=keys, code=code)
     )
+    session.rollback()  # a read: the connection goes back to the pool
     if not good:
-        session.rollback()
         raise ApiError(401, "bad_signature", "签名不正确", "X-HMB-Signature")
-    cutoff = utcnow() - NONCE_WINDOW
-    session.execute(sa.delete(UsedNonce).where(UsedNonce.seen_at < cutoff))
-    if session.get(UsedNonce, (code, nonce)) is not None:
+
+
+def _use_nonce(session: Session, code: str, nonce: str) -> None:
+    if not use_nonces(session=session, nonces=[(code, nonce)])[0]:
         session.rollback()
-        raise ApiError(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
-    session.add(UsedNonce(hospital_code=code, nonce=nonce, seen_at=utcnow()))
+        raise nonce_reused()
     session.commit()
 
 

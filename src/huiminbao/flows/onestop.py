@@ -18,25 +18,43 @@ from collections import deque
 from collections.abc import Iterable
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from huiminbao.db.session import Database
-from huiminbao.settlement.onestop import Item, Outcome, batch_key, settle_many
+from huiminbao.identity.service import use_nonces
+from huiminbao.settlement.onestop import Item, Outcome, SettlementRefused, batch_key, settle_many
 
 
 def settle_batch(db: Database, items: list[Item]) -> list[Outcome]:
     """Settle ``items`` (distinct persons and ``setl_id``s) in one transaction; alone when that fails."""
     try:
         with db.session() as s:
-            return settle_many(session=s, items=items)
+            return _settle(s, items)
     except IntegrityError:
         if len(items) == 1:  # a racing send of the same setl_id committed first: answered from the store
             with db.session() as s:
-                return settle_many(session=s, items=items)
+                return _settle(s, items)
     except Exception:
         if len(items) == 1:
             raise
     return [settle_batch(db, [it])[0] for it in items]
+
+
+def _settle(session: Session, items: list[Item]) -> list[Outcome]:
+    """The signed requests' nonces recorded as used, then the settlements, in the caller's transaction:
+    a replayed request (a nonce seen within the window) is refused and settles nothing."""
+    signed = [(i, it.nonce) for i, it in enumerate(items) if it.nonce is not None]
+    fresh = use_nonces(session=session, nonces=[n for _, n in signed]) if signed else []
+    replayed = {i for (i, _), ok in zip(signed, fresh, strict=True) if not ok}
+    todo = [it for i, it in enumerate(items) if i not in replayed]
+    done = iter(settle_many(session=session, items=todo) if todo else [])
+    return [
+        SettlementRefused(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
+        if i in replayed
+        else next(done)
+        for i in range(len(items))
+    ]
 
 
 def batches(items: Iterable[Item], size: int) -> list[list[Item]]:

@@ -1,9 +1,10 @@
 """Settlements that arrive in a file (the bureau's daily file, hospitals not yet connected), through the
-same ``settlement.onestop.settle`` as the API, one transaction per record.
+same ``flows.onestop.settle_batch`` as the API.
 
-Records go in ``setl_time`` order (then ``setl_id``), so a file sent twice, or stopped anywhere (even by
-SIGKILL) and sent again, ends exactly where an uninterrupted run ends: each record is committed whole
-or not at all, and one already stored is answered from the store and pays nothing more.
+Records go in ``setl_time`` order (then ``setl_id``), in batches that never hold a person twice, so a file
+sent twice, or stopped anywhere (even by SIGKILL) and sent again, ends exactly where an uninterrupted run
+ends: each batch is committed whole or not at all, and a record already stored is answered from the store
+and pays nothing more.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy.exc import IntegrityError
 
 from huiminbao.db.session import Database
+from huiminbao.flows.onestop import batches, settle_batch
 from huiminbao.identity import audit
 from huiminbao.money import to_yuan
 from huiminbao.settlement.io import suffix
 from huiminbao.settlement.models import SettlementSource
-from huiminbao.settlement.onestop import SettlementRefused, settle
+from huiminbao.settlement.onestop import Item, SettlementRefused
 from huiminbao.settlement.reader import RecordError
 
 LINE = "_line"
@@ -100,39 +101,35 @@ def settle_file(
     fee_lines: Path | None = None,
     *,
     actor: audit.Actor = audit.CLI,
+    batch: int = 64,
     progress: Callable[[int, int], None] | None = None,
 ) -> FileResult:
-    """Settle every record of the file, each in a transaction of its own; refusals are collected with
-    their line, code, field and message, and the rest go on."""
+    """Settle every record of the file in order, in batches that are each one transaction (a batch ends
+    before a person's next record, so each record is settled as it would be alone); refusals are
+    collected with their line, code, field and message, and the rest go on."""
     result = FileResult()
     todo = bodies(settlements, fee_lines)
-    for done, (line, body) in enumerate(todo, start=1):
-        info = body["setlinfo"]
-        hospital = str(info.get("fixmedins_code") or "")
-        try:
-            answer = _settle_one(db, actor, hospital, body)
-        except SettlementRefused as exc:
-            result.refused.append(_refusal(line, info, exc.code, exc.field, exc.message))
-        except RecordError as exc:
-            result.refused.append(_refusal(line, info, "invalid_record", exc.field, str(exc)))
-        else:
-            if answer.replayed:
+    items = [
+        Item(actor, str(body["setlinfo"].get("fixmedins_code") or ""), body, SettlementSource.FILE) for _, body in todo
+    ]
+    lines = {id(it): line for it, (line, _) in zip(items, todo, strict=True)}
+    done = 0
+    for part in batches(items, batch):
+        for it, outcome in zip(part, settle_batch(db, part), strict=True):
+            info, line = it.body["setlinfo"], lines[id(it)]
+            if isinstance(outcome, SettlementRefused):
+                result.refused.append(_refusal(line, info, outcome.code, outcome.field, outcome.message))
+            elif isinstance(outcome, RecordError):
+                result.refused.append(_refusal(line, info, "invalid_record", outcome.field, str(outcome)))
+            elif outcome.replayed:
                 result.replayed += 1
             else:
                 result.settled += 1
-                result.payout_fen += answer.settlement.payout_fen
+                result.payout_fen += outcome.settlement.payout_fen
+        done += len(part)
         if progress is not None:
             progress(done, len(todo))
     return result
-
-
-def _settle_one(db: Database, actor: audit.Actor, hospital: str, body: dict[str, Any]) -> Any:
-    try:
-        with db.session() as s:
-            return settle(session=s, actor=actor, hospital_code=hospital, body=body, source=SettlementSource.FILE)
-    except IntegrityError:  # the same record sent through the API at the same moment committed first
-        with db.session() as s:
-            return settle(session=s, actor=actor, hospital_code=hospital, body=body, source=SettlementSource.FILE)
 
 
 def _refusal(line: int, info: dict[str, Any], code: str, field: str | None, message: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ every change is written to the audit log in it.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from huiminbao.db.base import utcnow
 from huiminbao.identity import audit
-from huiminbao.identity.models import Hospital, Role, User
+from huiminbao.identity.models import Hospital, Role, UsedNonce, User
 from huiminbao.identity.passwords import check_rules, hash_password, verify_password
 from huiminbao.identity.pii import decrypt_text, encrypt_text
 
@@ -141,6 +142,41 @@ def hospital_secrets(*, session: Session, keys: Sequence[bytes], code: str, now:
     grace = hospital.previous_valid_until
     if hospital.previous_secret_enc is not None and grace is not None and grace > (now or utcnow()):
         out.append(decrypt_text(hospital.previous_secret_enc, keys))
+    return out
+
+
+NONCE_WINDOW = timedelta(minutes=10)  # INTERFACES.md: a nonce seen within 10 minutes is refused
+PURGE_EVERY = 60.0  # seconds between purges of expired nonces, per process
+_purged_at = 0.0
+
+
+def use_nonces(*, session: Session, nonces: Sequence[tuple[str, str]], now: datetime | None = None) -> list[bool]:
+    """Record each (hospital, nonce) as used now; False for one seen within the window (or twice in
+    ``nonces``). Rows past the window are purged about once a minute; until then they count as unseen."""
+    global _purged_at
+    now = now or utcnow()
+    cutoff = now - NONCE_WINDOW
+    if time.monotonic() - _purged_at > PURGE_EVERY:
+        _purged_at = time.monotonic()
+        session.execute(sa.delete(UsedNonce).where(UsedNonce.seen_at < cutoff))
+    wanted = set(nonces)
+    seen = {
+        (n.hospital_code, n.nonce): n
+        for n in session.scalars(
+            sa.select(UsedNonce).where(sa.tuple_(UsedNonce.hospital_code, UsedNonce.nonce).in_(list(wanted)))
+        )
+    } if wanted else {}  # fmt: skip
+    out, fresh = [], set()
+    for key in nonces:
+        old = seen.get(key)
+        ok = key not in fresh and (old is None or old.seen_at < cutoff)
+        out.append(ok)
+        if ok:
+            fresh.add(key)
+            if old is None:
+                session.add(UsedNonce(hospital_code=key[0], nonce=key[1], seen_at=now))
+            else:
+                old.seen_at = now
     return out
 
 

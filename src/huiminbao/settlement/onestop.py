@@ -79,6 +79,7 @@ class Item:
     hospital_code: str
     body: Mapping[str, Any]
     source: SettlementSource = SettlementSource.API
+    nonce: tuple[str, str] | None = None  # a signed request's (hospital, nonce): recorded with the batch
 
 
 Outcome = Answer | SettlementRefused | RecordError
@@ -223,25 +224,34 @@ def _replay(found: Settlement, digest: str, hospital_code: str) -> Outcome:
 def _check_records(todo: dict[int, _Pending], out: list[Outcome | None]) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The reader's checks over all items at once; when one fails, each item alone, so that only the bad
     ones are refused. Returns the checked settlements and fee lines of the good ones."""
-    while True:
-        rows = [{**p.setlinfo, "diseases": p.diseases} for p in todo.values()]
-        fees = [{"setl_id": p.setl_id, **ln} for p in todo.values() for ln in p.feedetl]
-        try:
-            settlements = check_settlements(json_frame(rows), "结算信息") if rows else json_frame([]).collect()
-            fee_lines = check_fee_lines(json_frame(fees), "费用明细") if fees else None
-        except RecordError:
-            if len(todo) == 1:
-                raise
+    try:
+        return _checked(todo)
+    except RecordError as exc:
+        if len(todo) == 1:
+            (i,) = todo
+            out[i] = exc
+            del todo[i]
+        else:
             for i, p in list(todo.items()):
                 try:
-                    _check_records({i: p}, out)
-                except RecordError as exc:
-                    out[i] = exc
+                    _checked({i: p})
+                except RecordError as alone:
+                    out[i] = alone
                     del todo[i]
-            continue
-        for rec in settlements.iter_rows(named=True) if rows else ():
-            next(p for p in todo.values() if p.setl_id == rec["setl_id"]).rec = rec
-        return settlements, fee_lines
+    return _checked(todo)
+
+
+def _checked(todo: dict[int, _Pending]) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    rows = [{**p.setlinfo, "diseases": p.diseases} for p in todo.values()]
+    if not rows:
+        return json_frame([]).collect(), None
+    fees = [{"setl_id": p.setl_id, **ln} for p in todo.values() for ln in p.feedetl]
+    settlements = check_settlements(json_frame(rows), "结算信息")
+    fee_lines = check_fee_lines(json_frame(fees), "费用明细") if fees else None
+    by_id = {p.setl_id: p for p in todo.values()}
+    for rec in settlements.iter_rows(named=True):
+        by_id[rec["setl_id"]].rec = rec
+    return settlements, fee_lines
 
 
 def _find_policies(session: Session, todo: dict[int, _Pending], out: list[Outcome | None]) -> None:

@@ -52,7 +52,7 @@ def _refused(exc: SettlementRefused) -> ApiError:
 @router.post("/settlements", responses={**JSON, **ERRORS}, response_class=Response)
 async def post_settlement(
     request: Request,
-    hospital: Annotated[str, Depends(HospitalSigned())],
+    hospital: Annotated[str, Depends(HospitalSigned(defer_nonce=True))],
     body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
 ) -> Response:
     """Settle one record (or a refund: ``refd_setl_flag`` "1" and ``init_setl_id``) at once: the payout
@@ -60,7 +60,7 @@ async def post_settlement(
     and body answers the stored response again (header ``X-HMB-Replayed: true``); another body: 409."""
     actor = audit.Actor(f"hospital:{hospital}", Role.HOSPITAL.value, request.client.host if request.client else None)
     batcher: Batcher = request.app.state.batcher
-    outcome = await batcher.submit(Item(actor, hospital, body))
+    outcome = await batcher.submit(Item(actor, hospital, body, nonce=request.state.nonce))
     if isinstance(outcome, SettlementRefused):
         raise _refused(outcome)
     if isinstance(outcome, RecordError):
