@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 
-import httpx
 import psutil
+
+from huiminbao.cli.serve import spawn
 
 # a request: method, path, body bytes, extra headers; made at send time (signatures carry a timestamp)
 Request = tuple[str, str, bytes, dict[str, str]]
@@ -26,18 +25,10 @@ Request = tuple[str, str, bytes, dict[str, str]]
 
 def serve(url: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """``hmb serve`` on 127.0.0.1:port against ``url``; returns once /healthz answers."""
-    cmd = [sys.executable, "-m", "huiminbao.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
-    full = {**os.environ, **env, "HMB_DATABASE_URL": url}
-    server = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+    try:
+        return spawn(url, port, workers, env)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def server_rss(server: subprocess.Popen[bytes]) -> int:

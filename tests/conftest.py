@@ -72,9 +72,9 @@ def pg_url() -> Iterator[str]:
         pytest.fail(str(exc))
 
 
-@pytest.fixture
-def pg_db_url(pg_url: str) -> Iterator[str]:
-    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(pg_url: str) -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server of ``pg_url``, dropped afterwards."""
     import sqlalchemy as sa
 
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -87,6 +87,13 @@ def pg_db_url(pg_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_db_url(pg_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
+    with fresh_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture(

@@ -50,6 +50,7 @@ from huiminbao.web import estimate as web_estimate
 from huiminbao.web import groups as web_groups
 from huiminbao.web import roster as web_roster
 from huiminbao.web import routes as web_routes
+from huiminbao.web import settlements as web_settlements
 from huiminbao.web import supervision as web_supervision
 
 DESCRIPTION = """惠民保运营平台 API, version 1 under `/api/v1`. Amounts are yuan with two decimals
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_roster.router)
     app.include_router(web_enrollment.router)
     app.include_router(web_supervision.router)
+    app.include_router(web_settlements.router)
     app.include_router(web_groups.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -10,6 +10,7 @@ from huiminbao.cli import estimate as estimate_cli
 from huiminbao.cli import identity as identity_cli
 from huiminbao.cli import plan as plan_cli
 from huiminbao.cli import policy as policy_cli
+from huiminbao.cli import replay as replay_cli
 from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
 from huiminbao.cli import settle as settle_cli
@@ -31,6 +32,7 @@ app.command("synth")(synth_cli.synth)
 app.command("serve")(serve_cli.serve)
 app.command("settle")(settle_cli.settle)
 app.command("year-end")(yearend_cli.yearend)
+app.command("replay")(replay_cli.replay)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -16,6 +16,8 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from multiprocessing.connection import wait
 from typing import Annotated
@@ -130,3 +132,33 @@ def _supervise(host: str, port: int, log_level: str, workers: int) -> int:
 
 if __name__ == "__main__":
     typer.run(serve)
+
+
+def spawn(url: str, port: int, workers: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``hmb serve`` on 127.0.0.1:PORT against database URL in a child process, for tools that drive the
+    API (``hmb replay``, the benchmarks); returns once ``/healthz`` answers."""
+    import httpx
+
+    cmd = [sys.executable, "-m", "huiminbao.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
+    full = {**os.environ, **(env or {}), "HMB_DATABASE_URL": url}
+    server = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+
+
+def stop(server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Stop a server from ``spawn``: SIGTERM (workers finish their requests and seal the audit log),
+    SIGKILL if it has not exited within ``seconds``."""
+    server.terminate()
+    try:
+        server.wait(seconds)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

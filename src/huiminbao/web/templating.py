@@ -34,10 +34,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("方案", "/"),
     NavItem("试算", "/estimate"),
     NavItem("投保", "/enroll", frozenset({"resident", "clerk", "admin"})),
-    NavItem("医院结算", None, frozenset({"hospital", "admin"})),
+    NavItem("医院结算", "/hospital/settlements", frozenset({"hospital", "admin"})),
     NavItem("理赔", None, frozenset({"resident", "clerk", "adjuster", "admin"})),
     NavItem("财务", None, frozenset({"finance", "admin"})),
-    NavItem("监管", "/supervision/enrollment", frozenset({"supervisor", "admin"})),
+    NavItem("监管", "/supervision/enrollment", frozenset({"supervisor", "finance", "admin"})),
     NavItem("精算", None, frozenset({"actuary", "admin"})),
     NavItem("管理", "/admin", frozenset({"admin"})),
 )

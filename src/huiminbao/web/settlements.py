@@ -1,0 +1,226 @@
+"""医院结算 and what operators see of it: a hospital's settlements and the explanation of benefit of each,
+the day's one-stop settlements by hospital, and the plan-year's re-adjudication (年终重算).
+
+A hospital's users see only their own hospital's settlements: another hospital's is refused, never
+shown. The explanation is the answer the hospital was given, as stored, so the page and the hospital's
+system never disagree. Amounts are integer fen for the ``yuan`` filter; ID numbers are never shown.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta, timezone
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from huiminbao.access.errors import ApiError
+from huiminbao.access.policies import SignedIn, actor_of, check_csrf
+from huiminbao.db import SessionDep
+from huiminbao.identity.models import Hospital, Role, User
+from huiminbao.money import to_fen
+from huiminbao.plans import Plan, PlanError, PlanIncomplete, PlanNotFound, Tier, list_plans, load_plan
+from huiminbao.settlement.models import SettlementKind
+from huiminbao.settlement.onestop import SettlementRefused, get_settlement_or_raise
+from huiminbao.settlement.service import day_total, day_volume, last_year_end, list_adjustments, list_settlements
+from huiminbao.settlement.yearend import year_end
+from huiminbao.web.routes import not_found_page
+from huiminbao.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+HospitalDep = Annotated[User, Depends(SignedIn(Role.HOSPITAL, Role.ADMIN))]
+OverseerDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role.FINANCE))]
+YearEndDep = Annotated[User, Depends(SignedIn(Role.ADMIN, Role.FINANCE))]
+BEIJING = timezone(timedelta(hours=8), "北京时间")
+KINDS = {SettlementKind.PAYMENT.value: "结算", SettlementKind.REFUND.value: "退费"}
+STATUSES = {  # the engine's settlement status, for a settlement with no reason of its own
+    "covered": "正常",
+    "not_insured": "未参保",
+    "insutype_not_covered": "险种不在保障范围",
+    "area_not_covered": "参保地不在保障范围",
+    "outside_cover": "不在保障期内",
+    "waiting_period": "等待期内",
+    "basic_suspended": "基本医保暂停",
+    "basic_ended": "基本医保终止",
+}
+BAD_DATE = "日期格式应为 YYYY-MM-DD"
+
+
+def _day(text: str) -> date | None:
+    """A date from a query (the browser's date input sends YYYY-MM-DD); empty: none; ValueError if bad."""
+    return date.fromisoformat(text.strip()) if text.strip() else None
+
+
+@router.get("/hospital/settlements", response_class=HTMLResponse)
+def settlements_page(
+    request: Request,
+    session: SessionDep,
+    user: HospitalDep,
+    since: str = "",
+    until: str = "",
+    kind: str = "",
+    hospital: str = "",
+    page: str = "1",
+) -> Response:
+    """A hospital's settlements and refunds, newest first, 50 a page; administrators see every hospital's
+    and may pick one."""
+    own = user.role is Role.HOSPITAL
+    code = (user.hospital_code or "") if own else (hospital.strip() or None)  # a hospital user without one sees none
+    error, found = None, None
+    try:
+        start, end = _day(since), _day(until)
+    except ValueError:
+        error = BAD_DATE
+    else:
+        found = list_settlements(
+            session=session,
+            hospital_code=code,
+            kind=SettlementKind(kind) if kind in KINDS else None,
+            since=start,
+            until=end,
+            page=int(page) if page.isdigit() else 1,
+        )
+    names = sa.select(Hospital.code, Hospital.name).order_by(Hospital.code)
+    hospitals = {} if own else dict(session.execute(names).all())
+    filters = {"since": since, "until": until, "kind": kind, "hospital": "" if own else hospital}
+    query = {k: v for k, v in filters.items() if v}
+    context = {
+        "found": found,
+        "filters": filters,
+        "error": error,
+        "own": own,
+        "chosen": session.get(Hospital, code) if code else None,
+        "hospitals": hospitals,
+        "kinds": KINDS,
+        "statuses": STATUSES,
+        "page_url": lambda n: "/hospital/settlements?" + urlencode({**query, "page": n}),
+        "active": "医院结算",
+    }
+    return render(request, "hospital_settlements.html", context)
+
+
+@router.get("/hospital/settlements/{setl_id}", response_class=HTMLResponse)
+def settlement_page(request: Request, session: SessionDep, user: HospitalDep, setl_id: str) -> Response:
+    """One settlement's explanation of benefit, line by line, from the answer the hospital was given."""
+    try:
+        found = get_settlement_or_raise(session=session, setl_id=setl_id)
+    except SettlementRefused:
+        return not_found_page(request, f"结算 {setl_id}")
+    if user.role is Role.HOSPITAL and found.hospital_code != user.hospital_code:
+        raise ApiError(403, "not_own_settlement", "只能查看本院的结算")
+    answer = json.loads(found.response)
+    plan, tier = _plan_tier(answer["plan"], answer["tier"])
+    lines = [
+        {**ln, **{k: to_fen(ln[k]) for k in ("base", "counted", "deductible_used", "payout")}} for ln in answer["lines"]
+    ]
+    context = {
+        "s": found,
+        "answer": answer,
+        "payout": to_fen(answer["payout"]),
+        "lines": lines,
+        "left": _left(answer, tier),
+        "plan": plan,
+        "tier": tier,
+        "hospital": session.get(Hospital, found.hospital_code),
+        "kinds": KINDS,
+        "statuses": STATUSES,
+        "active": "医院结算",
+    }
+    return render(request, "hospital_settlement.html", context)
+
+
+def _plan_tier(plan_id: str, tier_id: str) -> tuple[Plan | None, Tier | None]:
+    """The settlement's plan and tier for their names; None when the plan file is gone (the page then
+    shows the ids: a stored answer stays readable)."""
+    try:
+        plan = load_plan(plan_id)
+        return plan, plan.tier(tier_id)
+    except (PlanError, KeyError):  # KeyError: no such plan (PlanNotFound) or tier
+        return None, None
+
+
+def _left(answer: dict[str, Any], tier: Tier | None) -> list[tuple[str, str, int]]:
+    """What the answer says is left after this settlement, as (what, of which, fen): each deductible (a
+    liability's own, or a shared one by its name), each liability's annual limit, the overall limit."""
+    names = {ln["liability"]: ln["name"] for ln in answer["lines"]}
+    shared = {d.id: d.name for d in tier.deductibles} if tier is not None else {}
+    out = []
+    for key, value in answer["remaining"].items():
+        what, _, ref = key.partition(":")
+        if what == "deductible":
+            out.append(("免赔额", shared.get(ref) or names.get(ref, ref), to_fen(value)))
+        elif what == "limit":
+            out.append(("年度限额", names.get(ref, ref), to_fen(value)))
+        else:
+            out.append(("年度累计赔付限额", "全部责任合计", to_fen(value)))
+    return out
+
+
+@router.get("/supervision/onestop", response_class=HTMLResponse)
+def onestop_page(request: Request, session: SessionDep, _user: OverseerDep, day: str = "") -> Response:
+    """The day's one-stop settlements per hospital (by settlement time, Beijing time) and their total."""
+    today = request.app.state.settings.platform_date()
+    error = None
+    try:
+        chosen = _day(day) or today
+    except ValueError:
+        chosen, error = today, BAD_DATE
+    rows = day_volume(session=session, day=chosen)
+    context = {
+        "day": chosen,
+        "rows": rows,
+        "total": day_total(rows),
+        "error": error,
+        "days": (chosen - timedelta(days=1), chosen + timedelta(days=1)),
+        "active": "监管",
+        "tab": "onestop",
+    }
+    return render(request, "supervision_onestop.html", context)
+
+
+def _year_end_page(
+    request: Request, session: SessionDep, user: User, plan_id: str, status_code: int = 200, **extra: object
+) -> Response:
+    plans = sorted(list_plans(), key=lambda p: (-p.year, p.id))
+    plan = next((p for p in plans if p.id == plan_id), plans[0])
+    run = last_year_end(session=session, plan_id=plan.id)
+    admin = user.role is Role.ADMIN
+    context = {
+        "plans": plans,
+        "plan": plan,
+        "run": run,
+        "run_at": run.at.astimezone(BEIJING) if run is not None else None,
+        "beijing": BEIJING,
+        "adjustments": list_adjustments(session=session, plan_id=plan.id),
+        "names": {x.id: x.name for t in plan.tiers for x in t.liabilities},
+        "admin": admin,
+        "active": "管理" if admin else "监管",
+        "tab": "year-end",
+    }
+    return render(request, "admin_year_end.html", context | extra, status_code=status_code)
+
+
+@router.get("/admin/year-end", response_class=HTMLResponse)
+def year_end_page(request: Request, session: SessionDep, user: YearEndDep, plan: str = "", done: str = "") -> Response:
+    """The chosen plan's latest year-end run and every adjustment written so far, newest run's first."""
+    return _year_end_page(request, session, user, plan, ran=bool(done))
+
+
+@router.post("/admin/year-end", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def run_year_end(
+    request: Request, session: SessionDep, user: YearEndDep, plan: Annotated[str, Form()] = ""
+) -> Response:
+    """Re-adjudicate the plan-year and write the adjustments (a second run writes nothing new), then show
+    the result by redirecting, so that reloading the page does not post again."""
+    if plan not in {p.id for p in list_plans()}:
+        return _year_end_page(request, session, user, plan, 422, error="请选择方案")
+    try:
+        year_end(session=session, actor=actor_of(request, user), plan_id=plan)
+    except (PlanError, PlanIncomplete, PlanNotFound) as exc:
+        session.rollback()
+        return _year_end_page(request, session, user, plan, 422, error=f"方案 {plan} 无法重算：{exc}")
+    session.commit()
+    return RedirectResponse("/admin/year-end?" + urlencode({"plan": plan, "done": "1"}), status_code=303)
