@@ -136,21 +136,27 @@ if __name__ == "__main__":
 
 def spawn(url: str, port: int, workers: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``hmb serve`` on 127.0.0.1:PORT against database URL in a child process, for tools that drive the
-    API (``hmb replay``, the benchmarks); returns once ``/healthz`` answers."""
+    API (``hmb replay``, the benchmarks); returns once ``/healthz`` answers. Its logs go to a temporary
+    file (a pipe nobody reads would fill and stop the server), shown if it fails to start."""
+    import tempfile
+
     import httpx
 
     cmd = [sys.executable, "-m", "huiminbao.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
     full = {**os.environ, **(env or {}), "HMB_DATABASE_URL": url}
-    server = subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+    with tempfile.TemporaryFile() as log:  # the child keeps its own handle on the (unlinked) file
+        server = subprocess.Popen(cmd, env=full, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        server.kill()
+        server.wait()
+        log.seek(0)
+        raise RuntimeError(f"server did not start: {log.read().decode(errors='replace')[-4000:]}")
 
 
 def stop(server: subprocess.Popen[bytes], seconds: float = 60) -> None:

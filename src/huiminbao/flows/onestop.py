@@ -78,14 +78,13 @@ class Batcher:
     def __init__(self, db: Database, size: int) -> None:
         self.db, self.size = db, size
         self.pending: deque[tuple[Item, asyncio.Future[Outcome]]] = deque()
-        self.running = False
+        self.running: asyncio.Task[None] | None = None  # the loop keeps only weak references to tasks
 
     async def submit(self, item: Item) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.pending.append((item, future))
-        if not self.running:
-            self.running = True
-            asyncio.create_task(self._drain())  # noqa: RUF006 - it ends when the queue is empty; results go to futures
+        if self.running is None:
+            self.running = asyncio.create_task(self._drain())  # ends when the queue is empty
         return await future
 
     def _take(self) -> list[tuple[Item, asyncio.Future[Outcome]]]:
@@ -120,4 +119,4 @@ class Batcher:
                     if not future.done():
                         future.set_result(outcome)
         finally:
-            self.running = False
+            self.running = None

@@ -77,6 +77,10 @@ class Settlement(Base):
     re-adjudication), its payout, and the exact answer given, so a resend is answered byte for byte."""
 
     __tablename__ = "settlement"
+    __table_args__ = (
+        sa.Index("ix_settlement_setl_time", "setl_time"),  # the day's volume
+        sa.Index("ix_settlement_hospital_time", "hospital_code", "setl_time"),  # a hospital's list
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     setl_id: Mapped[str] = mapped_column(sa.String(64), unique=True)

@@ -5,7 +5,8 @@ that reached the platform in May) or a refund changes what should have been paid
 engine runs the whole year in ``setl_time`` order, and where it pays a person under a liability other
 than what was paid (real time plus earlier adjustments), one adjustment is written: a top-up or a
 recovery. Running it again writes nothing new; afterwards the person's accumulators are the batch's,
-so a settlement that arrives later still starts from the right state. Functions never commit.
+so a settlement that arrives later still starts from the right state. It holds the persons' policy rows
+(as the one-stop path does) while it works. Functions never commit.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def year_end(*, session: Session, actor: audit.Actor, plan_id: str) -> YearEnd:
     equal what the batch engine pays, per person and liability."""
     compiled = compiled_plan(plan_id)
     out = YearEnd(plan_id)
+    _lock(session, plan_id)
     stored = session.execute(
         sa.select(Settlement.record, InsuredPerson, Policy)
         .join(InsuredPerson, InsuredPerson.id == Settlement.person_id)
@@ -119,6 +121,15 @@ def year_end(*, session: Session, actor: audit.Actor, plan_id: str) -> YearEnd:
         after=out.summary(),
     )
     return out
+
+
+def _lock(session: Session, plan_id: str) -> None:
+    """Hold the policies of everyone with a settlement under the plan, in id order, as the one-stop path
+    does: a settlement arriving meanwhile waits (its accumulators are about to be replaced), and so does a
+    second year-end, which then sees this one's adjustments and writes nothing. SQLite has one writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        held = sa.select(Settlement.policy_id).where(Settlement.plan_id == plan_id)
+        session.execute(sa.select(Policy.id).where(Policy.id.in_(held)).order_by(Policy.id).with_for_update())
 
 
 def _paid(session: Session, plan_id: str) -> dict[tuple[str, str], int]:
