@@ -13,11 +13,12 @@ PORT ?= 8000
 SYSTEM_PACKAGES := chromium postgresql fonts-wqy-zenhei poppler-utils zbar-tools
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: help install system-deps demo serve test test-fast lint format clean
+.PHONY: replay help install system-deps demo serve test test-fast lint format clean
 
 help:
 	@echo "make install      create $(VENV) and install the package with test extras"
 	@echo "make demo         install, migrate, load demo data, serve on http://$(HOST):$(PORT)/"
+	@echo "make replay       send the demo city's year through the one-stop API, then year-end"
 	@echo "make test         install (with Debian packages) and run every test"
 	@echo "make test-fast    run the tests not marked slow"
 	@echo "make lint         ruff check and format check"
@@ -54,6 +55,11 @@ demo: install
 
 serve: install
 	$(BIN)/hmb serve --host $(HOST) --port $(PORT)
+
+# The demo city's year through the one-stop API (after `make demo` loaded it; stop that server first or
+# not: replay starts its own on a free port), then the year-end re-adjudication.
+replay: install
+	HMB_TODAY=$(DEMO_TODAY) $(BIN)/hmb replay --late 0.02 --year-end
 
 # pytest exits 5 when it collected no tests: not a failure for this target.
 test: install system-deps

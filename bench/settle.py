@@ -197,9 +197,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=2000)
     ap.add_argument("--settlements", type=int, default=4000, help="sent at saturation (and health checks)")
-    ap.add_argument("--rate", type=float, default=300, help="settlements/s of the steady run")
+    ap.add_argument("--rate", type=float, default=150, help="settlements/s of the steady run")
     ap.add_argument("--seconds", type=float, default=10, help="length of the steady run")
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     persons = [person(i) for i in range(args.persons)]
