@@ -153,16 +153,23 @@ def _paid(session: Session, plan_id: str) -> dict[tuple[str, str], int]:
     return {k: v for k, v in paid.items() if v}
 
 
+CHUNK = 10_000  # persons per statement: PostgreSQL takes at most 65,535 parameters, SQLite 32,766
+
+
 def _replace_accumulators(session: Session, plan_id: str, year: int, psn_nos: list[str], state: pl.DataFrame) -> None:
-    session.execute(
-        sa.delete(Accumulator).where(
-            Accumulator.plan_id == plan_id, Accumulator.year == year, Accumulator.psn_no.in_(psn_nos)
+    for start in range(0, len(psn_nos), CHUNK):
+        chunk = psn_nos[start : start + CHUNK]
+        session.execute(
+            sa.delete(Accumulator).where(
+                Accumulator.plan_id == plan_id, Accumulator.year == year, Accumulator.psn_no.in_(chunk)
+            )
         )
-    )
-    session.add_all(
-        Accumulator(psn_no=r["psn_no"], plan_id=plan_id, year=year, key=r["key"], value=r["value"])
-        for r in state.iter_rows(named=True)
-    )
+    rows = [
+        {"psn_no": psn, "plan_id": plan_id, "year": year, "key": key, "value": value}
+        for psn, key, value in state.select("psn_no", "key", "value").iter_rows()
+    ]
+    if rows:
+        session.execute(sa.insert(Accumulator), rows)
 
 
 __all__ = ["YearEnd", "year_end"]
