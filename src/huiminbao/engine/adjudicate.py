@@ -36,7 +36,7 @@ from huiminbao.engine.accumulate import (
     with_prior,
 )
 from huiminbao.engine.bases import bases
-from huiminbao.engine.names import DEDUCTIBLE, LIMITED, ORIGINAL, STATE
+from huiminbao.engine.names import DEDUCTIBLE, LIMITED, ORIGINAL, REASON, STATE
 from huiminbao.engine.prepare import (
     STATUS,
     EngineError,
@@ -382,6 +382,9 @@ def _run_tier(
         shown_stats = ("base", "counted", "entitled") if explain else ("counted", "entitled")
         amount = pl.any_horizontal(*[pl.col(f"{s}_{x.id}") != 0 for x in rules.liabilities for s in shown_stats])
         parts = [p.filter(amount) for p in parts]
+    parts = [p for p in parts if p.height] or parts[:1]  # an empty frame still gives the lines' schema
+    if explain:  # every liability's reason in one pass over each part: the cost is per pass, not per row
+        parts = [p.with_columns(line_reason(x).alias(f"{REASON}{x.id}") for x in rules.liabilities) for p in parts]
     lines = pl.concat(
         [
             p.select(
@@ -391,7 +394,7 @@ def _run_tier(
                 pl.lit(x.id).alias("liability"),
                 pl.lit(k, pl.UInt8).alias("_k"),
                 *[pl.col(f"{s}_{x.id}").alias(s) for s in OUTCOMES],
-                *([line_reason(rules, x).alias("reason")] if explain else []),
+                *([pl.col(f"{REASON}{x.id}").alias("reason")] if explain else []),
             )
             for p in parts
             for k, x in enumerate(rules.liabilities)

@@ -29,6 +29,7 @@ FACTOR_RULE = "_factorrule_"  # index of the counting rule applied (null: the de
 RATIO_RULE = "_ratiorule_"  # index of the ratio rule applied (null: the default ratio)
 MISSING = "_missing_"  # the base reads an optional amount the record does not give
 LIMITED = "_limited_"  # the liability's annual limit cut this record's entitlement
+REASON = "_reason_"  # the line's reason (``reasons.line_reason``)
 
 # --- accumulators ----------------------------------------------------------------------------------
 STATE = "_x_"  # the accumulator after this record: _x_d_<pool>, _x_e_<liability>, _x_paid

@@ -11,6 +11,8 @@ exclusion reasons and ``when_reason``s), vectorised over the frame the engine al
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 
 from huiminbao.engine import names as N
@@ -72,8 +74,11 @@ def _by_index(column: str, texts: list[str]) -> pl.Expr:
     return out
 
 
-def line_reason(rules: TierRules, x: LiabilityRules) -> pl.Expr:
-    """The reason on liability ``x``'s line of each record, or null when it paid its whole base."""
+@functools.cache
+def line_reason(x: LiabilityRules) -> pl.Expr:
+    """The reason on liability ``x``'s line of each record, or null when it paid its whole base. Built
+    once per liability (expressions are immutable): building it costs more than evaluating it on the
+    few rows of a one-stop batch."""
     col = {s: pl.col(f"{s}_{x.id}") for s in ("base", "counted", "deductible_used", "ratio", "entitled", "payout")}
     status = pl.col("_status").cast(pl.Utf8)
     factor = _by_index(
