@@ -14,13 +14,39 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 
 import psutil
 
 from huiminbao.cli.serve import spawn
+from huiminbao.enrollment.roster_store import Keys
+from huiminbao.identity.certno import make_certno
 
 # a request: method, path, body bytes, extra headers; made at send time (signatures carry a timestamp)
 Request = tuple[str, str, bytes, dict[str, str]]
+PLAN = "liaocheng-2024"
+TODAY = "2023-12-01"  # inside the plan's enrollment window
+ENV = {  # the server's settings
+    "HMB_SECRET_KEY": "bench-secret-key-of-at-least-32-bytes-long",
+    "HMB_PII_KEY": "00112233445566778899aabbccddeeff",
+    "HMB_PII_HASH_KEY": "ffeeddccbbaa99887766554433221100",
+    "HMB_PAYMENT_SECRET": "bench-payment-secret",
+    "HMB_TODAY": TODAY,
+    "HMB_LOG_LEVEL": "WARNING",
+}
+KEYS = Keys(encrypt=bytes.fromhex(ENV["HMB_PII_KEY"]), hash=bytes.fromhex(ENV["HMB_PII_HASH_KEY"]))
+HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
+
+
+def write_roster(path: Path, persons: list[str], insutype: Callable[[int], str]) -> None:
+    """The bureau's roster file for ``persons`` in Liaocheng (valid ID numbers, all insured since 2015)."""
+    lines = [HEADER]
+    for i, psn in enumerate(persons):
+        birth = date(1950 + i % 60, 1 + i % 12, 1 + i % 28)
+        certno = make_certno("371502", birth, i % 900 + 1)
+        lines.append(f"{psn},{certno},参保人{i},{1 + i % 2},{birth},{insutype(i)},371502,1,2015-01-01,")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def serve(url: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:

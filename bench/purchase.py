@@ -25,53 +25,29 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from loadgen import Connection, Request, drive, report, serve, server_rss
+from loadgen import ENV, KEYS, PLAN, TODAY, Connection, Request, drive, report, serve, server_rss, write_roster
 
 from huiminbao.db import Database, migrate
 from huiminbao.db.pgcluster import free_port, temporary_cluster
 from huiminbao.enrollment.models import InsuredPerson, Policy
-from huiminbao.enrollment.roster_store import Keys, import_roster
+from huiminbao.enrollment.roster_store import import_roster
 from huiminbao.identity import audit
-from huiminbao.identity.certno import make_certno
 from huiminbao.identity.models import Role
 from huiminbao.identity.service import create_user
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAN = "liaocheng-2024"
-TODAY = "2023-12-01"  # inside the plan's enrollment window
 PASSWORD = "correct horse 42"
-ENV = {
-    "HMB_SECRET_KEY": "bench-secret-key-of-at-least-32-bytes-long",
-    "HMB_PII_KEY": "00112233445566778899aabbccddeeff",
-    "HMB_PII_HASH_KEY": "ffeeddccbbaa99887766554433221100",
-    "HMB_PAYMENT_SECRET": "bench-payment-secret",
-    "HMB_TODAY": TODAY,
-    "HMB_LOG_LEVEL": "WARNING",
-}
-HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
 BURST = 50
-
-
-def roster(path: Path, people: int) -> None:
-    lines = [HEADER]
-    for i in range(people):
-        birth = date(1950 + i % 60, 1 + i % 12, 1 + i % 28)
-        kind = "310" if i % 3 == 0 else "390"
-        lines.append(
-            f"B{i:09d},{make_certno('371502', birth, i % 900 + 1)},参保人{i},{1 + i % 2},{birth},{kind},371502,1,2015-01-01,"
-        )
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def prepare(url: str, people: int) -> None:
     migrate.upgrade(url)
     db = Database.from_url(url)
-    keys = Keys(encrypt=bytes.fromhex(ENV["HMB_PII_KEY"]), hash=bytes.fromhex(ENV["HMB_PII_HASH_KEY"]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "roster.csv"
-        roster(path, people)
+        write_roster(path, [f"B{i:09d}" for i in range(people)], lambda i: "310" if i % 3 == 0 else "390")
         with db.session() as s:
-            result = import_roster(session=s, path=path, keys=keys, actor=audit.CLI, today=date.fromisoformat(TODAY))
+            result = import_roster(session=s, path=path, keys=KEYS, actor=audit.CLI, today=date.fromisoformat(TODAY))
             create_user(
                 session=s, actor=audit.CLI, username="clerk", role=Role.CLERK, password=PASSWORD, insurer_code="PICC"
             )

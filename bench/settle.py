@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import resource
-import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,36 +34,25 @@ from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
-from loadgen import Connection, Request, drive, report, serve, server_rss, steady
+from loadgen import ENV, KEYS, PLAN, TODAY, Connection, Request, drive, report, serve, server_rss, steady, write_roster
 
 from huiminbao.db import Database, migrate
 from huiminbao.db.pgcluster import free_port, temporary_cluster
 from huiminbao.engine.adjudicate import adjudicate
 from huiminbao.enrollment.models import Channel, Relation
 from huiminbao.enrollment.purchase import Member, buy
-from huiminbao.enrollment.roster_store import Keys, import_roster
+from huiminbao.enrollment.roster_store import import_roster
 from huiminbao.identity import audit
-from huiminbao.identity.certno import make_certno
 from huiminbao.identity.service import add_hospital
 from huiminbao.plans import compiled_plan
 from huiminbao.plans.loader import Compiled
 from huiminbao.settlement.models import Accumulator, Settlement, SettlementLine
 from huiminbao.settlement.reader import check_settlements, json_frame
+from huiminbao.settlement.sender import PATH, signed_headers
 
-PLAN = "liaocheng-2024"
-TODAY = "2023-12-01"  # inside the plan's enrollment window
 HOSPITAL = "H37150200001"
 HOT = "HOT000000"
 HOT_SENDS = 100
-ENV = {
-    "HMB_SECRET_KEY": "bench-secret-key-of-at-least-32-bytes-long",
-    "HMB_PII_KEY": "00112233445566778899aabbccddeeff",
-    "HMB_PII_HASH_KEY": "ffeeddccbbaa99887766554433221100",
-    "HMB_PAYMENT_SECRET": "bench-payment-secret",
-    "HMB_TODAY": TODAY,
-    "HMB_LOG_LEVEL": "WARNING",
-}
-HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
 
 
 def person(i: int) -> str:
@@ -77,20 +63,12 @@ def prepare(url: str, persons: list[str]) -> str:
     """Roster, one policy per person, the hospital; returns the hospital's signing secret."""
     migrate.upgrade(url)
     db = Database.from_url(url)
-    key = bytes.fromhex(ENV["HMB_PII_KEY"])
-    keys = Keys(encrypt=key, hash=bytes.fromhex(ENV["HMB_PII_HASH_KEY"]))
-    lines = [HEADER]
-    for i, psn in enumerate(persons):
-        birth = date(1950 + i % 60, 1 + i % 12, 1 + i % 28)
-        lines.append(
-            f"{psn},{make_certno('371502', birth, i % 900 + 1)},参保人{i},{1 + i % 2},{birth},390,371502,1,2015-01-01,"
-        )
     compiled = compiled_plan(PLAN)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "roster.csv"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_roster(path, persons, lambda _: "390")
         with db.session() as s:
-            result = import_roster(session=s, path=path, keys=keys, actor=audit.CLI, today=date.fromisoformat(TODAY))
+            result = import_roster(session=s, path=path, keys=KEYS, actor=audit.CLI, today=date.fromisoformat(TODAY))
             assert result.rejected == 0, result.report_csv[:500]
         with db.session() as s:
             for psn in persons:
@@ -98,7 +76,9 @@ def prepare(url: str, persons: list[str]) -> str:
                     session=s, actor=audit.CLI, compiled=compiled, payer_psn_no=psn, members=[Member(psn, Relation.SELF)],
                     channel=Channel.COUNTER, day=date.fromisoformat(TODAY), paid=True,
                 )  # fmt: skip
-            secret = add_hospital(session=s, actor=audit.CLI, key=key, code=HOSPITAL, name="聊城市人民医院", level=3)
+            secret = add_hospital(
+                session=s, actor=audit.CLI, key=KEYS.encrypt, code=HOSPITAL, name="聊城市人民医院", level=3
+            )
     db.dispose()
     return secret
 
@@ -123,16 +103,7 @@ def stay(psn: str, k: int, n: int, factor: int) -> dict:
 def signed(secret: str, body: dict) -> Callable[[], Request]:
     """A request made at send time: the signature carries the time and a fresh nonce (INTERFACES.md)."""
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    digest = hashlib.sha256(payload).hexdigest()
-
-    def make() -> Request:
-        stamp, nonce = str(int(time.time())), secrets.token_hex(12)
-        message = "\n".join(["POST", "/api/v1/settlements", stamp, nonce, digest])
-        sig = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-        headers = {"X-HMB-Hospital": HOSPITAL, "X-HMB-Timestamp": stamp, "X-HMB-Nonce": nonce, "X-HMB-Signature": sig}
-        return "POST", "/api/v1/settlements", payload, headers
-
-    return make
+    return lambda: ("POST", PATH, payload, signed_headers(HOSPITAL, secret, "POST", PATH, payload))
 
 
 def stream(secret: str, persons: list[str], start: int, count: int) -> list[Callable[[], Request]]:

@@ -344,12 +344,10 @@ def test_a_batch_answers_each_item_as_alone_and_stores_only_the_good(client: Tes
 def test_a_replayed_signed_request_is_refused_even_when_it_was_settled(client: TestClient, hospital: dict) -> None:
     """The nonce is recorded with the batch the settlement is settled in: the same signed request sent
     again is refused as a replay (a new signature of the same body is answered from the store)."""
+    from huiminbao.settlement.sender import PATH, signed_headers
+
     raw = json.dumps(record(0), ensure_ascii=False).encode("utf-8")
-    stamp, nonce = str(int(time.time())), secrets.token_hex(12)
-    message = "\n".join(["POST", "/api/v1/settlements", stamp, nonce, hashlib.sha256(raw).hexdigest()])
-    sig = hmac.new(hospital[HOSPITAL].encode(), message.encode(), hashlib.sha256).hexdigest()
-    headers = {"X-HMB-Hospital": HOSPITAL, "X-HMB-Timestamp": stamp, "X-HMB-Nonce": nonce, "X-HMB-Signature": sig}
-    headers["Content-Type"] = "application/json"
+    headers = signed_headers(HOSPITAL, hospital[HOSPITAL], "POST", PATH, raw) | {"Content-Type": "application/json"}
     first = client.post("/api/v1/settlements", content=raw, headers=headers)
     again = client.post("/api/v1/settlements", content=raw, headers=headers)
     assert first.status_code == 200 and (again.status_code, again.json()["code"]) == (401, "nonce_reused")

@@ -41,7 +41,7 @@ from huiminbao.settings import Settings, sqlite_url
 from huiminbao.settlement.models import Adjustment, Settlement
 from huiminbao.settlement.onestop import insured_frame
 from huiminbao.settlement.reader import check_fee_lines, check_settlements, json_frame
-from huiminbao.settlement.sender import Sent, send_all
+from huiminbao.settlement.sender import Sent, send_year
 from huiminbao.settlement.yearend import year_end
 from huiminbao.synth import generate_city, write_city
 from tests.conftest import fresh_database
@@ -92,12 +92,6 @@ def arrival(records: list[dict], late: set[int], twice: set[int]) -> list[dict]:
     (so that the two sends race on different connections)."""
     order = [i for i in range(len(records)) if i not in late] + sorted(late)
     return [records[i] for i in order for _ in range(2 if i in twice else 1)]
-
-
-def stream(client: TestClient, secrets: dict[str, str], sends: list[dict], senders: int) -> list[Sent]:
-    sent = send_all(client, sends, secrets, senders=senders)
-    waiting = [s.body for s in sent if s.code == "unknown_original"]  # the refund came before its original
-    return sent + send_all(client, waiting, secrets, senders=senders)
 
 
 def batch(db: Database, records: list[dict]) -> Any:
@@ -177,7 +171,7 @@ def test_a_year_streamed_through_the_api_equals_the_batch_on_sqlite(year: dict[s
             secrets,
         ),
     ):
-        sent = stream(client, secrets, arrival(year["records"], late, twice), senders)
+        sent = send_year(client, arrival(year["records"], late, twice), secrets, senders=senders)
         check_year(db, year["records"], sent, late)
 
 
@@ -197,7 +191,7 @@ def test_a_year_streamed_through_the_api_equals_the_batch_on_postgresql(
             secrets,
         ),
     ):
-        sent = stream(client, secrets, arrival(year["records"], late, twice), senders)
+        sent = send_year(client, arrival(year["records"], late, twice), secrets, senders=senders)
         check_year(db, year["records"], sent, late)
 
 

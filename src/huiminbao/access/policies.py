@@ -32,7 +32,7 @@ from huiminbao.access.errors import ApiError
 from huiminbao.db import SessionDep
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role, User
-from huiminbao.identity.service import hospital_secrets, use_nonces
+from huiminbao.identity.service import NONCE_REUSED, hospital_secrets, use_nonces
 
 TOKEN_TTL = timedelta(hours=8)
 CLOCK_SKEW = 300  # seconds a signed request's timestamp may differ from the server's clock
@@ -176,7 +176,7 @@ class HospitalSigned:
 
 
 def nonce_reused() -> ApiError:
-    return ApiError(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
+    return ApiError(401, "nonce_reused", NONCE_REUSED, "X-HMB-Nonce")
 
 
 def _check_signature(session: Session, keys: Any, code: str, message: str, signature: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,9 +24,9 @@ from huiminbao.db.session import Database
 from huiminbao.flows.settle_file import bodies
 from huiminbao.identity import audit
 from huiminbao.identity.service import add_hospital, hospital_secrets
-from huiminbao.money import to_yuan
+from huiminbao.money import to_fen, to_yuan
 from huiminbao.settings import get_settings
-from huiminbao.settlement.sender import Sent, send_all
+from huiminbao.settlement.sender import Sent, send_year
 
 LEVELS = {"一级": 1, "二级": 2, "三级": 3}  # hosp_lv as the city's institutions.csv writes it
 
@@ -102,37 +101,34 @@ def _send(
     senders: int,
     quiet: bool,
 ) -> list[Sent]:
+    """Each record's last answer (a refund that overtook its original is sent again)."""
     from huiminbao.cli.serve import spawn, stop
+    from huiminbao.db.pgcluster import free_port
 
     server = None
     if url is None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         server = spawn(database_url, port, workers=2)
         url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=120) as client:
             if quiet:
-                sent = send_all(client, records, secrets, senders=senders)
+                sent = send_year(client, records, secrets, senders=senders)
             else:
                 with Progress(
                     TextColumn("结算"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
                 ) as bar:
                     task = bar.add_task("replay", total=len(records))
-                    sent = send_all(client, records, secrets, senders=senders, progress=lambda n: bar.advance(task, n))
-            waiting = [s.body for s in sent if s.code == "unknown_original"]  # a refund overtook its original
-            return [s for s in sent if s.code != "unknown_original"] + send_all(
-                client, waiting, secrets, senders=senders
-            )
+                    sent = send_year(client, records, secrets, senders=senders, progress=lambda n: bar.advance(task, n))
     finally:
         if server is not None:
             stop(server)
+    return list({id(s.body): s for s in sent}.values())
 
 
 def _summary(sent: list[Sent]) -> dict[str, Any]:
     codes = Counter(s.code for s in sent)
-    paid = sum(int(s.answer["payout"].replace(".", "")) for s in sent if s.code == "ok")
+    paid = sum(to_fen(s.answer["payout"]) for s in sent if s.code == "ok")
     return {
         "sent": len(sent),
         "settled": codes.pop("ok", 0),

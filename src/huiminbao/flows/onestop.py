@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from huiminbao.db.session import Database
-from huiminbao.identity.service import use_nonces
+from huiminbao.identity.service import NONCE_REUSED, use_nonces
 from huiminbao.settlement.onestop import Item, Outcome, SettlementRefused, batch_key, settle_many
 
 
@@ -50,9 +50,7 @@ def _settle(session: Session, items: list[Item]) -> list[Outcome]:
     todo = [it for i, it in enumerate(items) if i not in replayed]
     done = iter(settle_many(session=session, items=todo) if todo else [])
     return [
-        SettlementRefused(401, "nonce_reused", "随机串在 10 分钟内已使用过（疑似重放）", "X-HMB-Nonce")
-        if i in replayed
-        else next(done)
+        SettlementRefused(401, "nonce_reused", NONCE_REUSED, "X-HMB-Nonce") if i in replayed else next(done)
         for i in range(len(items))
     ]
 

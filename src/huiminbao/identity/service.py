@@ -146,6 +146,7 @@ def hospital_secrets(*, session: Session, keys: Sequence[bytes], code: str, now:
 
 
 NONCE_WINDOW = timedelta(minutes=10)  # INTERFACES.md: a nonce seen within 10 minutes is refused
+NONCE_REUSED = "随机串在 10 分钟内已使用过（疑似重放）"
 PURGE_EVERY = 60.0  # seconds between purges of expired nonces, per process
 _purged_at = 0.0
 

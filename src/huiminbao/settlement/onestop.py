@@ -13,6 +13,7 @@ body it is refused. Functions take a keyword-only session and never commit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -126,7 +127,8 @@ def settle_many(*, session: Session, items: list[Item]) -> list[Outcome]:
             del todo[i]
     checked = _check_records(todo, out)
     _find_policies(session, todo, out)
-    _lock(session, [p.policy for p in todo.values() if p.policy is not None])
+    if todo:
+        lock_policies(session, Policy.id.in_({p.policy.id for p in todo.values() if p.policy is not None}))
     _answer_stored(session, todo, out)  # a racing send of the same setl_id committed first
     for i, p in list(todo.items()):
         if p.original is not None:
@@ -303,13 +305,16 @@ def _adjudicate(
     pairs = [(p.person, p.policy) for p in group.values()]
     insured = insured_frame(pairs)  # type: ignore[arg-type]
     people = {row["psn_no"]: row for row in insured.iter_rows(named=True)}
+    rules_of = functools.cache(lambda tier: tier_rules(compiled, tier))
+    contexts = {
+        i: record_context(compiled.plan.cover_start, p.rec, people[p.rec["psn_no"]], Status.COVERED)  # type: ignore[index]
+        for i, p in group.items()
+    }
     for i, p in list(group.items()):
         assert p.rec is not None and p.policy is not None
-        if p.original is None:
-            context = record_context(compiled.plan.cover_start, p.rec, people[p.rec["psn_no"]], Status.COVERED)
-            if (place := uncovered_place(tier_rules(compiled, p.policy.tier), context)) is not None:
-                out[i] = SettlementRefused(422, "place_not_covered", place[1], f"setlinfo.{place[0]}")
-                del group[i]
+        if p.original is None and (place := uncovered_place(rules_of(p.policy.tier), contexts[i])) is not None:
+            out[i] = SettlementRefused(422, "place_not_covered", place[1], f"setlinfo.{place[0]}")
+            del group[i]
     if not group:
         return
     ids = [p.setl_id for p in group.values()]
@@ -333,9 +338,8 @@ def _adjudicate(
         if row["status"] == Status.NOT_INSURED.value:  # cannot happen after the roster check; never pay blind
             out[i] = SettlementRefused(422, "unknown_person", f"{p.rec['psn_no']} 未参保", "setlinfo.psn_no")
             continue
-        rules = tier_rules(compiled, row["tier"])
-        context = record_context(compiled.plan.cover_start, p.rec, people[p.rec["psn_no"]], Status.COVERED)
-        left = remaining(rules, context, states[p.person.psn_no])
+        rules = rules_of(row["tier"])
+        left = remaining(rules, contexts[i], states[p.person.psn_no])
         names = {x.id: x.name for x in rules.liabilities}
         lines = lines_of[(p.setl_id,)].to_dicts()
         answer = {
@@ -415,12 +419,12 @@ def _policy(held: list[Policy], person: InsuredPerson, day: date) -> Policy:
     )
 
 
-def _lock(session: Session, policies: list[Policy]) -> None:
-    """Serialise each person's settlements on their policy row: PostgreSQL row locks, taken in id order so
-    that two batches never wait on each other in a circle; SQLite writers are serialised by the database."""
-    if policies and session.get_bind().dialect.name == "postgresql":
-        ids = sorted({x.id for x in policies})
-        session.execute(sa.select(Policy.id).where(Policy.id.in_(ids)).order_by(Policy.id).with_for_update())
+def lock_policies(session: Session, which: sa.ColumnElement[bool]) -> None:
+    """Serialise each person's settlements on their policy row (``which`` picks the rows): PostgreSQL row
+    locks, taken in id order so that two holders never wait on each other in a circle; SQLite writers are
+    serialised by the database. The one-stop path and year-end both take them."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(Policy.id).where(which).order_by(Policy.id).with_for_update())
 
 
 def insured_frame(held: list[tuple[InsuredPerson, Policy]]) -> pl.DataFrame:
@@ -502,6 +506,7 @@ __all__ = [
     "canonical",
     "get_settlement_or_raise",
     "insured_frame",
+    "lock_policies",
     "settle",
     "settle_many",
 ]  # fmt: skip

@@ -26,7 +26,7 @@ from huiminbao.identity import audit
 from huiminbao.money import to_yuan
 from huiminbao.plans import compiled_plan
 from huiminbao.settlement.models import Accumulator, Adjustment, Settlement, SettlementLine
-from huiminbao.settlement.onestop import insured_frame
+from huiminbao.settlement.onestop import insured_frame, lock_policies
 from huiminbao.settlement.reader import check_fee_lines, check_settlements, json_frame
 
 
@@ -127,9 +127,7 @@ def _lock(session: Session, plan_id: str) -> None:
     """Hold the policies of everyone with a settlement under the plan, in id order, as the one-stop path
     does: a settlement arriving meanwhile waits (its accumulators are about to be replaced), and so does a
     second year-end, which then sees this one's adjustments and writes nothing. SQLite has one writer."""
-    if session.get_bind().dialect.name == "postgresql":
-        held = sa.select(Settlement.policy_id).where(Settlement.plan_id == plan_id)
-        session.execute(sa.select(Policy.id).where(Policy.id.in_(held)).order_by(Policy.id).with_for_update())
+    lock_policies(session, Policy.id.in_(sa.select(Settlement.policy_id).where(Settlement.plan_id == plan_id)))
 
 
 def _paid(session: Session, plan_id: str) -> dict[tuple[str, str], int]:
