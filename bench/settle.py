@@ -10,6 +10,8 @@ process. Then, in this process, each request signed with the hospital's secret a
 (HMAC-SHA256, a fresh nonce):
 
 - baseline: ``GET /healthz`` at the same concurrency (what the server costs before any database work);
+- the floor at issue 9's target rate (500/s), open loop: ``GET /healthz``, then a signed request to
+  ``/api/v1/hospital/ping`` that does nothing but check its signature and record its nonce;
 - steady: settlements at a fixed rate, open loop (latency counted from when each was due);
 - saturation: settlements closed loop at the given concurrency (as fast as the server answers);
 - hot person: 100 dear stays of one person sent at once on 100 connections; the person's payouts must
@@ -53,6 +55,7 @@ from huiminbao.settlement.sender import PATH, signed_headers
 HOSPITAL = "H37150200001"
 HOT = "HOT000000"
 HOT_SENDS = 100
+PING = "/api/v1/hospital/ping"  # a signed route that does nothing else: the signature check's cost
 
 
 def person(i: int) -> str:
@@ -118,6 +121,14 @@ async def run(port: int, secret: str, persons: list[str], args: argparse.Namespa
     conns = [Connection("127.0.0.1", port) for _ in range(max(args.concurrency, 64))]
     health = await drive(conns[: args.concurrency], [lambda: ("GET", "/healthz", b"", {})] * args.settlements)
     base = report("baseline", *health)
+    floor = int(args.target * args.seconds)
+    empty = await steady(conns, [lambda: ("GET", "/healthz", b"", {})] * floor, args.target)
+    report(f"healthz {args.target:g}/s", *empty)
+    ping = b"{}"
+    pings = [lambda: ("POST", PING, ping, signed_headers(HOSPITAL, secret, "POST", PING, ping))] * floor
+    signed_only = await steady(conns, pings, args.target)
+    report(f"signed {args.target:g}/s", *signed_only)
+    assert set(signed_only[2]) == {"200"}, signed_only[2]
     slow = await steady(conns, stream(secret, persons, 0, int(args.rate * args.seconds)), args.rate)
     report(f"steady {args.rate:g}/s", *slow)
     assert set(slow[2]) == {"200"}, slow[2]
@@ -169,7 +180,8 @@ def main() -> int:
     ap.add_argument("--persons", type=int, default=2000)
     ap.add_argument("--settlements", type=int, default=4000, help="sent at saturation (and health checks)")
     ap.add_argument("--rate", type=float, default=150, help="settlements/s of the steady run")
-    ap.add_argument("--seconds", type=float, default=10, help="length of the steady run")
+    ap.add_argument("--seconds", type=float, default=10, help="length of the steady runs")
+    ap.add_argument("--target", type=float, default=500, help="issue 9's rate: the floor runs send at it")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
