@@ -19,6 +19,7 @@ import polars as pl
 from huiminbao.engine.names import DEDUCTIBLE, LIMITED, ORIGINAL, ORIGINAL_PRIOR, OVER, PRIOR, STATE
 from huiminbao.engine.prepare import EngineError
 from huiminbao.engine.rules import EXACT, TierRules
+from huiminbao.engine.run import collect
 
 OUTCOMES = ("base", "counted", "deductible_used", "ratio", "entitled", "payout")
 MAX_PASSES = 64
@@ -101,7 +102,7 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
             over = [
                 (name, pl.max_horizontal(pl.col(name) - cap, pl.lit(0))) for name, _, _, cap in accs if cap is not None
             ]
-            frame = lf.with_columns(*[e.alias(f"{OVER}{name}") for name, e in over]).collect()
+            frame = lf.with_columns(*[e.alias(f"{OVER}{name}") for name, e in over]).pipe(collect)
             for name, _ in over:
                 out.append((pl.col(name) - person_running_max(frame, f"{OVER}{name}")).alias(name))
             return frame.lazy().with_columns(out).drop(*[f"{OVER}{name}" for name, _ in over])
@@ -201,7 +202,7 @@ def accumulate(df: pl.DataFrame, rules: TierRules, reversals: bool, explain: boo
                 for x in liabs
             ],
         )
-    return lf.drop("_i", "_start").collect()
+    return lf.drop("_i", "_start").pipe(collect)
 
 
 def person_running_max(frame: pl.DataFrame, column: str) -> pl.Expr:

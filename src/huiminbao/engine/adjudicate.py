@@ -50,11 +50,10 @@ from huiminbao.engine.prepare import (
 )
 from huiminbao.engine.reasons import line_reason, reason_columns, status_reason
 from huiminbao.engine.rules import TierRules, tier_rules
+from huiminbao.engine.run import SMALL, collect, sized
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import PERSON_NAMES, Compiled
 from huiminbao.vocabulary import REFUND_FLAG, SETTLEMENT_SCHEMA, label
-
-SMALL = 100_000  # below this many records, outputs are put back in record order
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,20 @@ def adjudicate(
     ``explain`` adds ``reason``: a plain-Chinese sentence on each settlement that cannot pay at
     all and on each line that pays less than its base (``engine.reasons``).
     """
+    with sized(settlements.height):
+        return _adjudicate(compiled, settlements, insured, fee_lines, prior, prior_lines, all_lines, explain)
+
+
+def _adjudicate(
+    compiled: Compiled,
+    settlements: pl.DataFrame,
+    insured: pl.DataFrame,
+    fee_lines: pl.DataFrame | None,
+    prior: pl.DataFrame | None,
+    prior_lines: pl.DataFrame | None,
+    all_lines: bool,
+    explain: bool,
+) -> Adjudication:
     plan = compiled.plan
     people = _people(compiled, insured)
     frame = (
@@ -105,7 +118,7 @@ def adjudicate(
         )
         .with_columns(person_status(plan).alias("_status"))
         .with_columns((pl.col("_status") == Status.COVERED.value).alias("_covered"))
-        .collect()
+        .pipe(collect)
     )
     skipped = None
     if not all_lines:
@@ -124,7 +137,7 @@ def adjudicate(
                 .cast(STATUS).alias("status"),
                 pl.lit(0, pl.Int64).alias("payout"),
             )
-            .collect()
+            .pipe(collect)
         )  # fmt: skip
     if "diseases" in compiled.fields and "diseases" not in frame.columns:
         frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("diseases"))
@@ -198,7 +211,7 @@ def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
                 out = out | could
     line_conds = [E.to_polars(c, cats) for c in _line_conditions(compiled)]
     if line_conds and fee_lines is not None and fee_lines.height:
-        hits = fee_lines.lazy().filter(pl.any_horizontal(*line_conds)).select("setl_id").unique().collect()
+        hits = fee_lines.lazy().filter(pl.any_horizontal(*line_conds)).select("setl_id").unique().pipe(collect)
         out = out | pl.col("setl_id").is_in(hits["setl_id"].implode())
     return out
 
@@ -300,7 +313,7 @@ def _check_reversals(frame: pl.LazyFrame, prior_lines: pl.DataFrame | None) -> N
             | (pl.col("_otime") > pl.col("setl_time"))
             | ((pl.col("_otime") == pl.col("setl_time")) & (pl.col("_oid") >= pl.col("setl_id")))
         )
-        .collect()
+        .pipe(collect)
     )
     if bad.height:
         row = bad.row(0, named=True)
@@ -334,7 +347,7 @@ def _run_tier(
         *[f"{DEDUCTIBLE}{p.key}" for p in rules.pools],
         *why,
     ]  # fmt: skip
-    act = in_time_order(df.lazy().filter(active).select(*keep, "_pidx").collect())
+    act = in_time_order(df.lazy().filter(active).select(*keep, "_pidx").pipe(collect))
     act = firsts(with_prior(act, rules, prior))
     parts = [accumulate(act, rules, reversals=False, explain=explain)]
     if act["_rev"].any():
@@ -354,7 +367,7 @@ def _run_tier(
                     for s in ("base", "ratio")
                 ],
             )
-            .collect()
+            .pipe(collect)
         )
         with_rev = with_rev.update(shown, on="init_setl_id")
         parts = [first.filter(~mask), settle_reversals(with_rev, first.filter(mask), rules, explain)]

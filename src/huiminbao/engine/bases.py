@@ -33,6 +33,7 @@ from huiminbao.engine.names import (
     TAKEN,
 )
 from huiminbao.engine.rules import TierRules
+from huiminbao.engine.run import collect
 from huiminbao.money import BP
 from huiminbao.plans import expr as E
 from huiminbao.plans.loader import Rule
@@ -123,7 +124,7 @@ def bases(df: pl.DataFrame, fee_lines: pl.DataFrame | None, rules: TierRules, ex
                     name = f"{CLAIMED}{liab.id}_{CLAIMED_FROM[f]}"
                     claim_cols[liab.id].append(CLAIMED_FROM[f])
                     sums.append(pl.when(k).then(pl.col(f)).otherwise(0).sum().alias(name))
-            agg = cand.group_by("_row").agg(sums).collect()
+            agg = cand.group_by("_row").agg(sums).pipe(collect)
             df = df.join(agg, on="_row", how="left")  # order is restored later, for active records only
         new_cols = [f"{LINE_BASE}{x.id}" for x in line_liabs] + [
             f"{CLAIMED}{lid}_{f}" for lid, fs in claim_cols.items() for f in fs

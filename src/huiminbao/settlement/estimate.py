@@ -14,6 +14,7 @@ import polars as pl
 
 from huiminbao.engine.adjudicate import Adjudication, adjudicate
 from huiminbao.engine.prepare import EngineError
+from huiminbao.engine.run import sized
 from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan
 from huiminbao.plans import Plan, PlanStatus, Tier, compiled_plan
 from huiminbao.plans.schema import FigureStatus
@@ -119,7 +120,8 @@ def figure_warnings(plan: Plan, tier: Tier) -> list[str]:
 
 def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
     """Adjudicate one person's case; raises RecordError / EngineError / plan errors on bad input."""
-    plan_id, person, settlements, lines = parse_case(case)
+    with sized(len(case.get("settlements") or []) if isinstance(case, Mapping) else 0):  # one person: in memory
+        plan_id, person, settlements, lines = parse_case(case)
     compiled = compiled_plan(plan_id)
     result = adjudicate(compiled, settlements, person, lines, explain=True)
     tier = result.settlements["tier"][0] if result.settlements.height else compiled.plan.tier().id

@@ -33,6 +33,7 @@ from huiminbao.engine.prepare import Status
 from huiminbao.engine.reference import record_context
 from huiminbao.engine.remaining import remaining
 from huiminbao.engine.rules import tier_rules
+from huiminbao.engine.run import sized
 from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyStatus
 from huiminbao.identity import audit
 from huiminbao.money import to_yuan
@@ -125,7 +126,8 @@ def settle_many(*, session: Session, items: list[Item]) -> list[Outcome]:
                 "setlinfo.fixmedins_code",
             )  # fmt: skip
             del todo[i]
-    checked = _check_records(todo, out)
+    with sized(len(todo)):  # a batch is a few rows: the reader's queries run in memory
+        checked = _check_records(todo, out)
     _find_policies(session, todo, out)
     if todo:
         lock_policies(session, Policy.id.in_({p.policy.id for p in todo.values() if p.policy is not None}))

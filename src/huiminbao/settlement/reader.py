@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from huiminbao.engine.run import collect
 from huiminbao.identity.certno import CertNoError, validate_certno
 from huiminbao.money import MAX_FEN, to_yuan
 from huiminbao.vocabulary import (
@@ -246,9 +247,9 @@ def _first_failure(frame: pl.LazyFrame, checks: list[Check], record: Callable[[d
     if not checks:
         return
     flags = frame.select(*[bad.fill_null(False).any().alias(str(k)) for k, (_, bad, _) in enumerate(checks)])
-    for hit, (field, bad, message) in zip(flags.collect(engine="streaming").row(0), checks, strict=True):
+    for hit, (field, bad, message) in zip(collect(flags, large="streaming").row(0), checks, strict=True):
         if hit:
-            row = frame.filter(bad.fill_null(False)).head(1).collect().row(0, named=True)
+            row = frame.filter(bad.fill_null(False)).head(1).pipe(collect).row(0, named=True)
             raise RecordError(record(row), field, message(row))
 
 
@@ -378,7 +379,7 @@ def check_settlements(raw: pl.LazyFrame, where: str, columns: list[str] | None =
     ]
     _first_failure(typed, checks, lambda r: f"结算 {r['_id']}")
     out = typed.select(*_settlement_columns(schema, amounts))
-    return out.select(columns or list(SETTLEMENT_SCHEMA)).collect()
+    return out.select(columns or list(SETTLEMENT_SCHEMA)).pipe(collect)
 
 
 def _code_checks(schema: pl.Schema) -> list[Check]:
@@ -465,7 +466,7 @@ def check_fee_lines(raw: pl.LazyFrame, where: str, keep: pl.Expr | None = None) 
     if "feedetl_sn" not in schema:
         lf = lf.with_columns(pl.int_range(pl.len()).add(1).cast(pl.Utf8).alias("feedetl_sn"))
     lf = lf.with_columns(pl.concat_str(_text("setl_id"), pl.lit(" 费用明细 "), _text("feedetl_sn")).alias("_id"))
-    lf = lf.collect().lazy()  # the kept lines, read once
+    lf = lf.pipe(collect).lazy()  # the kept lines, read once
     amounts = [c for c in FEE_LINE_AMOUNTS if c in schema]
     checks = _unknown(schema.names(), _LINE_KNOWN) + _amount_checks(schema, amounts, ("det_item_fee_sumamt",))
     checks += [(c, _blank(c), lambda r, c=c: f"缺少{label(c)}") for c in ("setl_id", *FEE_LINE_CODES)]
@@ -486,7 +487,7 @@ def check_fee_lines(raw: pl.LazyFrame, where: str, keep: pl.Expr | None = None) 
     )
     _first_failure(typed, checks, lambda r: f"结算 {r['_id']}")
     cols = [fen[c].alias(c) if c in FEE_LINE_AMOUNTS else _text(c).alias(c) for c in FEE_LINE_SCHEMA]
-    return typed.select(cols).collect()
+    return typed.select(cols).pipe(collect)
 
 
 # --- persons -----------------------------------------------------------------------------------
@@ -534,7 +535,7 @@ def check_persons(raw: pl.LazyFrame, where: str) -> pl.DataFrame:
             cols.append(_date(column, schema[column]).alias(name))
         else:
             cols.append(pl.when(_blank(column)).then(None).otherwise(_text(column)).alias(name))
-    return lf.select(cols).collect()
+    return lf.select(cols).pipe(collect)
 
 
 def _certno_bad() -> pl.Expr:
