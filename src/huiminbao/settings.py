@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default=1.0, ge=0.05, le=60, description="how often the server chains the audit entries requests wrote"
     )
     plans_dir: Path | None = Field(default=None, description="extra folder of plan files, read first")
+    calendar_file: Path | None = Field(
+        default=None,
+        description="override table of holidays and make-up working days for years chinesecalendar lacks;"
+        " default: the one shipped in huiminbao/calendar/data/overrides.yaml",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "INFO"
