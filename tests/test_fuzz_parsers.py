@@ -1,4 +1,4 @@
-"""hypothesis fuzzes the plan loader and the settlement reader: whatever comes in, the answer is a
+"""hypothesis fuzzes the plan and catalog loaders, catalog uploads and the settlement reader: whatever comes in, the answer is a
 validated result or the module's own error naming the file or record and field, never a crash."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from huiminbao.admin.catalogs import CatalogRejected, check_upload
 from huiminbao.plans import PlanError, load_plan_file
+from huiminbao.plans.loader import CATALOG_DIR, load_catalog
 from huiminbao.settlement.estimate import parse_case
 from huiminbao.settlement.reader import RecordError
 
@@ -54,6 +56,34 @@ def test_a_plan_with_any_field_replaced_loads_or_names_the_field(tmp_path_factor
         load_plan_file(path)
     except PlanError as exc:
         assert exc.file == str(path) and exc.problems
+
+
+CATALOG = yaml.safe_load((CATALOG_DIR / "liaocheng-2022-preexisting.yaml").read_text(encoding="utf-8"))
+
+
+@FUZZ
+@given(where=st.sampled_from(paths(CATALOG)), new=junk)
+def test_a_catalog_with_any_field_replaced_loads_or_names_the_field(
+    tmp_path_factory: Any, where: tuple, new: Any
+) -> None:
+    path = tmp_path_factory.mktemp("catalog") / "fuzzed.yaml"
+    path.write_text(yaml.safe_dump(replaced(CATALOG, where, new), allow_unicode=True), encoding="utf-8")
+    try:
+        load_catalog(path)
+    except PlanError as exc:
+        assert exc.file == str(path) and exc.problems
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    name=st.sampled_from(["liaocheng-specific-drugs.csv", "liaocheng-2022-preexisting.yaml", "x.xlsx"]),
+    data=st.binary(max_size=200) | st.text(alphabet="code,name\n:-[]{}'\"XC0123. 我", max_size=80).map(str.encode),
+)
+def test_any_uploaded_catalog_bytes_are_checked_or_refused_by_name(name: str, data: bytes) -> None:
+    try:
+        check_upload(name, data)
+    except CatalogRejected as exc:
+        assert exc.problems and all(f == name or f.endswith(".yaml") for f, _, _ in exc.problems)  # or a plan
 
 
 CASE = {

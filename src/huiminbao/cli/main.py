@@ -6,6 +6,7 @@ import typer
 
 from huiminbao.cli import adjudicate as adjudicate_cli
 from huiminbao.cli import calendar as calendar_cli
+from huiminbao.cli import catalog as catalog_cli
 from huiminbao.cli import db as db_cli
 from huiminbao.cli import estimate as estimate_cli
 from huiminbao.cli import identity as identity_cli
@@ -20,6 +21,7 @@ from huiminbao.cli import yearend as yearend_cli
 
 app = typer.Typer(help="惠民保 platform: plans, adjudication, synthetic data, database, server.", no_args_is_help=True)
 app.add_typer(plan_cli.app, name="plan")
+app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(identity_cli.users, name="users")
 app.add_typer(identity_cli.hospital, name="hospital")

@@ -7,6 +7,7 @@ an actuary editing a plan sees what to fix without reading code.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from huiminbao.plans import expr as E
-from huiminbao.plans.catalog import Catalog
+from huiminbao.plans.catalog import Catalog, CatalogKind, check_catalog
 from huiminbao.plans.schema import Amount, Liability, Plan, Tier
 from huiminbao.vocabulary import (
     CLAIMED_FROM,
@@ -156,41 +157,77 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8, or a date YAML cannot construct
         raise PlanError(str(path), [("", f"not valid YAML: {exc}")]) from exc
     except OSError as exc:
         raise PlanError(str(path), [("", f"cannot read: {exc.strerror}")]) from exc
 
 
 def load_catalog(path: Path) -> Catalog:
-    data = _read_yaml(path)
-    try:
-        cat = Catalog.model_validate(data)
-        cat.ranges()
-    except ValidationError as exc:
-        raise PlanError(str(path), [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from exc
-    except ValueError as exc:
-        raise PlanError(str(path), [("entries", str(exc))]) from exc
-    return cat
+    """One catalog file, checked field by field (``catalog.check_catalog``)."""
+    return check_catalog(_read_yaml(path), str(path))
 
 
-def load_plan_file(path: str | Path) -> Compiled:
-    """Load one plan file; raise PlanError naming the file and every bad field."""
+def catalog_dirs() -> list[Path]:
+    """Where a plan's ``catalogs.*.file`` is looked for: the operator's ``HMB_PLANS_DIR/catalogs``
+    (where uploaded catalogs go), then the packaged catalogs."""
+    extra = os.environ.get("HMB_PLANS_DIR")
+    return ([Path(extra) / "catalogs"] if extra else []) + [CATALOG_DIR]
+
+
+def catalog_path(file: str) -> Path:
+    """The catalog file in force under that name (the operator's before the packaged one)."""
+    for d in catalog_dirs():
+        if (d / file).exists():
+            return d / file
+    return CATALOG_DIR / file
+
+
+# which catalog kind a field's codes are: a plan asking whether a drug code is in an ICD-10 list is wrong
+CATALOG_FIELD_KINDS = {
+    "med_list_codg": CatalogKind.DRUG,
+    "fixmedins_code": CatalogKind.INSTITUTION,
+    "rx_fixmedins_code": CatalogKind.INSTITUTION,
+    "prescriber": CatalogKind.INSTITUTION,
+    "diseases": CatalogKind.ICD10,
+    "preexisting": CatalogKind.ICD10,
+}
+
+
+def _catalog_uses(node: E.Node) -> list[tuple[str, CatalogKind]]:
+    """Each catalog an expression asks of, with the kind its question needs."""
+    out = []
+    if node.op == "overlaps" and node.args[2] is not None:
+        out.append((node.args[2], CatalogKind.ICD10))
+    elif node.op == "in_catalog" and node.args[0].op == "field" and node.args[0].args[0] in CATALOG_FIELD_KINDS:
+        out.append((node.args[1], CATALOG_FIELD_KINDS[node.args[0].args[0]]))
+    for arg in node.args:
+        if isinstance(arg, E.Node):
+            out += _catalog_uses(arg)
+    return out
+
+
+def load_plan_file(path: str | Path, *, catalogs: Mapping[str, Catalog] | None = None) -> Compiled:
+    """Load one plan file; raise PlanError naming the file and every bad field. ``catalogs`` (by file
+    name) stand in for the files in force: how a catalog upload is tried on the plans that use it."""
     path = Path(path)
     data = _read_yaml(path)
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         raise PlanError(str(path), [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from exc
-    return _compile(plan, path)
+    return _compile(plan, path, catalogs or {})
 
 
-def _compile(plan: Plan, path: Path) -> Compiled:
+def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
     problems: list[tuple[str, str]] = []
     catalog_files: dict[str, Catalog] = {}
     for cid, ref in plan.catalogs.items():
+        if Path(ref.file).name != ref.file:
+            problems.append((f"catalogs.{cid}.file", f"a catalog is named by its file name alone: {ref.file!r}"))
+            continue
         try:
-            catalog_files[cid] = load_catalog(CATALOG_DIR / ref.file)
+            catalog_files[cid] = given.get(ref.file) or load_catalog(catalog_path(ref.file))
         except PlanError as exc:
             problems.append((f"catalogs.{cid}.file", str(exc)))
     cats = set(catalog_files)
@@ -261,6 +298,13 @@ def _compile(plan: Plan, path: Path) -> Compiled:
             if liab.limit is not None and liab.limit.shared is not None:
                 problems.append((f"{lp}.limit.shared", "a limit cannot be shared; use the tier's overall_limit"))
         amount(f"{tp}.overall_limit", tier.overall_limit, set())
+    for where, e in exprs.items():
+        for cid, kind in _catalog_uses(e.root):
+            have = catalog_files[cid].kind
+            if have is not kind:
+                problems.append(
+                    (where, f"catalog {cid!r} is a {have.value} catalog; {e.text!r} needs a {kind.value} catalog")
+                )
     if problems:
         raise PlanError(str(path), problems)
     catalogs = E.Catalogs(
@@ -346,16 +390,29 @@ def plan_dirs() -> list[Path]:
     return ([Path(extra)] if extra else []) + [DATA_DIR]
 
 
+def _catalog_stamp() -> tuple[tuple[str, int], ...]:
+    """The operator's catalog files and their times: a compiled plan is reused only while its
+    catalogs are unchanged, in every server process (an upload in one process is seen by all)."""
+    extra = catalog_dirs()[:-1]
+    if not extra or not extra[0].is_dir():
+        return ()
+    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in extra[0].glob("*.yaml")))
+
+
 @cache
-def _load_cached(path: str, mtime: float) -> Compiled:
+def _load_cached(path: str, mtime: float, catalogs: tuple[tuple[str, int], ...]) -> Compiled:
     return load_plan_file(path)
+
+
+def _cached(path: Path) -> Compiled:
+    return _load_cached(str(path), path.stat().st_mtime, _catalog_stamp())
 
 
 def compiled_plan(plan_id: str) -> Compiled:
     for d in plan_dirs():
         path = d / f"{plan_id}.yaml"
         if path.exists():
-            return _load_cached(str(path), path.stat().st_mtime)
+            return _cached(path)
     raise PlanNotFound(plan_id)
 
 
@@ -363,12 +420,16 @@ def load_plan(plan_id: str) -> Plan:
     return compiled_plan(plan_id).plan
 
 
-def list_plans() -> list[Plan]:
-    seen: dict[str, Plan] = {}
+def plan_files() -> dict[str, Path]:
+    """Each plan id's file in force (the operator's folder before the packaged plans)."""
+    seen: dict[str, Path] = {}
     for d in plan_dirs():
         for path in sorted(d.glob("*.yaml")):
-            if path.name.endswith(TESTS_SUFFIX):
-                continue
-            if path.stem not in seen:
-                seen[path.stem] = _load_cached(str(path), path.stat().st_mtime).plan
-    return sorted(seen.values(), key=lambda p: (p.city, p.year, p.id))
+            if not path.name.endswith(TESTS_SUFFIX):
+                seen.setdefault(path.stem, path)
+    return seen
+
+
+def list_plans() -> list[Plan]:
+    plans = [_cached(path).plan for path in plan_files().values()]
+    return sorted(plans, key=lambda p: (p.city, p.year, p.id))

@@ -1,4 +1,5 @@
-"""Administration pages in Chinese: users and roles, hospitals and their signing secrets, the audit log.
+"""Administration pages in Chinese: users and roles, hospitals and their signing secrets, plan files and
+catalogs checked before they are accepted, the audit log.
 
 Every page is for administrators only (``SignedIn(Role.ADMIN)``), every form carries its CSRF
 token, and every change goes through the identity service, which audits it.
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from huiminbao.access.policies import SignedIn, actor_of, check_csrf
+from huiminbao.admin import catalogs
 from huiminbao.admin.plans import register_plans
 from huiminbao.db import SessionDep
 from huiminbao.identity import audit
@@ -191,6 +193,46 @@ async def upload_plan(
     )
     session.commit()
     return _plans_page(request, done=f"方案 {plan.id} 已启用")
+
+
+def _catalogs_page(request: Request, **extra: object) -> Response:
+    context = {"catalogs": catalogs.in_force(), "active": "管理", "tab": "catalogs", "plans_dir": plans_dir()}
+    context |= {"code_columns": catalogs.CODE_COLUMNS, "name_columns": catalogs.NAME_COLUMNS}
+    return render(request, "admin_catalogs.html", context | extra, status_code=422 if "problems" in extra else 200)
+
+
+@router.get("/catalogs", response_class=HTMLResponse)
+def catalogs_page(request: Request, _admin: AdminDep) -> Response:
+    return _catalogs_page(request)
+
+
+@router.post("/catalogs", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+async def upload_catalog(
+    request: Request,
+    session: SessionDep,
+    admin: AdminDep,
+    file: Annotated[UploadFile, File()],
+    accept: Annotated[str, Form()] = "",
+) -> Response:
+    """Check an uploaded catalog (YAML, or a CSV/XLSX list of entries) and try it on every plan naming it:
+    its problems by file and field or row, or, when all passes and the operator accepts it, write it to
+    the operator's folder and record it."""
+    name = Path(file.filename or "catalog.yaml").name
+    data = await file.read(catalogs.MAX_CATALOG_BYTES + 1)
+    try:
+        checked = catalogs.check_upload(name, data)
+    except catalogs.CatalogRejected as exc:
+        return _catalogs_page(request, problems=exc.problems)
+    if not accept:
+        return _catalogs_page(request, checked=checked)
+    folder = plans_dir()
+    if folder is None:
+        return _catalogs_page(
+            request, problems=[(name, "", "未配置运营方方案文件夹（HMB_PLANS_DIR），不能启用上传的目录")]
+        )
+    catalogs.accept(session=session, actor=_actor(request, admin), checked=checked, folder=folder)
+    session.commit()
+    return _catalogs_page(request, done=f"目录 {checked.catalog.id} 已启用（{len(checked.catalog.entries)} 条）")
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from huiminbao import __version__
 from huiminbao.access.policies import CSRF_COOKIE, SESSION_COOKIE
 from huiminbao.identity.models import Role
 from huiminbao.money import bp_to_percent, to_yuan_grouped
+from huiminbao.plans.catalog import KIND_LABELS
 from huiminbao.web import TEMPLATES_DIR
 
 STATUS_LABELS = {"official": "正式文件", "news": "新闻稿", "from_qa": "问答页整理", "illustrative": "示意数据"}
@@ -92,6 +93,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
 templates.env.filters["yuan"] = yuan
 templates.env.filters["percent"] = bp_to_percent
 templates.env.filters["status_label"] = status_label
+templates.env.filters["catalog_kind"] = KIND_LABELS.get
 templates.env.globals["nav"] = NAV
 templates.env.globals["version"] = __version__
 templates.env.globals["product_name"] = "惠民保运营平台"
