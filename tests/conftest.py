@@ -218,7 +218,7 @@ def sign_in(client: Any) -> Any:
                 key = client.app.state.settings.pii_key_bytes
                 add_hospital(session=s, actor=audit.CLI, key=key, code=links["hospital_code"], name="测试医院")
             defaults = {"resident": {"psn_no": "P1"}, "clerk": {"insurer_code": "PICC"}}
-            defaults |= {"adjuster": {"insurer_code": "PICC"}, "finance": {"insurer_code": "PICC"}}
+            defaults |= {"adjuster": {"insurer_code": "DEMO-A"}, "finance": {"insurer_code": "DEMO-A"}}
             links = {**defaults.get(role, {}), **links}
             create_user(session=s, actor=audit.CLI, username=name, role=Role(role), password=PASSWORD, **links)
         token = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD}).json()

@@ -56,7 +56,7 @@ def app_settings(app_settings: Any, tmp_path: Path) -> Any:
                 ("h1", Role.HOSPITAL, HOSPITAL), ("h2", Role.HOSPITAL, OTHER), ("sup", Role.SUPERVISOR, None),
                 ("root", Role.ADMIN, None), ("fin", Role.FINANCE, None),
             ):  # fmt: skip
-                insurer = "PICC" if role is Role.FINANCE else None
+                insurer = "DEMO-A" if role is Role.FINANCE else None
                 create_user(
                     session=s, actor=audit.CLI, username=name, role=role, password=PASSWORD,
                     hospital_code=code, insurer_code=insurer,

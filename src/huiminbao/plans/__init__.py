@@ -11,12 +11,14 @@ from huiminbao.plans.loader import (
     load_plan_file,
     missing_figures,
     require_known,
+    underwritten_by,
 )
-from huiminbao.plans.schema import PLAN_ID_PATTERN, Liability, Plan, PlanStatus, Tier
+from huiminbao.plans.schema import PLAN_ID_PATTERN, Consortium, Liability, Plan, PlanStatus, Tier
 
 __all__ = [
     "PLAN_ID_PATTERN",
     "Compiled",
+    "Consortium",
     "Liability",
     "Plan",
     "PlanError",
@@ -30,4 +32,5 @@ __all__ = [
     "load_plan_file",
     "missing_figures",
     "require_known",
+    "underwritten_by",
 ]

@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from huiminbao.money import BP, bp_to_percent
 from huiminbao.plans import expr as E
 from huiminbao.plans.catalog import Catalog, CatalogKind, check_catalog
-from huiminbao.plans.schema import Amount, Liability, Plan, Tier
+from huiminbao.plans.schema import Amount, Consortium, Liability, Plan, Tier
 from huiminbao.vocabulary import (
     CLAIMED_FROM,
     FEE_LINE_SCHEMA,
@@ -305,6 +306,7 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
                 problems.append(
                     (where, f"catalog {cid!r} is a {have.value} catalog; {e.text!r} needs a {kind.value} catalog")
                 )
+    problems += _consortium_problems(plan.consortium)
     if problems:
         raise PlanError(str(path), problems)
     catalogs = E.Catalogs(
@@ -313,6 +315,26 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
     )
     tiers = tuple(_typed_tier(tier, f"tiers[{ti}]", exprs) for ti, tier in enumerate(plan.tiers))
     return Compiled(plan=plan, file=str(path), catalogs=catalogs, catalog_files=catalog_files, tiers=tiers)
+
+
+def _consortium_problems(consortium: Consortium) -> list[tuple[str, str]]:
+    """What no single member can be checked for: unique codes, exactly one lead, shares summing to 100%."""
+    problems = []
+    seen: dict[str, int] = {}
+    for k, m in enumerate(consortium.members):
+        if m.insurer_code in seen:
+            where = f"consortium.members[{k}].insurer_code"
+            problems.append((where, f"insurer code {m.insurer_code!r} is already members[{seen[m.insurer_code]}]"))
+        seen.setdefault(m.insurer_code, k)
+    leads = [k for k, m in enumerate(consortium.members) if m.lead]
+    if not leads:
+        problems.append(("consortium.members", "exactly one member must be the lead insurer (lead: true); none is"))
+    for k in leads[1:]:
+        problems.append((f"consortium.members[{k}].lead", f"members[{leads[0]}] is already the lead insurer"))
+    total = sum(m.share for m in consortium.members)
+    if total != BP:
+        problems.append(("consortium.members", f"shares must sum to 100%; they sum to {bp_to_percent(total)}"))
+    return problems
 
 
 def _typed_tier(tier: Tier, tp: str, exprs: dict[str, E.Expr]) -> CompiledTier:
@@ -433,3 +455,10 @@ def plan_files() -> dict[str, Path]:
 def list_plans() -> list[Plan]:
     plans = [_cached(path).plan for path in plan_files().values()]
     return sorted(plans, key=lambda p: (p.city, p.year, p.id))
+
+
+def underwritten_by(insurer_code: str | None) -> frozenset[str]:
+    """The ids of the plans whose consortium has this insurer among its members (none without a code)."""
+    if not insurer_code:
+        return frozenset()
+    return frozenset(p.id for p in list_plans() if insurer_code in p.consortium.codes)

@@ -293,6 +293,36 @@ class CatalogRef(Strict):
     cite: str | None = None
 
 
+INSURER_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}$"
+"""An insurer's code: what an adjuster's or finance user's ``insurer_code`` holds (at most 30 characters)."""
+
+
+class Underwriter(Strict):
+    """One insurer of the consortium and its share of the premiums and the claims."""
+
+    insurer_code: str = Field(pattern=INSURER_CODE_PATTERN)
+    name: str = Field(min_length=1)  # the insurer's name in Chinese, as its licence writes it
+    share: Bp  # written "40%", held as basis points; the members' shares sum to 100%
+    lead: bool = False  # the lead insurer (主承保机构); exactly one member is
+
+
+class Consortium(Figure):
+    """The insurers that underwrite the plan together (共保体), one of them the lead (主承保机构). Its
+    members decide whose adjusters and finance staff see the plan's settlements. The loader checks
+    what one member cannot: codes unique, exactly one lead, shares summing to 100%."""
+
+    members: tuple[Underwriter, ...] = Field(min_length=1)
+    cite: str | None = None
+
+    @property
+    def lead(self) -> Underwriter | None:
+        return next((m for m in self.members if m.lead), None)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(m.insurer_code for m in self.members)
+
+
 class Plan(Strict):
     id: str = Field(pattern=PLAN_ID_PATTERN)
     name: str
@@ -313,6 +343,7 @@ class Plan(Strict):
     loss_ratio_floor: Bp | None = None  # annual loss ratio the scheme must reach
     loss_ratio_years: int | None = None  # judged on an average over this many years
     claim_days: int | None = None  # working days to settle an offline claim
+    consortium: Consortium  # who underwrites it: required, so no plan is left that no insurer may see
     notes: tuple[str, ...] = ()
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -123,11 +124,14 @@ class HospitalDay:
         return self.paid_fen - self.returned_fen
 
 
-def day_volume(*, session: Session, day: date) -> list[HospitalDay]:
+def day_volume(*, session: Session, day: date, plan_ids: Collection[str] | None = None) -> list[HospitalDay]:
     """Per hospital, its settlements and refunds whose ``setl_time`` falls on ``day`` (Beijing time),
-    by hospital code."""
+    by hospital code; only those of ``plan_ids`` when given (what ``access.scope`` lets the reader see)."""
     start = datetime.combine(day, time())
     refund = Settlement.kind == SettlementKind.REFUND
+    where = [Settlement.setl_time >= start, Settlement.setl_time < start + timedelta(days=1)]
+    if plan_ids is not None:
+        where.append(Settlement.plan_id.in_(sorted(plan_ids)))
 
     def summed(value: sa.ColumnElement[int] | int, when: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
         return sa.func.coalesce(sa.func.sum(sa.case((when, value), else_=0)), 0)
@@ -142,7 +146,7 @@ def day_volume(*, session: Session, day: date) -> list[HospitalDay]:
             summed(-Settlement.payout_fen, refund),
         )
         .outerjoin(Hospital, Hospital.code == Settlement.hospital_code)
-        .where(Settlement.setl_time >= start, Settlement.setl_time < start + timedelta(days=1))
+        .where(*where)
         .group_by(Settlement.hospital_code, Hospital.name)
         .order_by(Settlement.hospital_code)
     ).all()

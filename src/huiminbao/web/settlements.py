@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import SignedIn, actor_of, check_csrf
+from huiminbao.access.scope import check_plan, readable_plans, visible_plans
 from huiminbao.db import SessionDep
 from huiminbao.identity.models import Hospital, Role, User
 from huiminbao.money import to_fen
@@ -160,15 +161,16 @@ def _left(answer: dict[str, Any], tier: Tier | None) -> list[tuple[str, str, int
 
 
 @router.get("/supervision/onestop", response_class=HTMLResponse)
-def onestop_page(request: Request, session: SessionDep, _user: OverseerDep, day: str = "") -> Response:
-    """The day's one-stop settlements per hospital (by settlement time, Beijing time) and their total."""
+def onestop_page(request: Request, session: SessionDep, user: OverseerDep, day: str = "") -> Response:
+    """The day's one-stop settlements per hospital (by settlement time, Beijing time) and their total;
+    finance counts its own consortium's plans only."""
     today = request.app.state.settings.platform_date()
     error = None
     try:
         chosen = _day(day) or today
     except ValueError:
         chosen, error = today, BAD_DATE
-    rows = day_volume(session=session, day=chosen)
+    rows = day_volume(session=session, day=chosen, plan_ids=visible_plans(user))
     context = {
         "day": chosen,
         "rows": rows,
@@ -184,7 +186,9 @@ def onestop_page(request: Request, session: SessionDep, _user: OverseerDep, day:
 def _year_end_page(
     request: Request, session: SessionDep, user: User, plan_id: str, status_code: int = 200, **extra: object
 ) -> Response:
-    plans = sorted(list_plans(), key=lambda p: (-p.year, p.id))
+    if plan_id in {p.id for p in list_plans()}:
+        check_plan(user, plan_id)
+    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
     plan = next((p for p in plans if p.id == plan_id), plans[0])
     run = last_year_end(session=session, plan_id=plan.id)
     admin = user.role is Role.ADMIN
@@ -205,7 +209,8 @@ def _year_end_page(
 
 @router.get("/admin/year-end", response_class=HTMLResponse)
 def year_end_page(request: Request, session: SessionDep, user: YearEndDep, plan: str = "", done: str = "") -> Response:
-    """The chosen plan's latest year-end run and every adjustment written so far, newest run's first."""
+    """The chosen plan's latest year-end run and every adjustment written so far, newest run's first;
+    finance chooses among its own consortium's plans."""
     return _year_end_page(request, session, user, plan, ran=bool(done))
 
 
@@ -214,9 +219,11 @@ def run_year_end(
     request: Request, session: SessionDep, user: YearEndDep, plan: Annotated[str, Form()] = ""
 ) -> Response:
     """Re-adjudicate the plan-year and write the adjustments (a second run writes nothing new), then show
-    the result by redirecting, so that reloading the page does not post again."""
+    the result by redirecting, so that reloading the page does not post again. Finance runs it for its
+    own consortium's plans only."""
     if plan not in {p.id for p in list_plans()}:
         return _year_end_page(request, session, user, plan, 422, error="请选择方案")
+    check_plan(user, plan)
     try:
         year_end(session=session, actor=actor_of(request, user), plan_id=plan)
     except (PlanError, PlanIncomplete, PlanNotFound) as exc:

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import SignedIn
+from huiminbao.access.scope import check_plan, readable_plans
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
-from huiminbao.plans import PlanNotFound, list_plans, load_plan
+from huiminbao.plans import PlanNotFound, load_plan
 from huiminbao.vocabulary import INSUTYPES_KNOWN
 from huiminbao.web.routes import not_found_page
 from huiminbao.web.templating import render
@@ -21,12 +22,14 @@ OverseerDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role
 
 
 @router.get("/enrollment", response_class=HTMLResponse)
-def enrollment_page(request: Request, session: SessionDep, _user: OverseerDep, plan: str | None = None) -> Response:
-    plans = sorted(list_plans(), key=lambda p: (-p.year, p.id))
+def enrollment_page(request: Request, session: SessionDep, user: OverseerDep, plan: str | None = None) -> Response:
+    """Enrollment so far of the chosen plan; finance chooses among its own consortium's plans."""
+    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
     try:
         chosen = load_plan(plan) if plan else plans[0]
     except PlanNotFound:
         return not_found_page(request, f"方案 {plan}")
+    check_plan(user, chosen.id)
     stats = enrollment_cells(session=session, plan=chosen)
     context = {"plans": plans, "plan": chosen, "stats": stats, "insutypes": INSUTYPES_KNOWN, "active": "监管"}
     return render(request, "supervision_enrollment.html", context)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow, actor_of
+from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
 from huiminbao.api.routes.enrollment import plan_or_404
 from huiminbao.db import SessionDep
@@ -107,8 +108,10 @@ def group_order(
 
 @router.post("/charity/funds", response_model=FundOut, status_code=201, responses=ERRORS)
 def new_fund(request: Request, session: SessionDep, body: FundIn, user: Annotated[User, Depends(FUNDS)]) -> dict:
-    """Record a charity's donation for premiums (Liaocheng 2024: 100,000 yuan for people in hardship)."""
+    """Record a charity's donation for premiums (Liaocheng 2024: 100,000 yuan for people in hardship);
+    finance records them for its own consortium's plans only."""
     plan_or_404(body.plan)
+    check_plan(user, body.plan)
     try:
         fund = create_fund(
             session=session,
@@ -125,10 +128,11 @@ def new_fund(request: Request, session: SessionDep, body: FundIn, user: Annotate
 
 @router.get("/charity/funds/{fund_id}", response_model=FundOut, responses=ERRORS)
 def get_fund(
-    fund_id: int, session: SessionDep, _user: Annotated[User, Depends(Allow(Role.ADMIN, Role.FINANCE, Role.CLERK))]
+    fund_id: int, session: SessionDep, user: Annotated[User, Depends(Allow(Role.ADMIN, Role.FINANCE, Role.CLERK))]
 ) -> dict:
-    """A fund's donation and what is left of it."""
+    """A fund's donation and what is left of it (for finance, a fund of its own consortium's plans)."""
     fund = session.get(CharityFund, fund_id)
     if fund is None:
         raise ApiError(404, "fund_not_found", f"没有慈善资金 {fund_id}", "fund_id")
+    check_plan(user, fund.plan_id, "fund_id")
     return _fund(fund)

@@ -18,7 +18,7 @@ from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanStatus, list_plans, load_
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"], dependencies=[Depends(Public())])
 MONEY_KEYS = {"amount"}  # every Fen field of the plan schema is called amount
-RATIO_KEYS = {"ratio", "factor", "loss_ratio_floor"}  # Bp fields; a Ratio's own "default" too
+RATIO_KEYS = {"ratio", "factor", "loss_ratio_floor", "share"}  # Bp fields; a Ratio's own "default" too
 
 
 class LiabilityRef(BaseModel):

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import HospitalSigned, SignedOrAllow
+from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
 from huiminbao.flows.onestop import Batcher
@@ -72,8 +73,8 @@ async def post_settlement(
 def get_settlement(
     setl_id: str, session: SessionDep, caller: Annotated[User | str, Depends(SignedOrAllow(*READERS))]
 ) -> Response:
-    """The stored answer of a settlement: for the hospital that sent it (signed, or its users) and for
-    adjusters, finance and administrators."""
+    """The stored answer of a settlement: for the hospital that sent it (signed, or its users), for
+    adjusters and finance of an insurer in the plan's consortium, and for administrators."""
     try:
         found = get_settlement_or_raise(session=session, setl_id=setl_id)
     except SettlementRefused as exc:
@@ -82,4 +83,5 @@ def get_settlement(
     own = caller if isinstance(caller, str) else caller.hospital_code
     if hospital and own != found.hospital_code:
         raise ApiError(403, "not_own_settlement", "只能查看本院的结算", "setl_id")
+    check_plan(caller, found.plan_id, "setl_id")
     return _json(found.response.encode("utf-8"), replayed=False)
