@@ -26,6 +26,7 @@ os.environ.setdefault("HMB_SECRET_KEY", "test-secret-key-of-at-least-32-bytes-fo
 os.environ.setdefault("HMB_PII_KEY", "00112233445566778899aabbccddeeff")
 os.environ.setdefault("HMB_PII_HASH_KEY", "ffeeddccbbaa99887766554433221100")
 os.environ.setdefault("HMB_PAYMENT_SECRET", "test-payment-gateway-secret")
+os.environ.setdefault("HMB_ACTUARIAL_KEY", "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "var" / "screenshots"

@@ -44,6 +44,7 @@ def _dev_keys(var_dir: Path) -> dict[str, str]:
         "pii_key": lambda: secrets.token_hex(PII_KEY_BYTES),
         "pii_hash_key": lambda: secrets.token_hex(PII_KEY_BYTES),
         "payment_secret": lambda: secrets.token_hex(32),
+        "actuarial_key": lambda: secrets.token_hex(PII_KEY_BYTES),
     }
     missing = {name: make() for name, make in fresh.items() if name not in keys}
     if missing:
@@ -95,6 +96,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="signs sessions and tokens")
     pii_key: str = Field(default="", description="hex SM4 key that encrypts ID numbers at rest")
     pii_hash_key: str = Field(default="", description="hex HMAC-SM3 key for ID number look-up hashes")
+    actuarial_key: str = Field(
+        default="",
+        description="hex HMAC-SM3 key for the pseudonymous person keys of actuarial extracts (its own key:"
+        " holding it links extracts to nobody, and rotating it only changes the pseudonyms)",
+    )
     pii_old_keys: str = Field(default="", description="comma-separated hex SM4 keys still accepted for decryption")
     dev_keys: bool = Field(default=False, description="set when the keys above were generated for dev")
     payment_secret: str = Field(default="", description="signs the payment gateway's callbacks (HMAC-SHA256)")
@@ -112,7 +118,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("pii_key", "pii_hash_key")
+    @field_validator("pii_key", "pii_hash_key", "actuarial_key")
     @classmethod
     def _hex_key(cls, value: str, info: ValidationInfo) -> str:
         name = f"HMB_{str(info.field_name).upper()}"
@@ -129,12 +135,13 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = sqlite_url(self.var_dir / "huiminbao.db")
-        if not (self.secret_key and self.pii_key and self.pii_hash_key and self.payment_secret):
+        if not (self.secret_key and self.pii_key and self.pii_hash_key and self.payment_secret and self.actuarial_key):
             keys = _dev_keys(self.var_dir)
             self.payment_secret = self.payment_secret or keys["payment_secret"]
             self.secret_key = self.secret_key or keys["secret_key"]
             self.pii_key = self.pii_key or keys["pii_key"]
             self.pii_hash_key = self.pii_hash_key or keys["pii_hash_key"]
+            self.actuarial_key = self.actuarial_key or keys["actuarial_key"]
             self.dev_keys = True
         return self
 
@@ -158,6 +165,12 @@ class Settings(BaseSettings):
         """The HMAC-SM3 look-up key as 16 raw bytes (kept apart so encryption keys can rotate)."""
         return bytes.fromhex(self.pii_hash_key)
 
+    @property
+    def actuarial_key_bytes(self) -> bytes:
+        """The HMAC-SM3 key of actuarial pseudonyms as 16 raw bytes (not the look-up key: an extract's
+        person keys must not be computable by whoever can compute look-up hashes, nor the reverse)."""
+        return bytes.fromhex(self.actuarial_key)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -165,7 +178,7 @@ def get_settings() -> Settings:
     settings = Settings()
     if settings.dev_keys:
         warnings.warn(
-            f"HMB_SECRET_KEY/HMB_PII_KEY/HMB_PII_HASH_KEY not set: using development keys from {settings.var_dir}/dev-keys.json;"
+            f"HMB_SECRET_KEY/HMB_PII_KEY/HMB_PII_HASH_KEY/HMB_ACTUARIAL_KEY not set: using development keys from {settings.var_dir}/dev-keys.json;"
             " never use these in production",
             DevKeyWarning,
             stacklevel=2,

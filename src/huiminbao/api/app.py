@@ -25,6 +25,7 @@ from huiminbao.api.admission import Admission
 from huiminbao.api.headers import SecurityHeaders
 from huiminbao.api.logs import RequestLogMiddleware, configure_logging
 from huiminbao.api.routes import (
+    actuarial,
     auth,
     enrollment,
     estimate,
@@ -43,6 +44,7 @@ from huiminbao.flows.onestop import Batcher
 from huiminbao.identity import audit
 from huiminbao.settings import Settings, get_settings
 from huiminbao.web import STATIC_DIR
+from huiminbao.web import actuarial as web_actuarial
 from huiminbao.web import admin as web_admin
 from huiminbao.web import auth as web_auth
 from huiminbao.web import enrollment as web_enrollment
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(groups.router)
     app.include_router(supervision.router)
     app.include_router(settlements.router)
+    app.include_router(actuarial.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_supervision.router)
     app.include_router(web_settlements.router)
     app.include_router(web_groups.router)
+    app.include_router(web_actuarial.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from huiminbao.cli import actuarial as actuarial_cli
 from huiminbao.cli import adjudicate as adjudicate_cli
 from huiminbao.cli import calendar as calendar_cli
 from huiminbao.cli import catalog as catalog_cli
@@ -30,6 +31,7 @@ app.add_typer(identity_cli.keys, name="keys")
 app.add_typer(roster_cli.app, name="roster")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(calendar_cli.app, name="calendar")
+app.add_typer(actuarial_cli.app, name="actuarial")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)

@@ -39,7 +39,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("理赔", None, frozenset({"resident", "clerk", "adjuster", "admin"})),
     NavItem("财务", None, frozenset({"finance", "admin"})),
     NavItem("监管", "/supervision/enrollment", frozenset({"supervisor", "finance", "admin"})),
-    NavItem("精算", None, frozenset({"actuary", "admin"})),
+    NavItem("精算", "/actuarial", frozenset({"actuary", "admin"})),
     NavItem("管理", "/admin", frozenset({"admin"})),
 )
 
