@@ -18,7 +18,7 @@ from huiminbao.enrollment.roster import RosterError, mask_name
 from huiminbao.enrollment.roster_store import ImportResult, Keys, import_roster
 from huiminbao.identity import audit
 from huiminbao.identity.certno import make_certno
-from huiminbao.identity.phone import is_mobile, mask_phone, normalise_phone
+from huiminbao.identity.phone import is_mobile, mask_phone, normalise_phone, redact_phones
 from huiminbao.identity.pii import certno_hash, decrypt_certno, decrypt_text
 
 KEYS = Keys(encrypt=bytes.fromhex("00112233445566778899aabbccddeeff"), hash=bytes.fromhex("11" * 16))
@@ -310,6 +310,10 @@ def test_phone_helpers() -> None:
         True, True, False, False, False,
     ]  # fmt: skip
     assert mask_phone("13812341234") == "138****1234"
+    assert redact_phones("拨打 13812341234，或 +8619912345678") == "拨打 138****1234，或 +86199****5678"
+    assert redact_phones("110105194912310021 138123412345 order13812341234") == (
+        "110105194912310021 138123412345 order13812341234"  # longer numbers and codes are not phones
+    )
 
 
 def test_no_clear_personal_data_in_the_database_file(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import polars as pl
 PATTERN = r"^1[3-9]\d{9}$"
 _MOBILE = re.compile(PATTERN)
 _SEPARATORS = re.compile(r"[\s\-]")
-_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\+?86|0086)?(1[3-9]\d{9})(?![0-9A-Za-z])")
 INVALID = "手机号应为 11 位数字，以 13 至 19 开头"
 
 
@@ -51,7 +51,7 @@ def masked_phones(col: pl.Expr) -> pl.Expr:
 
 def redact_phones(text: str) -> str:
     """Mask anything shaped like a mobile number in free text (log lines)."""
-    return _IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+    return _IN_TEXT.sub(lambda m: (m.group(1) or "") + mask_phone(m.group(2)), text)
 
 
 __all__ = [
