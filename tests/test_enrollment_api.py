@@ -7,9 +7,11 @@ from datetime import date
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from huiminbao.identity.certno import make_certno
+from huiminbao.identity.models import AuditEntry
 
 IN_WINDOW = date(2023, 12, 1)
 HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
@@ -113,6 +115,38 @@ def test_a_clerk_enrolls_a_veteran_at_the_counter_late_in_the_year(
         headers=clerk,
     )
     assert late.status_code == 422 and late.json()["code"] == "outside_window"
+
+
+def test_the_payer_may_give_a_mobile_phone_kept_encrypted_and_masked(client: TestClient, sign_in: Any) -> None:
+    """The order's optional ``phone`` is the payer's contact mobile: checked (nothing bought when it is not
+    one), kept on their roster record SM4-encrypted, shown masked, the change audited with masked numbers."""
+    upload(client, sign_in("admin"), roster_csv())
+    me = sign_in("resident", psn_no="E1")
+    order = {
+        "plan": "liaocheng-2024",
+        "payer": "E1",
+        "channel": "online",
+        "members": [{"psn_no": "E1", "relation": "self"}],
+    }
+    bad = client.post("/api/v1/policies", json={**order, "phone": "0635-8888888"}, headers=me)
+    assert (bad.status_code, bad.json()["code"], bad.json()["field"]) == (422, "invalid_phone", "phone")
+    assert "0635" not in bad.text and client.get("/api/v1/policies/mine", headers=me).json() == []
+    res = client.post("/api/v1/policies", json={**order, "phone": "138 1234 1234"}, headers=me)
+    assert res.status_code == 201, res.text
+    assert client.get("/api/v1/persons/me", headers=me).json()["phone"] == "138****1234"
+    clerk = sign_in("clerk")
+    shown = client.get("/api/v1/persons/E1", params={"reveal": "true"}, headers=clerk).json()
+    assert shown["phone"] == "13812341234"
+    with client.app.state.db.session() as s:
+        entry = s.scalars(sa.select(AuditEntry).where(AuditEntry.action == "person.set_phone")).one()
+    assert (entry.actor, entry.entity_id, entry.before, entry.after) == (
+        "resident-2", "E1", '{"phone": null}', '{"phone": "138****1234"}',
+    )  # fmt: skip
+    counter = {**order, "payer": "V1", "channel": "counter", "members": [{"psn_no": "V1", "relation": "self"}]}
+    assert (
+        client.post("/api/v1/policies", json={**counter, "phone": "+86 19912345678"}, headers=clerk).status_code == 201
+    )
+    assert client.get("/api/v1/persons/V1", headers=clerk).json()["phone"] == "199****5678"
 
 
 def _counter_policy(client: TestClient, sign_in: Any, psn_no: str = "S1") -> dict:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from huiminbao.db import Database
+from huiminbao.enrollment.models import InsuredPerson
 from huiminbao.enrollment.roster_store import Keys, import_roster
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role
@@ -106,10 +108,20 @@ def test_a_clerk_enrolls_a_veteran_at_the_counter(page: Any, live_server: str, a
     page.wait_for_load_state()
     page.get_by_label("付款人人员编号").fill("V1")
     page.locator(".member-row").nth(0).locator("input").fill("V1")
+    page.get_by_label("付款人手机号").fill("0635-8888888")  # a landline cannot take the claim's text message
+    page.get_by_role("button", name="提交订单").click()
+    page.wait_for_load_state()
+    assert "手机号应为 11 位数字" in page.locator("#order-error").inner_text()
+    page.get_by_label("付款人手机号").fill("139 0635 1234")
     page.get_by_role("button", name="提交订单").click()
     page.wait_for_load_state()
     result = page.locator("#order-result").inner_text()
     assert "已缴费" in result and "有效" in result and "2024-06-01 至 2024-12-31" in result
+    db = Database.from_url(app_settings.database_url)
+    with db.session() as s:
+        v1 = s.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == "V1")).one()
+        assert v1.phone_masked == "139****1234" and v1.phone_enc and b"13906351234" not in v1.phone_enc
+    db.dispose()
     page.get_by_label("付款人人员编号").fill("C1")
     page.locator(".member-row").nth(0).locator("input").fill("C1")
     page.get_by_role("button", name="提交订单").click()

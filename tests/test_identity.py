@@ -207,11 +207,11 @@ def test_concurrent_writers_keep_one_audit_chain_on_postgresql(pg_db_url: str) -
 
 
 def test_logs_carry_request_id_user_and_route_but_no_personal_data(client: TestClient, sign_in: Any) -> None:
-    """The traffic of a session with ID numbers and names in bodies, queries and paths leaves none of them
-    in the logs; each request line has its id (answered as X-Request-ID), the user and the route."""
+    """The traffic of a session with ID numbers, names and phone numbers in bodies, queries and paths leaves
+    none of them in the logs; each request line has its id (answered as X-Request-ID), the user and the route."""
     from structlog.testing import capture_logs
 
-    certno, name = "11010519491231002X", "张三丰"
+    certno, name, phone = "11010519491231002X", "张三丰", "13812341234"
     headers = sign_in("clerk")
     case = json.loads((ROOT / "examples" / "liaocheng-2024-two-stays.json").read_text(encoding="utf-8"))
     case["person"] |= {"certno": certno, "psn_name": name}
@@ -224,9 +224,16 @@ def test_logs_carry_request_id_user_and_route_but_no_personal_data(client: TestC
             headers=headers,
         )
         client.get(f"/plans/{certno}")
+        client.get(f"/api/v1/persons/{phone}?reveal=true&phone={phone}", headers=headers)
+        order = {"plan": "liaocheng-2024", "payer": "P1", "channel": "counter", "phone": phone}
+        client.post(
+            "/api/v1/policies", json={**order, "members": [{"psn_no": phone, "relation": "self"}]}, headers=headers
+        )
+        client.post("/api/v1/policies", json={**order, "phone": "138 1234 123", "members": []}, headers=headers)
     assert res.status_code == 200
     text = repr(logs)
     assert certno not in text and "110105194912310021" not in text and name not in text
+    assert phone not in text and "138 1234 123" not in text
     lines = [e for e in logs if e.get("event") == "request"]
     assert lines[0]["user"] == "clerk-1" and lines[0]["role"] == "clerk" and lines[0]["route"] == "/api/v1/estimate"
     assert res.headers["x-request-id"] and all(e.get("request_id") for e in lines)
@@ -236,7 +243,7 @@ def test_keys_rotate_reencrypts_everything_without_downtime(
     app_settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Old key A, new key B: while both are in the ring everything reads; after `hmb keys rotate`
-    B alone opens every ID number and hospital secret."""
+    B alone opens every ID number, name, phone and hospital secret."""
     from huiminbao.db.session import Database
     from huiminbao.enrollment.models import InsuredPerson
     from huiminbao.identity.models import Hospital
@@ -252,6 +259,7 @@ def test_keys_rotate_reencrypts_everything_without_downtime(
                 InsuredPerson(
                     psn_no=f"P{k}", certno_hash=f"{k:064d}", certno_enc=encrypt_certno("11010519491231002X", old),
                     name_enc=encrypt_text("张三", old), content_hash="",
+                    phone_enc=encrypt_text("13812341234", old) if k else None, phone_masked="138****1234" if k else None,
                     name_masked="张*", gender="1", birth_date=__import__("datetime").date(1949, 12, 31),
                     insutype="390", insu_admdvs="371502",
                 )
@@ -269,8 +277,10 @@ def test_keys_rotate_reencrypts_everything_without_downtime(
         for p in s.scalars(sa.select(InsuredPerson)):
             assert decrypt_certno(p.certno_enc, new) == "11010519491231002X"
             assert p.name_enc is not None and decrypt_text(p.name_enc, new) == "张三"
-            with pytest.raises(PiiError):
-                decrypt_certno(p.certno_enc, old)
+            assert p.phone_enc is None if p.psn_no == "P0" else decrypt_text(p.phone_enc, new) == "13812341234"
+            for blob in (b for b in (p.certno_enc, p.name_enc, p.phone_enc) if b is not None):
+                with pytest.raises(PiiError):
+                    decrypt_text(blob, old)
         assert decrypt_text(s.get(Hospital, "H1").secret_enc, new) == secret
         assert audit.verify(session=s)[1] is None
     db.dispose()

@@ -1,5 +1,5 @@
-"""Each role sees persons as it may: a resident only their own record, staff the ID number masked unless
-they reveal it (audited), supervisors counts only, small cells suppressed."""
+"""Each role sees persons as it may: a resident only their own record, staff the ID number, name and phone
+masked unless they reveal them (audited), supervisors counts only, small cells suppressed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from huiminbao.enrollment.models import InsuredPerson
 from huiminbao.identity.certno import make_certno
 from huiminbao.identity.models import AuditEntry
-from huiminbao.identity.pii import encrypt_certno
+from huiminbao.identity.pii import encrypt_certno, encrypt_text
 
 
 def roster(client: TestClient, counts: dict[tuple[str, str], int]) -> dict[str, str]:
@@ -72,3 +72,27 @@ def test_supervisors_see_counts_with_small_cells_suppressed(client: TestClient, 
         {"insu_admdvs": "371502", "insutype": "390", "persons": 12, "suppressed": False},
     ]
     assert client.get("/api/v1/persons/P0", headers=sign_in("supervisor")).status_code == 403  # no personal rows
+
+
+def test_name_and_phone_are_masked_and_revealed_only_in_the_audited_view(client: TestClient, sign_in: Any) -> None:
+    certnos = roster(client, {("371502", "390"): 2})
+    key = client.app.state.settings.pii_key_bytes
+    with client.app.state.db.session() as s:
+        p0 = s.scalars(sa.select(InsuredPerson).where(InsuredPerson.psn_no == "P0")).one()
+        p0.name_enc, p0.phone_enc, p0.phone_masked = (
+            encrypt_text("张三丰", key),
+            encrypt_text("13812341234", key),
+            "138****1234",
+        )
+    headers = sign_in("adjuster")
+    masked = client.get("/api/v1/persons/P0", headers=headers).json()
+    assert (masked["name"], masked["phone"]) == ("张*", "138****1234")
+    assert client.get("/api/v1/persons/P1", headers=headers).json()["phone"] is None  # no phone known
+    me = client.get("/api/v1/persons/me", headers=sign_in("resident", psn_no="P0")).json()
+    assert (me["name"], me["phone"]) == ("张*", "138****1234")
+    clear = client.get("/api/v1/persons/P0", params={"reveal": "true"}, headers=headers).json()
+    assert (clear["certno"], clear["name"], clear["phone"]) == (certnos["P0"], "张三丰", "13812341234")
+    with client.app.state.db.session() as s:
+        entry = s.scalars(sa.select(AuditEntry).where(AuditEntry.action == "person.reveal_certno")).one()
+    assert (entry.actor, entry.role, entry.entity_id) == ("adjuster-1", "adjuster", "P0")
+    assert entry.after == '{"shown": ["certno", "name", "phone"]}'  # which fields, never their values

@@ -18,6 +18,7 @@ from huiminbao.enrollment.roster import RosterError, mask_name
 from huiminbao.enrollment.roster_store import ImportResult, Keys, import_roster
 from huiminbao.identity import audit
 from huiminbao.identity.certno import make_certno
+from huiminbao.identity.phone import is_mobile, mask_phone, normalise_phone, redact_phones
 from huiminbao.identity.pii import certno_hash, decrypt_certno, decrypt_text
 
 KEYS = Keys(encrypt=bytes.fromhex("00112233445566778899aabbccddeeff"), hash=bytes.fromhex("11" * 16))
@@ -242,15 +243,89 @@ def test_cli_roster_import_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         get_settings.cache_clear()
 
 
+PHONE_HEADER = HEADER + ",phone"
+PHONES = ("13812341234", "19900001111")
+WITH_PHONES = [GOOD[0] + f",{PHONES[0]}", GOOD[1] + f",+86 {PHONES[1][:3]}-{PHONES[1][3:]}", GOOD[2] + ","]
+
+
+def _phones(db: Database) -> dict[str, tuple[str | None, str | None]]:
+    """psn_no -> (phone in clear, masked phone) as stored."""
+    with db.session() as s:
+        return {
+            p.psn_no: (decrypt_text(p.phone_enc, KEYS.encrypt) if p.phone_enc else None, p.phone_masked)
+            for p in s.scalars(sa.select(InsuredPerson))
+        }
+
+
+def test_the_optional_phone_column_is_stored_encrypted_and_masked(db: Database, tmp_path: Path) -> None:
+    """A file with ``phone`` stores each given mobile (normalised: spaces, hyphens, +86 dropped) as SM4 and
+    a masked form; an empty cell stores none; re-importing writes nothing."""
+    result = run(db, write(tmp_path, WITH_PHONES, header=PHONE_HEADER))
+    assert (result.inserted, result.rejected) == (3, 0)
+    assert _phones(db) == {
+        "P001": (PHONES[0], "138****1234"),
+        "P002": (PHONES[1], "199****1111"),
+        "P003": (None, None),
+    }
+    again = run(db, write(tmp_path, WITH_PHONES, header=PHONE_HEADER))
+    assert (again.updated, again.unchanged) == (0, 3)
+
+
+def test_files_without_phones_import_as_before_and_keep_stored_phones(db: Database, tmp_path: Path) -> None:
+    """The column is optional: a file without it (or with the cell empty) imports, and re-importing what was
+    there before the column existed changes nothing; it never erases a phone the platform holds, while a
+    new number replaces the old one."""
+    run(db, write(tmp_path, GOOD))
+    assert run(db, write(tmp_path, [*GOOD[:2], GOOD[2] + ","], header=PHONE_HEADER)).unchanged == 3
+    assert run(db, write(tmp_path, WITH_PHONES, header=PHONE_HEADER)).updated == 2
+    moved = run(db, write(tmp_path, [GOOD[0].replace(",310,", ",390,"), *GOOD[1:]]))  # no phone column
+    assert moved.updated == 2  # P001 changed; P002's content without its phone differs from the one with it
+    assert _phones(db)["P001"] == (PHONES[0], "138****1234") and _phones(db)["P002"][0] == PHONES[1]
+    run(db, write(tmp_path, [GOOD[0] + ",15600002222"], header=PHONE_HEADER))
+    assert _phones(db)["P001"] == ("15600002222", "156****2222")
+
+
+def test_a_bad_phone_rejects_the_row_with_line_and_field(db: Database, tmp_path: Path) -> None:
+    lines = [
+        GOOD[0] + ",1381234123",  # 2: ten digits
+        GOOD[1] + ",12812341234",  # 3: 12x is no mobile prefix
+        GOOD[2] + ",0635-8888888",  # 4: a landline
+        f"P004,{make_certno('371502', date(1970, 1, 1), 5)},王五,1,1970-01-01,390,371502,1,2010-01-01,,17712345678",
+    ]
+    result = run(db, write(tmp_path, lines, header=PHONE_HEADER))
+    rows = report(result)
+    assert {(int(r["line"]), r["field"]) for r in rows} == {(2, "phone"), (3, "phone"), (4, "phone")}
+    assert rows[0]["reason"] == "手机号应为 11 位数字，以 13 至 19 开头"
+    assert (result.rejected, result.inserted) == (3, 1)
+    for bad in ("1381234123", "12812341234", "0635-8888888"):
+        assert bad not in result.report_csv
+    assert _phones(db) == {"P004": ("17712345678", "177****5678")}
+
+
+def test_phone_helpers() -> None:
+    assert [normalise_phone(t) for t in ("138 1234 1234", "+8613812341234", "0086-138-1234-1234")] == [
+        "13812341234"
+    ] * 3
+    assert [is_mobile(t) for t in ("13812341234", "19912341234", "12812341234", "1381234123", "138123412345")] == [
+        True, True, False, False, False,
+    ]  # fmt: skip
+    assert mask_phone("13812341234") == "138****1234"
+    assert redact_phones("拨打 13812341234，或 +8619912345678") == "拨打 138****1234，或 +86199****5678"
+    assert redact_phones("110105194912310021 138123412345 order13812341234") == (
+        "110105194912310021 138123412345 order13812341234"  # longer numbers and codes are not phones
+    )
+
+
 def test_no_clear_personal_data_in_the_database_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     migrate.upgrade(url)
     database = Database.from_url(url)
-    run(database, write(tmp_path, GOOD))
+    run(database, write(tmp_path, WITH_PHONES, header=PHONE_HEADER))
     database.dispose()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("r.db*"))
-    for secret in (A, B, C, "张三", "欧阳小明", "李小小"):
+    for secret in (A, B, C, "张三", "欧阳小明", "李小小", *PHONES):
         assert secret.encode() not in raw
+    assert b"138****1234" in raw  # the masked form is what lists read
 
 
 def test_mask_name() -> None:

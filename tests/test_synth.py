@@ -10,6 +10,7 @@ import pytest
 
 from huiminbao.engine.adjudicate import adjudicate
 from huiminbao.identity.certno import certnos_valid
+from huiminbao.identity.phone import PATTERN as PHONE_PATTERN
 from huiminbao.money import to_yuan
 from huiminbao.plans import compiled_plan
 from huiminbao.synth import City, generate_city, write_city
@@ -284,6 +285,18 @@ def test_roster_identity_numbers(city: City) -> None:
     assert 0.24 <= (ages >= 60).mean() <= 0.34  # type: ignore[operator]
     employee = (r["insutype"] == "310").mean()
     assert employee is not None and 0.25 <= employee <= 0.35
+
+
+def test_roster_phones_for_a_share_of_adults(city: City) -> None:
+    """The demo's people have mobiles to be reached on: valid numbers for about 60 % of those 16 or over,
+    none for children; drawn after the rest, so the roster's other columns are unchanged by them."""
+    r = city.roster
+    age = (date(2024, 1, 1) - r["birth_date"]).dt.total_days() / 365.25
+    phones = r["phone"].drop_nulls()
+    assert phones.str.contains(PHONE_PATTERN).all()
+    assert r.filter(age < 15.9)["phone"].null_count() == (age < 15.9).sum()
+    share = r.filter(age >= 16.1)["phone"].is_not_null().mean()
+    assert share is not None and 0.5 <= share <= 0.7
 
 
 def test_roster_conditions_and_tags(city: City) -> None:

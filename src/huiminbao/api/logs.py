@@ -3,7 +3,7 @@
 Configured once per process: the app factory may run many times in tests, but
 reconfiguring loggers each time would drop handlers other code holds. The request log
 records the *route template* (``/api/plans/{plan_id}``), never the raw path or query
-string, because later routes carry ID numbers and names in them.
+string, because later routes carry ID numbers, names and phone numbers in them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from huiminbao.identity.phone import redact_phones
 from huiminbao.identity.pii import redact_certnos
 
 _configured = False
@@ -49,8 +50,9 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Defence in depth: whatever a log line carries, anything shaped like an ID number is masked."""
-    return {k: redact_certnos(v) if isinstance(v, str) else v for k, v in event.items()}
+    """Defence in depth: whatever a log line carries, anything shaped like an ID number or a mobile phone
+    number is masked."""
+    return {k: redact_phones(redact_certnos(v)) if isinstance(v, str) else v for k, v in event.items()}
 
 
 class RequestLogMiddleware:

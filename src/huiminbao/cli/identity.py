@@ -147,4 +147,6 @@ def rotate_keys(batch: int = typer.Option(1000, min=1, help="rows per transactio
             audit.record(session=s, actor=audit.CLI, action="keys.rotate", entity="keys", entity_id="pii", after=after)
     finally:
         db.dispose()
-    typer.echo(f"re-encrypted under the current key: every insured person's ID number, {hospitals} hospitals")
+    typer.echo(
+        f"re-encrypted under the current key: every insured person's ID number, name and phone, {hospitals} hospitals"
+    )

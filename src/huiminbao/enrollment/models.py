@@ -1,8 +1,9 @@
 """Insured people (the bureau's roster), roster imports, orders and policies.
 
 Personal data is never stored in clear: the ID number as ``certno_hash`` (keyed SM3, to find a person)
-and ``certno_enc`` (SM4), the name as ``name_enc`` plus a masked form for lists. ``content_hash`` (keyed
-SM3 over every roster field) tells a re-import which rows changed without decrypting anything. Each
+and ``certno_enc`` (SM4), the name as ``name_enc`` and the mobile phone (optional: from the roster or the
+payer's order) as ``phone_enc``, each with a masked form for lists. ``content_hash`` (keyed SM3 over every
+roster field) tells a re-import which rows changed without decrypting anything. Each
 person has an integer ``id`` that policies, and later batch work, join on instead of the 20-character
 ``psn_no``.
 
@@ -39,6 +40,8 @@ class InsuredPerson(Base):
     certno_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
     name_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # None: from before names were kept
     name_masked: Mapped[str] = mapped_column(sa.String(50))
+    phone_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # mobile phone, SM4; None: not known
+    phone_masked: Mapped[str | None] = mapped_column(sa.String(11))  # 138****1234
     gender: Mapped[str] = mapped_column(sa.String(1))  # national code: 1 male, 2 female, 9 unknown
     birth_date: Mapped[date] = mapped_column(sa.Date)
     insutype: Mapped[str] = mapped_column(sa.String(3))  # 310 employee, 390 resident

@@ -4,7 +4,9 @@ Everything here is vectorised over a Polars frame, because a city's roster holds
 GB 11643 check digit, the code lists, dates and the two kinds of conflict inside the file (one
 ``psn_no`` with different data on two lines; one ID number under two ``psn_no``). A bad row is never
 partly used: it goes to the report with its line, field and a Chinese reason, once per bad field, and
-the report never quotes an ID number or a name. No database here; ``roster_store`` writes the rows.
+the report never quotes an ID number, a name or a phone number. Beyond INTERFACES.md's columns, an
+optional ``phone`` (the person's mobile, for notifications) is read when the file has it. No database
+here; ``roster_store`` writes the rows.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from pathlib import Path
 import polars as pl
 
 from huiminbao.identity.certno import certnos_valid
+from huiminbao.identity.phone import INVALID as INVALID_PHONE
+from huiminbao.identity.phone import PATTERN as MOBILE
+from huiminbao.identity.phone import normalised_phones
 from huiminbao.vocabulary import INSU_STATUSES, INSUTYPES_KNOWN, POPULATIONS
 
 COLUMNS = ("psn_no", "certno", "psn_name", "gend", "brdy", "insutype", "insu_admdvs", "psn_insu_stas", "psn_insu_date")
-OPTIONAL = ("populations",)
+OPTIONAL = ("populations", "phone")  # missing from a file: empty for every row
 ALIASES = {"name": "psn_name", "gender": "gend", "birth_date": "brdy"}  # the synthetic city's older names
 GENDERS = ("1", "2", "9")
 MAX_PSN_NO = 40
@@ -83,9 +88,7 @@ def read_table(path: Path, data: bytes | None = None) -> pl.DataFrame:
         raise RosterError(f"{path.name}: 缺少列 {', '.join(missing)}")
     wanted = [c for c in (*COLUMNS, *OPTIONAL) if c in frame.columns]
     out = frame.select([_text(frame, c) for c in wanted] + [(pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE)])
-    if "populations" not in out.columns:
-        out = out.with_columns(pl.lit("").alias("populations"))
-    return out
+    return out.with_columns(pl.lit("").alias(c) for c in OPTIONAL if c not in out.columns)
 
 
 def _text(frame: pl.DataFrame, name: str) -> pl.Expr:
@@ -112,6 +115,7 @@ def check(frame: pl.DataFrame, *, today: date) -> CheckedRoster:
         pl.col("brdy").str.to_date("%Y-%m-%d", strict=False).alias("_brdy"),
         pl.col("psn_insu_date").str.to_date("%Y-%m-%d", strict=False).alias("_stas_date"),
         _tags(pl.col("populations")).alias("populations"),
+        normalised_phones(pl.col("phone")).alias("phone"),
     )
     checks: list[tuple[str, pl.Expr, str]] = [
         ("psn_no", pl.col("psn_no") == "", "人员编号为空"),
@@ -127,6 +131,7 @@ def check(frame: pl.DataFrame, *, today: date) -> CheckedRoster:
         ("psn_insu_stas", ~pl.col("psn_insu_stas").is_in(list(INSU_STATUSES)), "参保状态应为 1、2 或 4"),
         ("psn_insu_date", pl.col("_stas_date").is_null(), "参保状态日期应为 YYYY-MM-DD 格式的有效日期"),
         ("populations", _unknown_tags(pl.col("populations")), "人群标识不在清单中：" + "、".join(POPULATIONS)),
+        ("phone", (pl.col("phone") != "") & ~pl.col("phone").str.contains(MOBILE), INVALID_PHONE),
     ]
     flagged = frame.select(
         LINE, "psn_no", *[expr.fill_null(False).alias(f"_bad{i}") for i, (_, expr, _) in enumerate(checks)]
@@ -154,6 +159,7 @@ def check(frame: pl.DataFrame, *, today: date) -> CheckedRoster:
         "psn_insu_stas",
         pl.col("_stas_date").alias("psn_insu_date"),
         "populations",
+        "phone",
         LINE,
     )
     return CheckedRoster(rows=frame.height, good=good, rejects=rejects)
@@ -187,6 +193,7 @@ CONTENT = (
     "psn_insu_stas",
     "_stas_date",
     "populations",
+    "phone",
 )
 
 

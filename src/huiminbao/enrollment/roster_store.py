@@ -27,6 +27,7 @@ from huiminbao.db.base import UTCDateTime, utcnow
 from huiminbao.enrollment.models import InsuStatus, PolicyStatus, RosterImport
 from huiminbao.enrollment.roster import LINE, CheckedRoster, check, masked_names, read_table, report_csv
 from huiminbao.identity import audit
+from huiminbao.identity.phone import masked_phones
 from huiminbao.identity.pii import encrypt_column, hash_column
 from huiminbao.plans.loader import PlanNotFound, load_plan
 
@@ -37,6 +38,7 @@ STAGE_COLUMNS = (
     "certno_hash",
     "content_hash",
     "name_masked",
+    "phone_masked",
     "gender",
     "birth_date",
     "insutype",
@@ -47,6 +49,8 @@ STAGE_COLUMNS = (
     "line",
 )
 PERSON_COLUMNS = STAGE_COLUMNS[:-1]
+# A row without a phone leaves the stored one alone: the bureau may not know it, the payer may have given it.
+KEPT_IF_NULL = ("phone_masked", "phone_enc")
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def import_roster(
     staged = _hashed(checked, keys)
     _create_temp_tables(session)
     try:
-        _bulk_load(session, STAGE, staged.drop("certno", "psn_name"))
+        _bulk_load(session, STAGE, staged.drop("certno", "psn_name", "phone"))
         held = _held_by_another(session)
         todo = session.execute(
             sa.text(
@@ -144,19 +148,7 @@ def import_roster(
         ).all()
         inserted = sum(1 for _, new in todo if new)
         changed = staged.join(pl.DataFrame({"psn_no": [p for p, _ in todo]}, schema={"psn_no": pl.Utf8}), on="psn_no")
-        blobs = pl.Series(encrypt_column([*changed["certno"], *changed["psn_name"]], keys.encrypt)).cast(pl.Binary)
-        _bulk_load(
-            session,
-            ENC,
-            pl.DataFrame(
-                {
-                    "psn_no": changed["psn_no"],
-                    "certno_enc": blobs[: changed.height],
-                    "name_enc": blobs[changed.height :],
-                },
-                schema={"psn_no": pl.Utf8, "certno_enc": pl.Binary, "name_enc": pl.Binary},
-            ),
-        )
+        _bulk_load(session, ENC, _encrypted(changed, keys))
         policies_changed = _follow_status_changes(session)
         _upsert(session)
     finally:
@@ -201,6 +193,21 @@ def import_roster(
     return result
 
 
+def _encrypted(changed: pl.DataFrame, keys: Keys) -> pl.DataFrame:
+    """The ID numbers, names and (where given) phones of new or changed rows, SM4-encrypted in one batch."""
+    n = changed.height
+    phones = changed.filter(pl.col("phone") != "")
+    blobs = pl.Series(encrypt_column([*changed["certno"], *changed["psn_name"], *phones["phone"]], keys.encrypt)).cast(
+        pl.Binary
+    )
+    phone_enc = pl.DataFrame({"psn_no": phones["psn_no"], "phone_enc": blobs[2 * n :]})
+    return (
+        pl.DataFrame({"psn_no": changed["psn_no"], "certno_enc": blobs[:n], "name_enc": blobs[n : 2 * n]})
+        .join(phone_enc, on="psn_no", how="left")
+        .cast({"psn_no": pl.Utf8, "certno_enc": pl.Binary, "name_enc": pl.Binary, "phone_enc": pl.Binary})
+    )
+
+
 def _hashed(checked: CheckedRoster, keys: Keys) -> pl.DataFrame:
     """The good rows in the staging layout, with the ID number's look-up hash and a content hash."""
     good = checked.good
@@ -213,14 +220,19 @@ def _hashed(checked: CheckedRoster, keys: Keys) -> pl.DataFrame:
             + [pl.col("psn_insu_date").cast(pl.Utf8), pl.col("populations")],
             separator="\x1f",
         )
+        # A phone joins the content only when given, so rows of files without one hash as before the
+        # column existed and a re-import of them still writes nothing.
+        + pl.when(pl.col("phone") != "").then("\x1f" + pl.col("phone")).otherwise(pl.lit(""))
     ).to_series()
     return good.select(
         "psn_no",
         "certno",
         "psn_name",
+        "phone",
         _hex("certno_hash", hash_column(good["certno"].to_list(), keys.hash)),
         _hex("content_hash", hash_column(content.to_list(), keys.hash)),
         masked_names(pl.col("psn_name")).alias("name_masked"),
+        masked_phones(pl.col("phone")).alias("phone_masked"),
         pl.col("gend").alias("gender"),
         pl.col("brdy").alias("birth_date"),
         "insutype",
@@ -242,7 +254,8 @@ def _create_temp_tables(session: Session) -> None:
     session.execute(
         sa.text(
             f"CREATE TEMPORARY TABLE {STAGE} (psn_no VARCHAR(40) PRIMARY KEY, certno_hash VARCHAR(64) NOT NULL, "
-            "content_hash VARCHAR(64) NOT NULL, name_masked VARCHAR(50) NOT NULL, gender VARCHAR(1) NOT NULL, "
+            "content_hash VARCHAR(64) NOT NULL, name_masked VARCHAR(50) NOT NULL, phone_masked VARCHAR(11), "
+            "gender VARCHAR(1) NOT NULL, "
             "birth_date DATE NOT NULL, insutype VARCHAR(3) NOT NULL, insu_admdvs VARCHAR(6) NOT NULL, "
             "insu_status VARCHAR(1) NOT NULL, insu_status_date DATE, populations VARCHAR(200) NOT NULL, "
             "line BIGINT NOT NULL)"
@@ -252,7 +265,7 @@ def _create_temp_tables(session: Session) -> None:
     session.execute(
         sa.text(
             f"CREATE TEMPORARY TABLE {ENC} (psn_no VARCHAR(40) PRIMARY KEY, certno_enc {blob} NOT NULL, "
-            f"name_enc {blob} NOT NULL)"
+            f"name_enc {blob} NOT NULL, phone_enc {blob})"
         )
     )
 
@@ -315,20 +328,18 @@ def _upsert(session: Session) -> None:
     """Changed people updated in place, then new people inserted: two set-based statements. Plain INSERT
     is cheaper than ``ON CONFLICT`` (no speculative insertion per row), and safe because imports are
     serialised (``_lock``)."""
-    columns = (*PERSON_COLUMNS, "certno_enc", "name_enc")
+    encrypted = ("certno_enc", "name_enc", "phone_enc")
+    columns = (*PERSON_COLUMNS, *encrypted)
     now = sa.bindparam("now", type_=UTCDateTime())
-    sets = ", ".join(
-        f"{c} = (SELECT s.{c} FROM {STAGE} s WHERE s.psn_no = insured_person.psn_no)" for c in PERSON_COLUMNS[1:]
-    )
-    encs = ", ".join(
-        f"{c} = (SELECT e.{c} FROM {ENC} e WHERE e.psn_no = insured_person.psn_no)" for c in ("certno_enc", "name_enc")
-    )
+    sources = [(c, STAGE) for c in PERSON_COLUMNS[1:]] + [(c, ENC) for c in encrypted]
+    selects = {c: f"(SELECT x.{c} FROM {table} x WHERE x.psn_no = insured_person.psn_no)" for c, table in sources}
+    sets = ", ".join(f"{c} = COALESCE({q}, {c})" if c in KEPT_IF_NULL else f"{c} = {q}" for c, q in selects.items())
     update = sa.text(
-        f"UPDATE insured_person SET {sets}, {encs}, updated_at = :now WHERE psn_no IN (SELECT psn_no FROM {ENC})"
+        f"UPDATE insured_person SET {sets}, updated_at = :now WHERE psn_no IN (SELECT psn_no FROM {ENC})"
     ).bindparams(now)
     insert = sa.text(
         f"INSERT INTO insured_person ({', '.join(columns)}, created_at, updated_at) "
-        f"SELECT {', '.join('s.' + c for c in PERSON_COLUMNS)}, e.certno_enc, e.name_enc, :now, :now "
+        f"SELECT {', '.join('s.' + c for c in PERSON_COLUMNS)}, {', '.join('e.' + c for c in encrypted)}, :now, :now "
         f"FROM {STAGE} s JOIN {ENC} e ON e.psn_no = s.psn_no "
         "WHERE NOT EXISTS (SELECT 1 FROM insured_person p WHERE p.psn_no = s.psn_no)"
     ).bindparams(now)

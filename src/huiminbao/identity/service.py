@@ -182,7 +182,7 @@ def use_nonces(*, session: Session, nonces: Sequence[tuple[str, str]], now: date
 
 
 def reencrypt_people(*, session: Session, keys: Sequence[bytes], after: str, batch: int) -> str | None:
-    """Re-encrypt the ID numbers and names of the next ``batch`` insured persons after ``after`` (by psn_no) under
+    """Re-encrypt the ID numbers, names and phones of the next ``batch`` insured persons after ``after`` (by psn_no) under
     the current key (``keys[0]``), reading each with whichever key of the ring opens it; returns the
     last psn_no done, or None when there are no more. The caller commits each batch, so a running
     platform (which reads with the whole ring) never meets a row it cannot open."""
@@ -196,6 +196,8 @@ def reencrypt_people(*, session: Session, keys: Sequence[bytes], after: str, bat
         p.certno_enc = encrypt_certno(decrypt_certno(p.certno_enc, keys), keys[0])
         if p.name_enc is not None:
             p.name_enc = encrypt_text(decrypt_text(p.name_enc, keys), keys[0])
+        if p.phone_enc is not None:
+            p.phone_enc = encrypt_text(decrypt_text(p.phone_enc, keys), keys[0])
     return people[-1].psn_no if people else None
 
 

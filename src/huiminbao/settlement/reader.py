@@ -61,6 +61,7 @@ LIST_COLUMNS = ("diseases", "preexisting", "populations")
 NATIONAL_UNUSED = frozenset(
     [
         "psn_name",
+        "phone",  # the roster's optional mobile (enrollment keeps it; adjudication has no use for it)
         "psn_cert_type",
         "certno",
         "gend",

@@ -1,4 +1,4 @@
-"""The bureau's roster of basic insured people: ages, insurance types, conditions, tags.
+"""The bureau's roster of basic insured people: ages, insurance types, conditions, tags, mobile phones.
 
 Everything is drawn per column with numpy; the roster frame is what a bureau would
 export, and ``People`` keeps the numeric attributes the settlement generator reads
@@ -23,6 +23,14 @@ from huiminbao.vocabulary import POPULATIONS as POPULATION_LABELS
 AGE_BANDS = np.array([5.9, 6.4, 6.3, 5.3, 5.3, 6.3, 8.8, 7.0, 6.6, 8.0, 8.7, 7.2, 5.2, 5.5, 3.7, 2.3, 1.5, 0.8, 0.3])
 POPULATIONS = tuple(POPULATION_LABELS)  # the roster's tags, in the vocabulary's order
 ASSISTED_TAGS = ("poverty_alleviated", "extreme_hardship", "low_income")  # medical assistance (医疗救助) may pay
+# Mobile prefixes of the three carriers (China Mobile, Unicom, Telecom), for plausible demo numbers.
+MOBILE_PREFIXES = (
+    "134", "135", "136", "137", "138", "139", "150", "151", "152", "157", "158", "159", "178", "182", "183",
+    "187", "188", "198", "130", "131", "132", "155", "156", "166", "175", "176", "185", "186", "133", "153",
+    "173", "177", "180", "181", "189", "199",
+)  # fmt: skip
+PHONE_SHARE = 0.6  # illustrative: people of 16 or over whose roster row carries a mobile (the column is optional)
+PHONE_MIN_AGE = 16
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,17 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
         civil_servant=employee & (rng.random(n) < 0.08),
         enterprise_supp=employee & (rng.random(n) < 0.05),
     )
-    return roster, people
+    return roster.with_columns(_phones(rng, age)), people
+
+
+def _phones(rng: np.random.Generator, age: np.ndarray) -> pl.Series:
+    """A mobile number for a share of the adults, null for the rest. Drawn after everything else, so the
+    roster's other columns are what they were before phones were made."""
+    n = len(age)
+    has = (age >= PHONE_MIN_AGE) & (rng.random(n) < PHONE_SHARE)
+    prefix = take_str(MOBILE_PREFIXES, np.where(has, rng.integers(0, len(MOBILE_PREFIXES), n), -1), "prefix")
+    tail = pl.Series(rng.integers(0, 10**8, n)).cast(pl.Utf8).str.zfill(8)
+    return (prefix + tail).alias("phone")
 
 
 def _insured_since(start: np.datetime64, birth: np.ndarray) -> np.ndarray:

@@ -91,14 +91,15 @@ def enroll(
     tier: Annotated[str, Form()] = "",
     member_psn_no: Annotated[list[str] | None, Form()] = None,
     member_relation: Annotated[list[str] | None, Form()] = None,
+    phone: Annotated[str, Form()] = "",
 ) -> Response:
     """Place the order from the form; a refusal comes back on the same page, naming the member."""
     rows = [(p.strip(), r) for p, r in zip(member_psn_no or [], member_relation or [], strict=False) if p.strip()]
-    form = {"payer": payer, "channel": channel, "tier": tier, "rows": rows}
+    form = {"payer": payer, "channel": channel, "tier": tier, "rows": rows, "phone": phone}
     payer_no = user.psn_no or "" if user.role == Role.RESIDENT else payer.strip()
     try:
         order = OrderIn(
-            plan=plan, tier=tier or None, payer=payer_no, channel=channel,
+            plan=plan, tier=tier or None, payer=payer_no, channel=channel, phone=phone.strip() or None,
             members=[{"psn_no": p, "relation": r} for p, r in rows],
         )  # fmt: skip
     except ValidationError as exc:

@@ -3,7 +3,8 @@
 Residents check and buy for themselves and their family (the payer is the signed-in resident); counter
 clerks enroll anyone at the counter, paid on the spot; administrators may do both. An order paid online
 or from the personal account waits for payment; a counter order is paid at once. A refusal is a 422 with
-the contract's code and ``field`` naming the member (``members[2].psn_no``); nothing is bought.
+the contract's code and ``field`` naming the member (``members[2].psn_no``); nothing is bought. The payer
+may give a mobile phone for notifications (optional): kept on their roster record, encrypted and masked.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.epolicy import EPolicyError, render
 from huiminbao.enrollment.lifecycle import CancelRefused, set_renewal
-from huiminbao.enrollment.models import Channel, Relation
+from huiminbao.enrollment.models import Channel, InsuredPerson, PolicyOrder, Relation
 from huiminbao.enrollment.newborn import cover_newborn
 from huiminbao.enrollment.policies import PolicyNotFound, epolicy, get_policy_or_raise, resident_may_see, verify
 from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view, orders_of
+from huiminbao.enrollment.service import set_phone
 from huiminbao.flows.policies import cancel_policy
 from huiminbao.identity.models import Role, User
+from huiminbao.identity.phone import INVALID as INVALID_PHONE
+from huiminbao.identity.phone import is_mobile, normalise_phone
 from huiminbao.money import to_yuan
 from huiminbao.plans import Compiled, PlanNotFound, compiled_plan
 
@@ -57,6 +61,9 @@ class OrderIn(BaseModel):
     payer: str = Field(min_length=1, max_length=40, description="付款人人员编号")
     members: list[OrderMember] = Field(min_length=1, max_length=20)
     channel: Channel
+    phone: str | None = Field(
+        None, max_length=20, description="付款人手机号（选填，11 位；用于理赔等通知，加密保存、脱敏显示）"
+    )
 
 
 class PolicyOut(BaseModel):
@@ -123,6 +130,9 @@ def place(request: Request, session: SessionDep, user: User, order: OrderIn) -> 
             raise ApiError(422, "channel_not_allowed", "居民线上投保只能选择线上支付或医保个人账户", "channel")
     compiled = plan_or_404(order.plan)
     paid = order.channel == Channel.COUNTER
+    phone = normalise_phone(order.phone or "")
+    if phone and not is_mobile(phone):
+        raise ApiError(422, "invalid_phone", INVALID_PHONE, "phone")
     try:
         placed = buy(
             session=session, actor=actor_of(request, user), compiled=compiled, payer_psn_no=order.payer,
@@ -130,11 +140,23 @@ def place(request: Request, session: SessionDep, user: User, order: OrderIn) -> 
             day=request.app.state.settings.platform_date(), tier=order.tier, paid=paid,
         )  # fmt: skip
         view = order_view(session=session, order=placed)
+        if phone:
+            _keep_phone(request, session, user, placed, phone)
     except PurchaseRefused as exc:
         session.rollback()
         raise ApiError(422, exc.code.value, exc.message, exc.field) from None
     session.commit()
     return view
+
+
+def _keep_phone(request: Request, session: SessionDep, user: User, order: PolicyOrder, phone: str) -> None:
+    """The payer's contact phone, kept on their roster record (a payer outside the roster has none)."""
+    payer = session.get(InsuredPerson, order.payer_id) if order.payer_id is not None else None
+    if payer is None:
+        session.rollback()
+        raise ApiError(422, "not_in_roster", "付款人不在参保名单中，无法登记手机号", "phone")
+    keys = request.app.state.settings.pii_keys
+    set_phone(session=session, actor=actor_of(request, user), person=payer, phone=phone, keys=keys)
 
 
 @router.get("/policies/mine", response_model=list[OrderOut], responses=ERRORS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from huiminbao.access.errors import ApiError
@@ -15,6 +15,7 @@ from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
 from huiminbao.api.routes.enrollment import plan_or_404
 from huiminbao.db import SessionDep
+from huiminbao.db.columns import MAX_ROW_ID
 from huiminbao.enrollment.group import GroupError, buy_group, create_fund, quote, read_list
 from huiminbao.enrollment.models import Channel, CharityFund
 from huiminbao.enrollment.purchase import order_view
@@ -128,7 +129,9 @@ def new_fund(request: Request, session: SessionDep, body: FundIn, user: Annotate
 
 @router.get("/charity/funds/{fund_id}", response_model=FundOut, responses=ERRORS)
 def get_fund(
-    fund_id: int, session: SessionDep, user: Annotated[User, Depends(Allow(Role.ADMIN, Role.FINANCE, Role.CLERK))]
+    fund_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    session: SessionDep,
+    user: Annotated[User, Depends(Allow(Role.ADMIN, Role.FINANCE, Role.CLERK))],
 ) -> dict:
     """A fund's donation and what is left of it (for finance, a fund of its own consortium's plans)."""
     fund = session.get(CharityFund, fund_id)

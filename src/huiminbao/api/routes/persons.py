@@ -1,8 +1,8 @@
 """``/api/v1/persons``: insured persons as each role may see them, and the supervisors' aggregate.
 
 A resident reads only their own record (``/me``); counter, claims and admin staff read any record with
-the ID number masked, and ``?reveal=true`` shows it in clear for work that needs it, each such view in the
-audit log; supervisors and actuaries get counts by area and insurance type with small cells suppressed.
+the ID number, name and mobile phone masked, and ``?reveal=true`` shows them in clear for work that needs
+it, each such view in the audit log; supervisors and actuaries get counts by area and insurance type with small cells suppressed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ router = APIRouter(prefix="/api/v1", tags=["persons"])
 class Person(BaseModel):
     psn_no: str
     certno: str  # masked (first 6, last 4) unless revealed
-    name: str  # masked
+    name: str  # masked (surname only) unless revealed
+    phone: str | None  # mobile, masked (138****1234) unless revealed; null when not known
     gender: str
     birth_date: str
     insutype: str
@@ -67,9 +68,9 @@ def person(
     session: SessionDep,
     psn_no: str,
     user: Annotated[User, Depends(Allow(Role.CLERK, Role.ADJUSTER, Role.ADMIN))],
-    reveal: Annotated[bool, Query(description="show the ID number in clear (audited)")] = False,
+    reveal: Annotated[bool, Query(description="show the ID number, name and phone in clear (audited)")] = False,
 ) -> dict:
-    """A person's record for staff; the ID number is masked unless ``reveal``, which is audited."""
+    """A person's record for staff; ID number, name and phone are masked unless ``reveal``, which is audited."""
     keys = request.app.state.settings.pii_keys
     try:
         if reveal:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import Path as UrlPath
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -14,6 +15,7 @@ from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow, actor_of
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
+from huiminbao.db.columns import MAX_ROW_ID
 from huiminbao.enrollment.models import RosterImport
 from huiminbao.enrollment.roster import RosterError
 from huiminbao.enrollment.roster_store import Keys, import_roster
@@ -87,6 +89,8 @@ def report_response(session: SessionDep, import_id: int) -> Response:
 
 
 @router.get("/imports/{import_id}/report", responses=ERRORS)
-def report(import_id: int, session: SessionDep, _user: Annotated[User, Depends(ADMIN)]) -> Response:
+def report(
+    import_id: Annotated[int, UrlPath(ge=1, le=MAX_ROW_ID)], session: SessionDep, _user: Annotated[User, Depends(ADMIN)]
+) -> Response:
     """The rejected rows of one import as CSV (line, psn_no, field, reason)."""
     return report_response(session, import_id)
