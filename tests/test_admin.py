@@ -119,6 +119,7 @@ def test_a_plan_file_is_checked_by_field_before_it_is_accepted(
     refused = upload(bad, accept=True)
     assert refused.status_code == 422
     assert "tiers[0].liabilities[0].ratio" in refused.text and "tiers[0].liabilities[3].deductible" in refused.text
+    assert "应为 0 至 100% 的比例" in refused.text and "实际为 “lots”" in refused.text  # in Chinese (issue 7)
     assert not (tmp_path / "plans").exists()  # nothing written
     checked = upload(good)
     assert checked.status_code == 200 and "检查通过：方案 liaocheng-2026" in checked.text
@@ -126,3 +127,38 @@ def test_a_plan_file_is_checked_by_field_before_it_is_accepted(
     accepted = upload(good, accept=True)
     assert "方案 liaocheng-2026 已启用" in accepted.text and (tmp_path / "plans" / "liaocheng-2026.yaml").exists()
     assert "plan.upload" in client.get("/admin/audit").text
+
+
+@pytest.mark.slow
+def test_an_administrator_sees_a_broken_plan_explained_by_file_and_field_in_the_browser(
+    live_server: str, page: Any, app_settings: Any, tmp_path: Any
+) -> None:
+    from huiminbao.db.session import Database
+    from huiminbao.identity import audit
+    from huiminbao.identity.models import Role
+    from huiminbao.identity.service import create_user
+    from huiminbao.plans.loader import DATA_DIR
+
+    db = Database.from_url(app_settings.database_url)
+    with db.session() as s:
+        create_user(session=s, actor=audit.CLI, username="root", role=Role.ADMIN, password=PASSWORD)
+    db.dispose()
+    page.goto(live_server + "/login")
+    page.get_by_label("用户名").fill("root")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    page.goto(live_server + "/admin/plans")
+    text = (DATA_DIR / "liaocheng-2024.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "liaocheng-2026.yaml"
+    bad.write_text(
+        text.replace("ratio: 80%", "ratio: 180%", 1).replace("\nyear: 2024", "\nyear: twenty"), encoding="utf-8"
+    )
+    page.set_input_files("input[name=file]", str(bad))
+    page.get_by_role("button", name="检查").click()
+    page.wait_for_load_state()
+    rows = page.locator("table.problems tbody tr").all_inner_texts()
+    assert "liaocheng-2026.yaml\tyear\t应为整数，实际为 “twenty”" in rows, rows
+    ratio = next(r for r in rows if "\ttiers[0].liabilities[0].ratio" in r)
+    assert ratio.startswith("liaocheng-2026.yaml\t") and "应为 0 至 100% 的比例" in ratio
+    page.screenshot(path="var/screenshots/admin-plan-problems.png", full_page=True)

@@ -22,6 +22,7 @@ from huiminbao.calendar import (
 )
 from huiminbao.cli.main import app
 from huiminbao.settings import get_settings
+from tests.test_fuzz_parsers import assert_chinese
 
 SEED_DAYS = 7  # 001: 于7个工作日内完成受理赔付
 CAL = WorkingCalendar({}, "none.yaml")
@@ -140,7 +141,7 @@ def test_an_override_replaces_the_package_year(tmp_path: Path):
         (
             "years:\n  - year: 2027\n    citation: x\n    holidays: []\n    workdays: [2027-02-30]\n",
             "years[0].workdays[0]",
-            "valid date",
+            "应为日期，写作 年-月-日（如 2024-01-01），实际为 “2027-02-30”",
         ),
         (
             "years:\n  - year: 2027\n    citation: x\n    holidays: [2027-10-07/2027-10-01]\n",
@@ -152,15 +153,19 @@ def test_an_override_replaces_the_package_year(tmp_path: Path):
             "years[0].holidays[1]",
             "重复",
         ),
-        ("years:\n  - year: 2027\n    citation: ' '\n    holidays: []\n", "years[0].citation", "citation"),
-        ("years:\n  - year: 2027\n    holidays: []\n", "years[0].citation", "Field required"),
+        (
+            "years:\n  - year: 2027\n    citation: ' '\n    holidays: []\n",
+            "years[0].citation",
+            "citation 应写明所依据的",
+        ),
+        ("years:\n  - year: 2027\n    holidays: []\n", "years[0].citation", "缺少此字段"),
         (
             "years:\n  - {year: 2027, citation: x, holidays: []}\n  - {year: 2027, citation: y, holidays: []}\n",
             "years[1].year",
             "已列过",
         ),
-        ("years:\n  - {year: 2027, citation: x, holidays: [], rest: []}\n", "years[0].rest", "Extra inputs"),
-        ("years: [\n", "(top)", "YAML"),
+        ("years:\n  - {year: 2027, citation: x, holidays: [], rest: []}\n", "years[0].rest", "不认识的字段"),
+        ("years: [\n", "(top)", "不是合法的 YAML：第 2 行第 1 列附近"),
     ],
 )
 def test_a_bad_override_file_names_the_file_and_field(tmp_path: Path, text: str, field: str, words: str):
@@ -169,6 +174,7 @@ def test_a_bad_override_file_names_the_file_and_field(tmp_path: Path, text: str,
         load_overrides(path)
     assert f"{path}: {field}: " in str(err.value)
     assert words in str(err.value)
+    assert_chinese([m for _, m in err.value.problems])
 
 
 # --- properties -------------------------------------------------------------------------

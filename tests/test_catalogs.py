@@ -92,9 +92,7 @@ def test_a_catalog_that_would_break_a_plan_is_refused_naming_the_plan() -> None:
     assert {f for f, _, _ in found} == {"liaocheng-2022.yaml", "liaocheng-2024.yaml", "liaocheng-2025.yaml"}
     field, message = next((fld, m) for f, fld, m in found if f == "liaocheng-2024.yaml")
     assert field.startswith("tiers[0].liabilities[") and field.endswith(".lines")
-    assert message.startswith(
-        "方案 liaocheng-2024 使用此目录后不能通过检查：catalog 'specific_drugs' is a icd10 catalog"
-    )
+    assert message.startswith("方案 liaocheng-2024 使用此目录后不能通过检查：目录 specific_drugs 是疾病（ICD-10）目录")
 
 
 def test_a_spreadsheet_replaces_the_entries_of_the_catalog_its_file_is_named_after() -> None:

@@ -77,7 +77,7 @@ def _case(tmp_path: Path, mutate) -> Path:
             lambda c: c["settlements"][0].update(inscp_scp_amt="30000.001"),
             "符合政策范围金额（inscp_scp_amt）“30000.001”不是以元为单位、最多两位小数的金额",
         ),
-        (lambda c: c.update(plan="atlantis-2024"), "no plan 'atlantis-2024'"),
+        (lambda c: c.update(plan="atlantis-2024"), "没有方案 atlantis-2024"),
         (lambda c: c["person"].update(certno="110105194912310021"), "参保人 37150000000000000001：身份证号校验不通过"),
         (lambda c: c.update(plan="liaocheng-2022"), "缺少原文未给出的数字，不能用于理算"),
     ],

@@ -58,16 +58,20 @@ def members(data: dict) -> list[dict]:
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        (lambda d: d.pop("consortium"), "consortium", "Field required"),
-        (lambda d: members(d)[2].update(share="20%"), "consortium.members", "sum to 100%; they sum to 95%"),
+        (lambda d: d.pop("consortium"), "consortium", "缺少此字段"),
+        (lambda d: members(d)[2].update(share="20%"), "consortium.members", "之和应为 100%，现为 95%"),
         (lambda d: members(d)[2].update(insurer_code="DEMO-A"), "consortium.members[2].insurer_code", "members[0]"),
-        (lambda d: members(d)[0].pop("lead"), "consortium.members", "exactly one member must be the lead"),
-        (lambda d: members(d)[1].update(lead=True), "consortium.members[1].lead", "members[0] is already the lead"),
-        (lambda d: members(d)[0].update(share="140%"), "consortium.members[0].share", "0..100%"),
-        (lambda d: members(d)[1].update(insurer_code="示例 乙"), "consortium.members[1].insurer_code", "pattern"),
-        (lambda d: members(d)[1].pop("name"), "consortium.members[1].name", "Field required"),
-        (lambda d: d["consortium"].update(members=[]), "consortium.members", "at least 1"),
-        (lambda d: d["consortium"].pop("note"), "consortium", "needs a note"),
+        (lambda d: members(d)[0].pop("lead"), "consortium.members", "应有且只有一家主承保机构"),
+        (lambda d: members(d)[1].update(lead=True), "consortium.members[1].lead", "members[0] 已是主承保机构"),
+        (lambda d: members(d)[0].update(share="140%"), "consortium.members[0].share", "应为 0 至 100% 的比例"),
+        (
+            lambda d: members(d)[1].update(insurer_code="示例 乙"),
+            "consortium.members[1].insurer_code",
+            "只含字母、数字、- 和 _",
+        ),
+        (lambda d: members(d)[1].pop("name"), "consortium.members[1].name", "缺少此字段"),
+        (lambda d: d["consortium"].update(members=[]), "consortium.members", "至少应有 1 项"),
+        (lambda d: d["consortium"].pop("note"), "consortium", "需要 note"),
     ],
 )
 def test_a_bad_consortium_is_refused_naming_the_file_and_field(

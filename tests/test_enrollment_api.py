@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from huiminbao.identity.certno import make_certno
 from huiminbao.identity.models import AuditEntry
+from tests.conftest import csrf
 
 IN_WINDOW = date(2023, 12, 1)
 HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
@@ -441,3 +442,23 @@ def test_a_busy_database_answers_503_and_nothing_changes(
     monkeypatch.setattr(routes, "check_eligibility", locked)
     res = client.get("/api/v1/eligibility", params={"plan": "liaocheng-2024", "psn_no": "E1"}, headers=sign_in("clerk"))
     assert res.status_code == 503 and res.json()["code"] == "busy" and res.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("form", "words"),
+    [
+        ({"payer": "", "channel": "counter"}, "请检查 payer：至少应有 1 个字符"),
+        (
+            {"payer": "P1", "channel": "pigeon"},
+            "请检查 channel：应为 personal_account、online、counter、group 或 charity 之一",
+        ),
+    ],
+)
+def test_a_bad_enrollment_form_is_explained_in_chinese(
+    client: TestClient, sign_in: Any, form: dict[str, str], words: str
+) -> None:
+    """The enrollment form's own checks (before any order is placed) read in Chinese too (issue 7)."""
+    sign_in("admin")
+    data = {"csrf_token": csrf(client), "plan": "liaocheng-2024", "member_psn_no": "P1", "member_relation": "self"}
+    res = client.post("/enroll", data=data | form)
+    assert res.status_code == 422 and words in res.text, res.text

@@ -3,6 +3,7 @@ validated result or the module's own error naming the file or record and field, 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huiminbao.admin.catalogs import CatalogRejected, check_upload
-from huiminbao.plans import PlanError, load_plan_file
+from huiminbao.plans import PlanError, load_plan_file, messages
 from huiminbao.plans.loader import CATALOG_DIR, load_catalog
 from huiminbao.settlement.estimate import parse_case
 from huiminbao.settlement.reader import RecordError
@@ -26,6 +27,23 @@ junk = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
+
+
+QUOTED = re.compile(r"“[^”]*”|'[^']*'|\"[^\"]*\"")
+SENTENCE = re.compile(r"[A-Za-z]+(?:[ ,;:!?]+[A-Za-z]+){2,}")
+
+
+def english(message: str) -> str | None:
+    """The first run of three Latin words outside quotes (“…”, '…', "…"), if any: an English sentence,
+    where field names and identifiers (overall_limit, lead: true) stand alone."""
+    found = SENTENCE.search(QUOTED.sub("", message))
+    return found.group(0) if found else None
+
+
+def assert_chinese(messages_: list[str]) -> None:
+    """Every message is a Chinese sentence (issue 7: operators and actuaries read Chinese)."""
+    for message in messages_:
+        assert messages.has_cjk(message) and english(message) is None, (message, english(message))
 
 
 def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
@@ -56,6 +74,7 @@ def test_a_plan_with_any_field_replaced_loads_or_names_the_field(tmp_path_factor
         load_plan_file(path)
     except PlanError as exc:
         assert exc.file == str(path) and exc.problems
+        assert_chinese([m for _, m in exc.problems])
 
 
 CATALOG = yaml.safe_load((CATALOG_DIR / "liaocheng-2022-preexisting.yaml").read_text(encoding="utf-8"))
@@ -72,6 +91,7 @@ def test_a_catalog_with_any_field_replaced_loads_or_names_the_field(
         load_catalog(path)
     except PlanError as exc:
         assert exc.file == str(path) and exc.problems
+        assert_chinese([m for _, m in exc.problems])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -84,6 +104,7 @@ def test_any_uploaded_catalog_bytes_are_checked_or_refused_by_name(name: str, da
         check_upload(name, data)
     except CatalogRejected as exc:
         assert exc.problems and all(f == name or f.endswith(".yaml") for f, _, _ in exc.problems)  # or a plan
+        assert_chinese([m for _, _, m in exc.problems])
 
 
 CASE = {

@@ -25,6 +25,7 @@ from huiminbao.identity import audit
 from huiminbao.plans import PlanError, load_plan_file
 from huiminbao.plans.catalog import Catalog, check_catalog
 from huiminbao.plans.loader import catalog_dirs, load_catalog, plan_files
+from huiminbao.plans.messages import read_message, yaml_message
 
 MAX_CATALOG_BYTES = 5 << 20
 SHEETS = (".csv", ".xlsx")
@@ -166,8 +167,10 @@ def check_upload(name: str, data: bytes) -> Checked:
             raw = yaml.safe_load(data.decode("utf-8"))
         except UnicodeDecodeError:
             raise CatalogRejected([(name, "", "文件应为 UTF-8 编码")]) from None
-        except (yaml.YAMLError, ValueError) as exc:
-            raise CatalogRejected([(name, "", f"不是合法的 YAML：{str(exc)[:200]}")]) from None
+        except yaml.YAMLError as exc:
+            raise CatalogRejected([(name, "", yaml_message(exc))]) from None
+        except ValueError as exc:  # a date YAML cannot construct
+            raise CatalogRejected([(name, "", read_message(exc))]) from None
         catalog = _checked(name, raw)
         content = data
         current = next((c for c in in_force() if c.file == f"{catalog.id}.yaml"), None)

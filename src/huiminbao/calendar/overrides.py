@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from huiminbao.calendar.workdays import SATURDAY, CalendarError, WorkingCalendar, YearRule
+from huiminbao.plans import messages
 from huiminbao.settings import get_settings
 
 SHIPPED = Path(__file__).with_name("data") / "overrides.yaml"
@@ -51,7 +51,7 @@ class _Year(BaseModel):
     @classmethod
     def _stripped(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("citation must name the notice")
+            raise ValueError("citation 应写明所依据的国务院办公厅通知")
         return value.strip()
 
 
@@ -59,16 +59,6 @@ class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     years: list[_Year]
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def _expand(item: str) -> list[date]:
@@ -119,13 +109,13 @@ def load_overrides(path: Path) -> dict[int, YearRule]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise OverrideFileError(str(path), [("", f"不是有效的 YAML：{exc}")]) from exc
-    except OSError as exc:
-        raise OverrideFileError(str(path), [("", f"无法读取：{exc.strerror}")]) from exc
+        raise OverrideFileError(str(path), [("", messages.yaml_message(exc))]) from exc
+    except (ValueError, OSError) as exc:  # ValueError: not UTF-8
+        raise OverrideFileError(str(path), [("", messages.read_message(exc))]) from exc
     try:
         parsed = _File.model_validate(data)
     except ValidationError as exc:
-        raise OverrideFileError(str(path), [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from exc
+        raise OverrideFileError(str(path), messages.problems(exc)) from exc
     problems: list[tuple[str, str]] = []
     rules: dict[int, YearRule] = {}
     for i, entry in enumerate(parsed.years):

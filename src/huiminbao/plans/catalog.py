@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from huiminbao.plans.messages import problems as problems_of
 from huiminbao.plans.schema import PlanStatus, Strict
 
 
@@ -174,6 +175,4 @@ def check_catalog(data: Any, file: str, *, row: Callable[[int, str], str] = entr
     try:
         return Catalog.model_validate(data)
     except ValidationError as exc:  # the checks above should leave nothing for the model to refuse
-        raise PlanError(
-            file, [(".".join(map(str, e["loc"])), f"取值不合规：{e['msg']}") for e in exc.errors()]
-        ) from exc
+        raise PlanError(file, problems_of(exc)) from exc

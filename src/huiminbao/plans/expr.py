@@ -34,7 +34,63 @@ CatalogMatcher = Callable[[str], bool]
 
 
 class ExprError(ValueError):
-    """An expression that does not parse or does not type-check; the message says where."""
+    """An expression that does not parse or does not type-check; the message, in Chinese, says where."""
+
+
+KIND_WORDS: dict[Kind, str] = {
+    "money": "金额",
+    "int": "整数",
+    "num": "数字",
+    "bool": "条件（真或假）",
+    "str": "代码（文字）",
+    "list": "代码列表",
+}
+# Python's syntax errors (English) by a phrase of theirs, in words an actuary editing a plan follows
+_SYNTAX_WORDS = (
+    ("was never closed", "括号没有闭合"),
+    ("unmatched", "括号不配对"),
+    ("does not match opening", "括号不配对"),
+    ("unterminated", "引号没有闭合"),
+    ("EOF", "表达式不完整"),
+    ("null bytes", "含有空字符"),
+    ("invalid character", "含有无效的字符"),
+    ("invalid non-printable", "含有无效的字符"),
+    ("literal", "数字或文字的写法有误"),
+    ("indent", "缩进有误"),
+)
+# syntax a plan expression may not use, in words (ratios and factors are plan settings, not arithmetic)
+_NODE_WORDS = {
+    "Attribute": "属性访问（a.b）",
+    "Subscript": "下标（a[0]）",
+    "Mult": "乘法（比例和系数写在方案设置中）",
+    "Div": "除法（比例和系数写在方案设置中）",
+    "FloorDiv": "整除",
+    "Mod": "取余",
+    "Pow": "乘方",
+    "Lambda": "lambda 函数",
+    "IfExp": "条件表达式（x if c else y）",
+    "Dict": "映射（{}）",
+    "Set": "集合（{}）",
+    "Is": "is 比较（请用 ==）",
+    "IsNot": "is not 比较（请用 !=）",
+    "NamedExpr": "赋值（:=）",
+    "JoinedStr": "f 字符串",
+}
+
+
+def _quoted(text: str) -> str:
+    return f"“{text}”"
+
+
+def _node_words(node: ast.AST) -> str:
+    name = type(node).__name__
+    return _NODE_WORDS.get(name, f"{name} 语法")
+
+
+def _syntax_error(text: str, exc: SyntaxError) -> ExprError:
+    what = next((zh for en, zh in _SYNTAX_WORDS if en in (exc.msg or "")), "语法有误")
+    where = f"第 {exc.offset} 个字符附近" if exc.offset else ""
+    return ExprError(f"表达式 {_quoted(text)} 无法解析：{where}{what}")
 
 
 @dataclass(frozen=True)
@@ -76,10 +132,10 @@ def parse(text: str, names: Mapping[str, Kind], catalogs: set[str] | None = None
     try:
         tree = ast.parse(str(text).strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from exc
+        raise _syntax_error(str(text), exc) from exc
     used: set[str] = set()
     root = _check(tree.body, names, catalogs or set(), used, str(text))
-    root = coerce(root, "money", lambda m: ExprError(f"{m} in expression {text!r}"))
+    root = coerce(root, "money", lambda m: ExprError(f"表达式 {_quoted(str(text))}：{m}"))
     return Expr(text=str(text), root=root, fields=frozenset(used))
 
 
@@ -96,18 +152,18 @@ def check_syntax(text: str) -> str:
     try:
         tree = ast.parse(str(text).strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from exc
+        raise _syntax_error(str(text), exc) from exc
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
-            raise ExprError(f"{type(node).__name__} is not allowed in expression {text!r}")
+            raise ExprError(f"表达式 {_quoted(text)} 中不能使用{_node_words(node)}")
         if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS):
-            raise ExprError(f"only the functions {', '.join(sorted(_FUNCS))} are allowed in expression {text!r}")
+            raise ExprError(f"表达式 {_quoted(text)} 中只能调用函数 {'、'.join(sorted(_FUNCS))}")
     return text
 
 
 def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str], src: str) -> Node:
     def fail(msg: str) -> ExprError:
-        return ExprError(f"{msg} in expression {src!r}")
+        return ExprError(f"表达式 {_quoted(src)}：{msg}")
 
     def sub(x: ast.AST) -> Node:
         return _check(x, names, cats, used, src)
@@ -116,7 +172,7 @@ def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str]
         if n.id in ("True", "False"):
             return Node("const", "bool", (n.id == "True",))
         if n.id not in names:
-            raise fail(f"unknown field {n.id!r} (allowed: {', '.join(sorted(names))})")
+            raise fail(f"未知字段 {n.id}（此处可用：{'、'.join(sorted(names))}）")
         used.add(n.id)
         return Node("field", names[n.id], (n.id,))
     if isinstance(n, ast.Constant):
@@ -126,16 +182,16 @@ def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str]
             return Node("const", "str", (n.value,))
         if isinstance(n.value, int | float):
             return Node("const", "num", (n.value,))
-        raise fail(f"constant {n.value!r} not allowed")
+        raise fail(f"不能使用常量 {n.value!r}")
     if isinstance(n, ast.List | ast.Tuple):
         items = [sub(e) for e in n.elts]
         if any(i.op != "const" or i.kind != "str" for i in items):
-            raise fail("a list may hold only quoted codes")
+            raise fail("列表中只能写带引号的代码")
         return Node("const", "list", (tuple(i.args[0] for i in items),))
     if isinstance(n, ast.BoolOp):
         parts = [sub(v) for v in n.values]
         if any(p.kind != "bool" for p in parts):
-            raise fail("'and'/'or' need conditions on both sides")
+            raise fail("and、or 两边都应为条件")
         return Node("and" if isinstance(n.op, ast.And) else "or", "bool", tuple(parts))
     if isinstance(n, ast.UnaryOp):
         x = sub(n.operand)
@@ -145,56 +201,58 @@ def _check(n: ast.AST, names: Mapping[str, Kind], cats: set[str], used: set[str]
             return Node("not", "bool", (x,))
         if isinstance(n.op, ast.USub) and x.kind == "money":
             return Node("neg", "money", (x,))
-        raise fail("unsupported unary operator")
+        raise fail("只能对条件用 not，对金额或数字用负号")
     if isinstance(n, ast.BinOp):
         a, b = _unify(sub(n.left), sub(n.right), fail)
         if isinstance(n.op, ast.Add | ast.Sub) and a.kind == b.kind and a.kind in ("money", "int"):
             return Node("+" if isinstance(n.op, ast.Add) else "-", a.kind, (a, b))
-        raise fail("only + and - between amounts are allowed (ratios and factors are plan settings)")
+        raise fail(f"只能在两个金额（或两个整数）之间加减，这里是{KIND_WORDS[a.kind]}与{KIND_WORDS[b.kind]}")
     if isinstance(n, ast.Compare):
         if len(n.ops) != 1:
-            raise fail("chained comparisons are not allowed")
+            raise fail("不能连写比较（如 a < b < c），请用 and 连接")
         a, b = _unify(sub(n.left), sub(n.comparators[0]), fail)
         op = n.ops[0]
         if isinstance(op, ast.In | ast.NotIn):
             if b.kind != "list" or a.kind not in ("str", "list"):
-                raise fail("'in' needs a code or list of codes on the left and a list on the right")
+                raise fail("in 的左边应为代码或代码列表，右边应为列表")
             node = Node("in", "bool", (a, b))
             return Node("not", "bool", (node,)) if isinstance(op, ast.NotIn) else node
-        if type(op) not in _CMP or a.kind != b.kind or a.kind not in ("money", "int", "str", "bool"):
-            raise fail("comparison between different kinds")
+        if type(op) not in _CMP:
+            raise fail(f"不能使用{_node_words(op)}")
+        if a.kind != b.kind or a.kind not in ("money", "int", "str", "bool"):
+            raise fail(f"不能比较{KIND_WORDS[a.kind]}与{KIND_WORDS[b.kind]}")
         return Node(_CMP[type(op)], "bool", (a, b))
     if isinstance(n, ast.Call):
         if not isinstance(n.func, ast.Name) or n.func.id not in _FUNCS or n.keywords:
-            raise fail(f"only the functions {', '.join(sorted(_FUNCS))} are allowed")
+            raise fail(f"只能调用函数 {'、'.join(sorted(_FUNCS))}（参数不带名字）")
         args = [sub(a) for a in n.args]
         fn = n.func.id
         if fn in ("max", "min"):
             kinds = {a.kind for a in args} - {"num"}
             kind = kinds.pop() if len(kinds) == 1 else None
             if len(args) < 2 or kind not in ("money", "int"):
-                raise fail(f"{fn}() takes two or more amounts")
+                raise fail(f"{fn}() 需要两个或以上的金额（或整数）")
             return Node(fn, kind, tuple(coerce(a, kind, fail) for a in args))
         if fn == "startswith":
             if len(args) != 2 or args[0].kind != "str" or args[1].op != "const" or args[1].kind != "str":
-                raise fail("startswith(field, 'prefix') takes a code field and a quoted prefix")
+                raise fail("startswith(字段, '前缀') 需要一个代码字段和一个带引号的前缀")
             return Node("startswith", "bool", (args[0], args[1].args[0]))
         if fn == "overlaps":
             lists = len(args) in (2, 3) and args[0].kind == "list" and args[1].kind == "list"
             if not lists or (len(args) == 3 and (args[2].op != "const" or args[2].kind != "str")):
-                raise fail("overlaps(codes, codes[, 'catalog_id']) takes two ICD-10 code lists and a quoted catalog id")
+                raise fail("overlaps(代码列表, 代码列表[, '目录编号']) 需要两个 ICD-10 代码列表，目录编号加引号")
             cat = args[2].args[0] if len(args) == 3 else None
             if cat is not None and cat not in cats:
-                raise fail(f"unknown catalog {cat!r} (declared: {', '.join(sorted(cats)) or 'none'})")
+                raise fail(f"未声明的目录 {cat}（已声明：{'、'.join(sorted(cats)) or '无'}）")
             return Node("overlaps", "bool", (args[0], args[1], cat))
         # in_catalog
         if len(args) != 2 or args[0].kind not in ("str", "list") or args[1].op != "const":
-            raise fail("in_catalog(field, 'catalog_id') takes a code field and a quoted catalog id")
+            raise fail("in_catalog(字段, '目录编号') 需要一个代码字段和一个带引号的目录编号")
         cat = args[1].args[0]
         if cat not in cats:
-            raise fail(f"unknown catalog {cat!r} (declared: {', '.join(sorted(cats)) or 'none'})")
+            raise fail(f"未声明的目录 {cat}（已声明：{'、'.join(sorted(cats)) or '无'}）")
         return Node("in_catalog", "bool", (args[0], cat))
-    raise fail(f"{type(n).__name__} is not allowed")
+    raise fail(f"不能使用{_node_words(n)}")
 
 
 def coerce(x: Node, kind: Kind, fail: Callable[[str], ExprError]) -> Node:
@@ -205,11 +263,11 @@ def coerce(x: Node, kind: Kind, fail: Callable[[str], ExprError]) -> Node:
     if kind == "money":
         try:
             return Node("const", "money", (to_fen(value),))
-        except AmountError as exc:
-            raise fail(str(exc)) from exc
+        except (AmountError, ArithmeticError) as exc:
+            raise fail(f"{value!r} 不是有效的金额（以元为单位，至多两位小数）") from exc
     if kind == "int" and float(value).is_integer():
         return Node("const", "int", (int(value),))
-    raise fail(f"number {value!r} cannot stand for a {kind}")
+    raise fail(f"数字 {value!r} 不能当作{KIND_WORDS[kind]}")
 
 
 def _unify(a: Node, b: Node, fail: Callable[[str], ExprError]) -> tuple[Node, Node]:
@@ -300,7 +358,7 @@ def _pl(n: Node, cats: Catalogs, p: Mapping[str, pl.Expr]) -> pl.Expr:
             inner = _code_match_pl(pl.element(), cat, cats)
             return _pl(left, cats, p).list.eval(inner).list.any().fill_null(False)
         return _code_match_pl(_pl(left, cats, p), cat, cats)
-    raise ExprError(f"cannot compile {op}")  # pragma: no cover - _check rejects it first
+    raise ExprError(f"无法编译运算 {op}")  # pragma: no cover - _check rejects it first
 
 
 # --- Python backend (reference adjudicator) --------------------------------------------------
@@ -376,7 +434,7 @@ def _py(n: Node, row: Mapping[str, Any], cats: Catalogs) -> Any:
         if a[0].kind == "list":
             return any(code_in_catalog(v, cat, cats) for v in (value or ()))
         return code_in_catalog(value, cat, cats)
-    raise ExprError(f"cannot evaluate {op}")  # pragma: no cover
+    raise ExprError(f"无法计算运算 {op}")  # pragma: no cover
 
 
 def is_sum_of_fields(e: Expr) -> bool:

@@ -1,7 +1,8 @@
 """Loading plan files: parse, validate, cross-check, compile the expressions once.
 
-Every error names the file and the field path (``tiers[0].liabilities[2].base``), so
-an actuary editing a plan sees what to fix without reading code.
+Every error names the file and the field path (``tiers[0].liabilities[2].base``) and says in
+Chinese what is wrong (pydantic's own errors through ``messages``), so an actuary editing a plan
+sees what to fix without reading code.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic import ValidationError
 
 from huiminbao.money import BP, bp_to_percent
 from huiminbao.plans import expr as E
-from huiminbao.plans.catalog import Catalog, CatalogKind, check_catalog
+from huiminbao.plans import messages as M
+from huiminbao.plans.catalog import KIND_LABELS, Catalog, CatalogKind, check_catalog
 from huiminbao.plans.schema import Amount, Consortium, Liability, Plan, Tier
 from huiminbao.vocabulary import (
     CLAIMED_FROM,
@@ -73,7 +75,7 @@ class PlanError(ValueError):
 
 class PlanNotFound(KeyError):
     def __str__(self) -> str:
-        return f"no plan {self.args[0]!r} (known: {', '.join(p.id for p in list_plans())})"
+        return f"没有方案 {self.args[0]}（已有：{'、'.join(p.id for p in list_plans())}）"
 
 
 class PlanIncomplete(ValueError):
@@ -143,25 +145,13 @@ class Compiled:
         return frozenset(out)
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-before[_scalar_amount(), Amount]",) or "function-" in str(part):
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8, or a date YAML cannot construct
-        raise PlanError(str(path), [("", f"not valid YAML: {exc}")]) from exc
-    except OSError as exc:
-        raise PlanError(str(path), [("", f"cannot read: {exc.strerror}")]) from exc
+    except yaml.YAMLError as exc:
+        raise PlanError(str(path), [("", M.yaml_message(exc))]) from exc
+    except (ValueError, OSError) as exc:  # ValueError: not UTF-8, or a date YAML cannot construct
+        raise PlanError(str(path), [("", M.read_message(exc))]) from exc
 
 
 def load_catalog(path: Path) -> Catalog:
@@ -216,7 +206,7 @@ def load_plan_file(path: str | Path, *, catalogs: Mapping[str, Catalog] | None =
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
-        raise PlanError(str(path), [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from exc
+        raise PlanError(str(path), M.problems(exc)) from exc
     return _compile(plan, path, catalogs or {})
 
 
@@ -225,12 +215,13 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
     catalog_files: dict[str, Catalog] = {}
     for cid, ref in plan.catalogs.items():
         if Path(ref.file).name != ref.file:
-            problems.append((f"catalogs.{cid}.file", f"a catalog is named by its file name alone: {ref.file!r}"))
+            problems.append((f"catalogs.{cid}.file", f"目录只写文件名，不带文件夹：{M.shown(ref.file)}"))
             continue
         try:
             catalog_files[cid] = given.get(ref.file) or load_catalog(catalog_path(ref.file))
         except PlanError as exc:
-            problems.append((f"catalogs.{cid}.file", str(exc)))
+            found = "；".join(f"{where}：{msg}" if where else msg for where, msg in exc.problems)
+            problems.append((f"catalogs.{cid}.file", f"目录文件 {ref.file} 不能使用：{found}"))
     cats = set(catalog_files)
     exprs: dict[str, E.Expr] = {}
 
@@ -243,7 +234,7 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
             problems.append((where, str(exc)))
             return
         if e.kind != kind:
-            problems.append((where, f"must be {'a condition' if kind == 'bool' else 'an amount'}: {text!r}"))
+            problems.append((where, f"应为{E.KIND_WORDS[kind]}，而“{text}”是{E.KIND_WORDS[e.kind]}"))
             return
         exprs[where] = e
 
@@ -251,14 +242,14 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
         if a is None:
             return
         if a.shared is not None and a.shared not in shared:
-            problems.append((f"{where}.shared", f"no shared deductible {a.shared!r} in this tier"))
+            problems.append((f"{where}.shared", f"本档次的 deductibles 中没有 {M.shown(a.shared)}"))
         for k, rule in enumerate(a.rules):
             check(f"{where}.rules[{k}].when", rule.when, PERSON_NAMES, "bool")
 
     if plan.cover.start is None:
-        problems.append(("cover.start", "the cover period needs a start date"))
+        problems.append(("cover.start", "保障期间缺少起始日期"))
     if plan.default_tier and plan.default_tier not in {t.id for t in plan.tiers}:
-        problems.append(("default_tier", f"no tier {plan.default_tier!r}"))
+        problems.append(("default_tier", f"没有编号为 {M.shown(plan.default_tier)} 的档次"))
     for ti, tier in enumerate(plan.tiers):
         tp = f"tiers[{ti}]"
         shared = {d.id for d in tier.deductibles}
@@ -266,13 +257,13 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
             for k, rule in enumerate(d.rules):
                 check(f"{tp}.deductibles[{di}].rules[{k}].when", rule.when, PERSON_NAMES, "bool")
             if (d.amount is None) == (d.unknown is None):
-                problems.append((f"{tp}.deductibles[{di}]", "give exactly one of: amount, unknown"))
+                problems.append((f"{tp}.deductibles[{di}]", "amount 和 unknown（写明原因）应给且只给一个"))
         check(f"{tp}.assign", tier.assign, PERSON_NAMES, "bool")
         ids = [liab.id for liab in tier.liabilities]
         if len(set(ids)) != len(ids):
-            problems.append((f"{tp}.liabilities", "liability ids must be unique"))
+            problems.append((f"{tp}.liabilities", "责任编号（id）不能重复"))
         if tier.precedence and sorted(tier.precedence) != sorted(ids):
-            problems.append((f"{tp}.precedence", f"must list each liability once: {', '.join(ids)}"))
+            problems.append((f"{tp}.precedence", f"应把每项责任各列一次：{'、'.join(ids)}"))
         for li, liab in enumerate(tier.liabilities):
             lp = f"{tp}.liabilities[{li}]"
             check(f"{lp}.when", liab.when, SETTLEMENT_NAMES, "bool")
@@ -283,9 +274,9 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
                 check(f"{lp}.base", liab.base, LINE_NAMES, "money")
                 base = exprs.get(f"{lp}.base")
                 if base is not None and not E.is_sum_of_fields(base):
-                    problems.append((f"{lp}.base", "a fee-line base must be a sum of fee-line amount fields"))
+                    problems.append((f"{lp}.base", "按费用明细（lines）赔付时，base 只能是费用明细金额字段之和"))
                 elif base is not None and len({CLAIMED_FROM[f] for f in base.fields}) < len(base.fields):
-                    problems.append((f"{lp}.base", "two of these fields are parts of the same settlement amount"))
+                    problems.append((f"{lp}.base", "其中有两个字段属于同一项结算金额，会重复计算"))
             else:
                 check(f"{lp}.base", liab.base, SETTLEMENT_NAMES, "money")
             for k, rule in enumerate(liab.counting):
@@ -297,15 +288,13 @@ def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:
             amount(f"{lp}.deductible", liab.deductible, shared)
             amount(f"{lp}.limit", liab.limit, shared)
             if liab.limit is not None and liab.limit.shared is not None:
-                problems.append((f"{lp}.limit.shared", "a limit cannot be shared; use the tier's overall_limit"))
+                problems.append((f"{lp}.limit.shared", "额度不能共享；请使用档次的 overall_limit"))
         amount(f"{tp}.overall_limit", tier.overall_limit, set())
     for where, e in exprs.items():
         for cid, kind in _catalog_uses(e.root):
             have = catalog_files[cid].kind
             if have is not kind:
-                problems.append(
-                    (where, f"catalog {cid!r} is a {have.value} catalog; {e.text!r} needs a {kind.value} catalog")
-                )
+                problems.append((where, f"目录 {cid} 是{KIND_LABELS[have]}目录，“{e.text}”需要{KIND_LABELS[kind]}目录"))
     problems += _consortium_problems(plan.consortium)
     if problems:
         raise PlanError(str(path), problems)
@@ -324,16 +313,16 @@ def _consortium_problems(consortium: Consortium) -> list[tuple[str, str]]:
     for k, m in enumerate(consortium.members):
         if m.insurer_code in seen:
             where = f"consortium.members[{k}].insurer_code"
-            problems.append((where, f"insurer code {m.insurer_code!r} is already members[{seen[m.insurer_code]}]"))
+            problems.append((where, f"保险公司代码 {m.insurer_code} 与 members[{seen[m.insurer_code]}] 重复"))
         seen.setdefault(m.insurer_code, k)
     leads = [k for k, m in enumerate(consortium.members) if m.lead]
     if not leads:
-        problems.append(("consortium.members", "exactly one member must be the lead insurer (lead: true); none is"))
+        problems.append(("consortium.members", "应有且只有一家主承保机构（lead: true），现在没有"))
     for k in leads[1:]:
-        problems.append((f"consortium.members[{k}].lead", f"members[{leads[0]}] is already the lead insurer"))
+        problems.append((f"consortium.members[{k}].lead", f"members[{leads[0]}] 已是主承保机构，只能有一家"))
     total = sum(m.share for m in consortium.members)
     if total != BP:
-        problems.append(("consortium.members", f"shares must sum to 100%; they sum to {bp_to_percent(total)}"))
+        problems.append(("consortium.members", f"各成员份额（share）之和应为 100%，现为 {bp_to_percent(total)}"))
     return problems
 
 

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from huiminbao.money import ratio_to_bp, to_fen
+from huiminbao.money import AmountError, ratio_to_bp, to_fen
 from huiminbao.plans.expr import check_syntax
+from huiminbao.plans.messages import shown
 
 
 class PlanStatus(StrEnum):
@@ -47,12 +48,20 @@ class SourceKind(StrEnum):
 
 def _fen(value: Any) -> int:
     if (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str | float):
-        return to_fen(value)
-    raise ValueError(f"expected an amount in yuan, got {value!r}")
+        try:
+            return to_fen(value)
+        except (AmountError, ArithmeticError):  # ArithmeticError: a figure too large for a decimal (1e999999)
+            pass
+    raise ValueError(f"应为以元为单位、至多两位小数的金额（如 10000 或 1234.50），实际为 {shown(value)}")
 
 
 def _bp(value: Any) -> int:
-    return ratio_to_bp(value)
+    try:
+        return ratio_to_bp(value)
+    except (AmountError, ArithmeticError):
+        raise ValueError(
+            f"应为 0 至 100% 的比例，写作百分数（如 80%，至多两位小数）或小数（如 0.8），实际为 {shown(value)}"
+        ) from None
 
 
 Fen = Annotated[int, BeforeValidator(_fen)]
@@ -86,7 +95,7 @@ class Figure(Strict):
     @model_validator(mode="after")
     def _explained(self) -> Figure:
         if self.status in (FigureStatus.ASSUMED, FigureStatus.ILLUSTRATIVE) and not self.note:
-            raise ValueError(f"a figure marked {self.status.value} needs a note saying what it rests on")
+            raise ValueError(f"标为 {self.status.value} 的数字需要 note，说明它依据什么")
         return self
 
 
@@ -148,9 +157,9 @@ class Amount(Figure):
     def _one_kind(self) -> Amount:
         given = [self.amount is not None, self.unknown is not None, self.shared is not None]
         if sum(given) != 1:
-            raise ValueError("give exactly one of: amount, unknown (with the reason), shared")
+            raise ValueError("amount、unknown（写明原因）、shared 三者应给且只给一个")
         if self.rules and self.amount is None:
-            raise ValueError("rules need a default amount")
+            raise ValueError("有 rules 时还需要一个默认的 amount")
         return self
 
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from huiminbao.engine.prepare import EngineError
-from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
+from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan, messages
 from huiminbao.plans.loader import TESTS_SUFFIX
 from huiminbao.settlement.estimate import estimate
 from huiminbao.settlement.reader import RecordError
@@ -71,9 +71,9 @@ def load_examples(path: Path) -> list[Example]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Examples.model_validate(data).root
     except yaml.YAMLError as exc:
-        raise PlanError(str(path), [("", f"not valid YAML: {exc}")]) from exc
+        raise PlanError(str(path), [("", messages.yaml_message(exc))]) from exc
     except ValidationError as exc:
-        raise PlanError(str(path), [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]) from exc
+        raise PlanError(str(path), messages.problems(exc)) from exc
 
 
 def _compare(where: str, want: BaseModel, got: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ from huiminbao.db import SessionDep
 from huiminbao.enrollment.models import Channel, Relation
 from huiminbao.enrollment.purchase import RELATION_NAMES, check_eligibility, orders_of
 from huiminbao.identity.models import Role, User
-from huiminbao.plans import Plan, compiled_plan, list_plans
+from huiminbao.plans import Plan, compiled_plan, list_plans, messages
 from huiminbao.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -104,8 +104,8 @@ def enroll(
         )  # fmt: skip
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        message = "请至少填写一名被保险人" if where == "members" else f"请检查 {where}：{first['msg']}"
+        where = messages.field_path(tuple(first["loc"]))
+        message = "请至少填写一名被保险人" if where == "members" else f"请检查 {where}：{messages.error_message(first)}"
         return _page(request, session, user, plan, status=422, error=message, form=form)
     try:
         placed = place(request, session, user, order)
