@@ -188,3 +188,12 @@ def test_estimate_on_a_phone(live_server: str, browser: Any) -> None:
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("settlements", [5, "x", {"setl_id": "1"}, None, []])
+def test_a_case_whose_settlements_are_not_a_list_is_refused_naming_the_field(settlements: Any) -> None:
+    from huiminbao.settlement.estimate import RecordError, estimate
+
+    with pytest.raises(RecordError) as refused:
+        estimate({"plan": "liaocheng-2024", "person": {"psn_no": "P1"}, "settlements": settlements})
+    assert refused.value.field == "settlements"

@@ -39,7 +39,8 @@ def parse_case(case: Mapping[str, Any]) -> tuple[str, pl.DataFrame, pl.DataFrame
         person["tier"] = case["tier"]
     if not person.get("psn_no"):
         raise RecordError("参保人", "psn_no", f"缺少{label('psn_no')}")
-    people = check_persons(json_frame([person]), "参保人")
+    with sized(1):  # one person: the reader's queries run in memory
+        people = check_persons(json_frame([person]), "参保人")
     raw = case.get("settlements")
     if not isinstance(raw, list) or not raw or not all(isinstance(x, Mapping) for x in raw):
         raise RecordError("试算", "settlements", "应为至少一条结算信息（setlinfo）的列表")
@@ -55,8 +56,9 @@ def parse_case(case: Mapping[str, Any]) -> tuple[str, pl.DataFrame, pl.DataFrame
             raise RecordError(f"结算 {row['setl_id']}", "feedetl", "费用明细应为列表")
         lines += [{"setl_id": row["setl_id"], "feedetl_sn": str(i + 1), **ln} for i, ln in enumerate(feedetl)]
         rows.append(row)
-    settlements = check_settlements(json_frame(rows), "结算信息")
-    fee_lines = check_fee_lines(json_frame(lines), "费用明细") if lines else None
+    with sized(len(rows) + len(lines)):
+        settlements = check_settlements(json_frame(rows), "结算信息")
+        fee_lines = check_fee_lines(json_frame(lines), "费用明细") if lines else None
     birth = people["birth_date"][0]
     if birth is not None:
         early = settlements.filter(pl.col("begndate") < birth)
@@ -120,8 +122,7 @@ def figure_warnings(plan: Plan, tier: Tier) -> list[str]:
 
 def estimate(case: Mapping[str, Any]) -> dict[str, Any]:
     """Adjudicate one person's case; raises RecordError / EngineError / plan errors on bad input."""
-    with sized(len(case.get("settlements") or []) if isinstance(case, Mapping) else 0):  # one person: in memory
-        plan_id, person, settlements, lines = parse_case(case)
+    plan_id, person, settlements, lines = parse_case(case)
     compiled = compiled_plan(plan_id)
     result = adjudicate(compiled, settlements, person, lines, explain=True)
     tier = result.settlements["tier"][0] if result.settlements.height else compiled.plan.tier().id
