@@ -194,6 +194,15 @@ def page(browser: Any) -> Iterator[Any]:
 PASSWORD = "correct horse 42"
 
 
+def browser_sign_in(page: Any, base: str, username: str) -> None:
+    """Sign ``username`` (password ``PASSWORD``) in through the sign-in page, as a person would."""
+    page.goto(base + "/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+
+
 def csrf(client: Any) -> str:
     """The CSRF token a page gives this client (as its cookie), for the forms a test posts."""
     if "hmb_csrf" not in client.cookies:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, csrf
+from tests.conftest import PASSWORD, browser_sign_in, csrf
 
 
 def test_an_admin_creates_users_registers_hospitals_and_reads_the_audit(client: TestClient, sign_in: Any) -> None:
@@ -143,11 +143,7 @@ def test_an_administrator_sees_a_broken_plan_explained_by_file_and_field_in_the_
     with db.session() as s:
         create_user(session=s, actor=audit.CLI, username="root", role=Role.ADMIN, password=PASSWORD)
     db.dispose()
-    page.goto(live_server + "/login")
-    page.get_by_label("用户名").fill("root")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    browser_sign_in(page, live_server, "root")
     page.goto(live_server + "/admin/plans")
     text = (DATA_DIR / "liaocheng-2024.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "liaocheng-2026.yaml"

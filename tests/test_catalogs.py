@@ -22,7 +22,7 @@ from huiminbao.identity import audit
 from huiminbao.identity.models import AuditEntry
 from huiminbao.plans import compiled_plan
 from huiminbao.plans.loader import CATALOG_DIR
-from tests.conftest import PASSWORD, SCREENSHOTS, csrf
+from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in, csrf
 
 DRUGS = "liaocheng-specific-drugs"
 SHIPPED = (CATALOG_DIR / f"{DRUGS}.yaml").read_text(encoding="utf-8")
@@ -226,11 +226,7 @@ def test_an_administrator_uploads_a_catalog_in_the_browser(
     with db.session() as s:
         create_user(session=s, actor=audit.CLI, username="root", role=Role.ADMIN, password=PASSWORD)
     db.dispose()
-    page.goto(live_server + "/login")
-    page.get_by_label("用户名").fill("root")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    browser_sign_in(page, live_server, "root")
     page.goto(live_server + "/admin/catalogs")
     assert page.locator("h1").inner_text() == "管理"
     bad = tmp_path / f"{DRUGS}.csv"

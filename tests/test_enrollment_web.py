@@ -17,7 +17,7 @@ from huiminbao.enrollment.roster_store import Keys, import_roster
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role
 from huiminbao.identity.service import create_user
-from tests.conftest import PASSWORD, SCREENSHOTS
+from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in
 from tests.test_enrollment_api import roster_csv
 
 pytestmark = pytest.mark.slow
@@ -41,19 +41,11 @@ def app_settings(app_settings: Any, tmp_path: Path) -> Any:
     return app_settings
 
 
-def sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
-
-
 def test_a_resident_buys_for_the_family_on_a_phone(browser: Any, live_server: str) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 812}, is_mobile=True)
     page = context.new_page()
     try:
-        sign_in(page, live_server, "e1")
+        browser_sign_in(page, live_server, "e1")
         page.goto(live_server + "/enroll")
         assert "可以投保聊惠保标准版，保费 89.00 元" in page.locator("#my-eligibility").inner_text()
         rows = page.locator(".member-row")
@@ -100,7 +92,7 @@ def test_a_resident_buys_for_the_family_on_a_phone(browser: Any, live_server: st
 
 def test_a_clerk_enrolls_a_veteran_at_the_counter(page: Any, live_server: str, app_settings: Any) -> None:
     app_settings.today = date(2024, 6, 1)
-    sign_in(page, live_server, "clerk")
+    browser_sign_in(page, live_server, "clerk")
     page.goto(live_server + "/enroll")
     assert page.locator("h1").inner_text() == "柜台投保"
     page.get_by_label("方案").select_option("liaocheng-2024")  # 2025's window is open too; 2024 is the year at hand
@@ -133,7 +125,7 @@ def test_an_administrator_uploads_the_roster(page: Any, live_server: str, tmp_pa
     bad = "X9,110105194912310020,王五,1,1949-12-31,390,371502,7,2015-01-01,"
     path = tmp_path / "upload.csv"
     path.write_bytes(roster_csv([bad]))
-    sign_in(page, live_server, "root")
+    browser_sign_in(page, live_server, "root")
     page.goto(live_server + "/admin/roster")
     page.set_input_files("input[name=file]", str(path))
     page.get_by_role("button", name="导入").click()
@@ -148,7 +140,7 @@ def test_an_administrator_uploads_the_roster(page: Any, live_server: str, tmp_pa
 def test_a_clerk_buys_for_an_employers_list(page: Any, live_server: str, tmp_path: Path) -> None:
     path = tmp_path / "staff.csv"
     path.write_text("psn_no\nE1\nS1\nNOPE\n", encoding="utf-8")
-    sign_in(page, live_server, "clerk")
+    browser_sign_in(page, live_server, "clerk")
     page.goto(live_server + "/enroll")
     page.get_by_role("link", name="团体与慈善投保（上传名单）").click()
     page.get_by_label("投保单位或慈善机构").fill("聊城某公司")
