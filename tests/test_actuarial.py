@@ -34,8 +34,7 @@ from huiminbao.plans import compiled_plan, load_plan
 from huiminbao.settings import Settings, get_settings, sqlite_url
 from huiminbao.settlement.models import Settlement, SettlementLine
 from huiminbao.synth import generate_city, write_city
-from tests.conftest import PASSWORD, SCREENSHOTS, csrf
-from tests.test_enrollment_web import sign_in
+from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in, csrf
 
 PLAN = "liaocheng-2024"
 PERSONS, RECORDS = 600, 1000  # about 300 persons with settlements: cells both large and small
@@ -268,7 +267,7 @@ def test_the_cli_writes_the_file_it_is_named(year: dict[str, Any], monkeypatch: 
 
 @pytest.mark.slow
 def test_an_actuary_downloads_a_months_extract(page: Any, live_server: str, tmp_path: Path) -> None:
-    sign_in(page, live_server, "act")
+    browser_sign_in(page, live_server, "act")
     page.get_by_role("link", name="精算", exact=True).click()
     assert page.get_by_label("方案").input_value() == PLAN, "the newest plan with settlements first"
     page.get_by_label("方案").select_option(PLAN)

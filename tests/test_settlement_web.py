@@ -25,8 +25,7 @@ from huiminbao.identity.service import create_user
 from huiminbao.settlement.models import SettlementKind
 from huiminbao.settlement.onestop import settle
 from huiminbao.settlement.service import day_volume, list_settlements
-from tests.conftest import PASSWORD, SCREENSHOTS, csrf
-from tests.test_enrollment_web import sign_in
+from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in, csrf
 from tests.test_onestop import HOSPITAL, OTHER, P1, PLAN, prepare, record, refund_of
 
 MARCH, FIRST, SECOND, REFUND = "371500202403100001", "371500202406200002", "371500202407010003", "R0001"
@@ -118,7 +117,7 @@ def test_year_end_is_posted_with_a_plan_and_shown_after_a_redirect(client: TestC
 
 @pytest.mark.slow
 def test_a_hospital_reads_its_settlements_and_the_explanation(page: Any, live_server: str) -> None:
-    sign_in(page, live_server, "h1")
+    browser_sign_in(page, live_server, "h1")
     page.get_by_role("link", name="医院结算").click()
     rows = page.locator("#settlements tbody tr")
     assert [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())] == [SECOND, REFUND, FIRST]
@@ -147,7 +146,7 @@ def test_a_hospital_reads_its_settlements_and_the_explanation(page: Any, live_se
 
 @pytest.mark.slow
 def test_another_hospital_sees_none_of_them(page: Any, live_server: str) -> None:
-    sign_in(page, live_server, "h2")
+    browser_sign_in(page, live_server, "h2")
     page.goto(live_server + "/hospital/settlements")
     table = page.locator("#settlements").inner_text()
     assert MARCH in table and "未达免赔额" not in table and all(x not in table for x in (FIRST, SECOND, REFUND))
@@ -162,7 +161,7 @@ def test_another_hospital_sees_none_of_them(page: Any, live_server: str) -> None
 
 @pytest.mark.slow
 def test_the_supervisor_reads_the_days_one_stop_settlements(page: Any, live_server: str) -> None:
-    sign_in(page, live_server, "sup")
+    browser_sign_in(page, live_server, "sup")
     page.get_by_role("link", name="监管", exact=True).click()
     page.get_by_role("link", name="一站式结算").click()
     assert page.get_by_label("结算日期").input_value() == "2024-07-01"
@@ -181,7 +180,7 @@ def test_the_supervisor_reads_the_days_one_stop_settlements(page: Any, live_serv
 
 @pytest.mark.slow
 def test_the_administrator_runs_year_end_once(page: Any, live_server: str) -> None:
-    sign_in(page, live_server, "root")
+    browser_sign_in(page, live_server, "root")
     page.goto(live_server + "/admin")
     page.get_by_role("link", name="年终重算").click()
     assert "尚未运行过年终重算" in page.locator("main").inner_text()
@@ -209,7 +208,7 @@ def test_the_administrator_runs_year_end_once(page: Any, live_server: str) -> No
 
 @pytest.mark.slow
 def test_the_administrator_sees_every_hospital_and_finance_finds_year_end(page: Any, live_server: str) -> None:
-    sign_in(page, live_server, "root")
+    browser_sign_in(page, live_server, "root")
     page.get_by_role("link", name="医院结算").click()
     assert page.locator("#settlements tbody tr").count() == 4
     page.get_by_label("医院").select_option(label=f"聊城市第二人民医院（{OTHER}）")
@@ -219,7 +218,7 @@ def test_the_administrator_sees_every_hospital_and_finance_finds_year_end(page: 
     assert rows.count() == 1 and "聊城市第二人民医院" in rows.first.inner_text() and MARCH in rows.first.inner_text()
     shot(page, "hospital-settlements-admin.png")
     page.get_by_role("button", name="退出").click()
-    sign_in(page, live_server, "fin")
+    browser_sign_in(page, live_server, "fin")
     page.get_by_role("link", name="监管", exact=True).click()
     page.get_by_role("link", name="一站式结算").click()
     page.get_by_role("link", name="年终重算").click()
