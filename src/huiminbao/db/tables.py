@@ -5,6 +5,7 @@ import this module to see the whole schema.
 """
 
 from huiminbao.admin.models import PlanVersion
+from huiminbao.claims.models import BureauRecord, Claim, ClaimDocument, ClaimItem, ClaimTransition
 from huiminbao.enrollment.models import (
     CharityFund,
     InsuredPerson,
@@ -15,6 +16,7 @@ from huiminbao.enrollment.models import (
     RosterImport,
 )
 from huiminbao.identity.models import AuditEntry, AuditHead, Hospital, UsedNonce, User
+from huiminbao.notify.models import Outbox
 from huiminbao.settlement.models import (
     Accumulator,
     AdjudicationRun,
@@ -31,9 +33,15 @@ __all__ = [
     "Adjustment",
     "AuditEntry",
     "AuditHead",
+    "BureauRecord",
     "CharityFund",
+    "Claim",
+    "ClaimDocument",
+    "ClaimItem",
+    "ClaimTransition",
     "Hospital",
     "InsuredPerson",
+    "Outbox",
     "Payment",
     "PlanVersion",
     "Policy",

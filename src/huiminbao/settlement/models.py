@@ -70,6 +70,7 @@ class SettlementKind(enum.StrEnum):
 class SettlementSource(enum.StrEnum):
     API = "api"  # one-stop, sent by the hospital's settlement system at discharge
     FILE = "file"  # the bureau's daily file, or a hospital not yet connected (``hmb settle --file``)
+    CLAIM = "claim"  # a stay paid on an approved claim (理赔), from the bureau's record
 
 
 class Settlement(Base):
