@@ -89,6 +89,16 @@ class Settings(BaseSettings):
         description="override table of holidays and make-up working days for years chinesecalendar lacks;"
         " default: the one shipped in huiminbao/calendar/data/overrides.yaml",
     )
+    claim_days: int = Field(
+        default=7,
+        ge=1,
+        le=60,
+        description="working days to pay an offline claim when the plan file gives no claim_days"
+        " (聊医保发〔2023〕54号: 于7个工作日内完成受理赔付)",
+    )
+    claim_lock_minutes: int = Field(
+        default=30, ge=1, le=480, description="how long an adjuster holds a claim taken for review"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "INFO"

@@ -190,7 +190,7 @@ def batch_key(body: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
 
 
 def _pending(it: Item) -> _Pending:
-    setlinfo, feedetl, diseases = _parts(it.body)
+    setlinfo, feedetl, diseases = body_parts(it.body)
     setl_id = str(setlinfo.get("setl_id") or "")
     if not setl_id:
         raise RecordError("结算信息", "setlinfo.setl_id", f"缺少{label('setl_id')}")
@@ -288,7 +288,7 @@ def _find_policies(session: Session, todo: dict[int, _Pending], out: list[Outcom
                 p.original = _original(originals.get(p.rec["init_setl_id"]), p.rec, p.person)
                 p.policy = session.get_one(Policy, p.original.policy_id)
             else:
-                p.policy = _policy(held[p.person.id], p.person, p.rec["begndate"])
+                p.policy = policy_on(held[p.person.id], p.person, p.rec["begndate"])
         except SettlementRefused as exc:
             out[i] = exc
             del todo[i]
@@ -372,7 +372,7 @@ def get_settlement_or_raise(*, session: Session, setl_id: str) -> Settlement:
     return found
 
 
-def _parts(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+def body_parts(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     """The body's ``setlinfo``, ``feedetl`` and ``diseases``, shaped as INTERFACES.md says."""
     if not isinstance(body, Mapping):
         raise RecordError("请求", "(top)", "应为 JSON 对象 {setlinfo, feedetl, diseases}")
@@ -405,7 +405,7 @@ def _original(original: Settlement | None, rec: dict[str, Any], person: InsuredP
     return original
 
 
-def _policy(held: list[Policy], person: InsuredPerson, day: date) -> Policy:
+def policy_on(held: list[Policy], person: InsuredPerson, day: date) -> Policy:
     """The person's policy (``held``: theirs, latest cover first) whose cover period holds the admission
     date and that was not suspended or ended before it."""
     held = [x for x in held if x.cover_start <= day <= x.cover_end]
@@ -500,15 +500,18 @@ def _lines_of(originals: list[Settlement]) -> pl.DataFrame:
 
 
 __all__ = [
+    "COVERING",
     "Answer",
     "Item",
     "Outcome",
     "SettlementRefused",
     "batch_key",
+    "body_parts",
     "canonical",
     "get_settlement_or_raise",
     "insured_frame",
     "lock_policies",
+    "policy_on",
     "settle",
     "settle_many",
 ]  # fmt: skip
