@@ -27,6 +27,7 @@ from huiminbao.api.logs import RequestLogMiddleware, configure_logging
 from huiminbao.api.routes import (
     actuarial,
     auth,
+    claims,
     enrollment,
     estimate,
     groups,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(settlements.router)
     app.include_router(actuarial.router)
+    app.include_router(claims.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)

@@ -6,6 +6,7 @@ import typer
 
 from huiminbao.cli import actuarial as actuarial_cli
 from huiminbao.cli import adjudicate as adjudicate_cli
+from huiminbao.cli import bureau as bureau_cli
 from huiminbao.cli import calendar as calendar_cli
 from huiminbao.cli import catalog as catalog_cli
 from huiminbao.cli import db as db_cli
@@ -32,6 +33,7 @@ app.add_typer(roster_cli.app, name="roster")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(actuarial_cli.app, name="actuarial")
+app.add_typer(bureau_cli.app, name="bureau")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)
