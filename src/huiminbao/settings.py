@@ -84,6 +84,17 @@ class Settings(BaseSettings):
         default=1.0, ge=0.05, le=60, description="how often the server chains the audit entries requests wrote"
     )
     plans_dir: Path | None = Field(default=None, description="extra folder of plan files, read first")
+    documents_dir: Path | None = Field(
+        default=None,
+        description="where claim documents are kept, each named by its SHA-256; default: var_dir/documents",
+    )
+    document_max_bytes: int = Field(
+        default=10 << 20,
+        ge=64 << 10,
+        le=100 << 20,
+        description="largest claim document accepted, in bytes (a phone photo or a scanned PDF fits in 10 MiB)",
+    )
+    documents_per_claim: int = Field(default=30, ge=1, le=500, description="documents one claim may hold at most")
     calendar_file: Path | None = Field(
         default=None,
         description="override table of holidays and make-up working days for years chinesecalendar lacks;"
@@ -145,6 +156,8 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = sqlite_url(self.var_dir / "huiminbao.db")
+        if self.documents_dir is None:
+            self.documents_dir = (self.var_dir / "documents").resolve()  # absolute, like the database's URL
         if not (self.secret_key and self.pii_key and self.pii_hash_key and self.payment_secret and self.actuarial_key):
             keys = _dev_keys(self.var_dir)
             self.payment_secret = self.payment_secret or keys["payment_secret"]
