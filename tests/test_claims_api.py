@@ -110,3 +110,45 @@ def test_the_sla_view_lists_claims_past_and_near_their_due_date(
     assert [(c["claim_no"], c["days_left"]) for c in over] == [(no, -2)]
     queue = client.get("/api/v1/claims", params={"within_days": 0}, headers=adjuster).json()
     assert queue["total"] == 1
+
+
+def test_documents_are_checked_by_content_and_served_to_the_claimant_and_staff(
+    client: TestClient, kept: None, sign_in: Any
+) -> None:
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(png, "PNG")
+    resident = sign_in("resident", psn_no=P1)
+    no = client.post("/api/v1/claims", json={"psn_no": P1, "setl_ids": [S1]}, headers=resident).json()["claim_no"]
+    bad = client.post(
+        f"/api/v1/claims/{no}/documents",
+        data={"kind": "invoice"},
+        files={"file": ("发票.pdf", b"<html>", "application/pdf")},
+        headers=resident,
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "document_type" and "按内容判断" in bad.json()["message"]
+    ok = client.post(
+        f"/api/v1/claims/{no}/documents",
+        data={"kind": "invoice"},
+        files={"file": ("发票.pdf", png.getvalue(), "application/pdf")},
+        headers=resident,
+    )
+    assert ok.status_code == 201, ok.text
+    doc = ok.json()
+    assert (doc["media_type"], doc["kind_name"], doc["filename"]) == ("image/png", "医疗费用发票", "发票.pdf")
+    got = client.get(f"/api/v1/claims/{no}/documents/{doc['id']}", headers=sign_in("adjuster"))
+    assert got.status_code == 200 and got.content == png.getvalue() and got.headers["content-type"] == "image/png"
+    stranger = sign_in("resident", psn_no="37150000000000000002")
+    assert client.get(f"/api/v1/claims/{no}/documents/{doc['id']}", headers=stranger).status_code == 404
+    with client.app.state.db.session() as s:
+        import sqlalchemy as sa
+
+        from huiminbao.identity.models import AuditEntry
+
+        assert (
+            s.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "claim.document"))
+            == 1
+        )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from huiminbao.calendar import WorkingCalendar
 from huiminbao.claims import clock
-from huiminbao.claims.models import BureauRecord, Claim, ClaimChannel, DocumentKind, RejectReason
+from huiminbao.claims.models import BureauRecord, Claim, ClaimChannel, ClaimDocument, DocumentKind, RejectReason
 from huiminbao.claims.service import Stay, reason_text
 from huiminbao.claims.states import DOCUMENT_NAMES, REASON_TEXT, STATE_NAMES
 from huiminbao.money import to_yuan
@@ -142,18 +142,19 @@ def claim_out(claim: Claim, *, calendar: WorkingCalendar, today: date, staff: bo
             )
             for i in claim.items
         ],
-        documents=[
-            DocumentOut(
-                id=d.id, kind=d.kind, kind_name=DOCUMENT_NAMES[d.kind], media_type=d.media_type, size=d.size,
-                filename=d.filename, uploaded_by=d.uploaded_by, uploaded_at=d.uploaded_at.isoformat(timespec="seconds"),
-            )
-            for d in claim.documents
-        ],
+        documents=[document_out(d) for d in claim.documents],
         transitions=[
             TransitionOut(to_state=t.to_state.value, state_name=STATE_NAMES[t.to_state], on=t.on,
                           actor=t.actor if staff else _who(t.role), reason=t.reason)
             for t in claim.transitions
         ],
+    )  # fmt: skip
+
+
+def document_out(d: ClaimDocument) -> DocumentOut:
+    return DocumentOut(
+        id=d.id, kind=d.kind, kind_name=DOCUMENT_NAMES[d.kind], media_type=d.media_type, size=d.size,
+        filename=d.filename, uploaded_by=d.uploaded_by, uploaded_at=d.uploaded_at.isoformat(timespec="seconds"),
     )  # fmt: skip
 
 

@@ -13,19 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from huiminbao.calendar import default_calendar
-from huiminbao.claims import clock
+from huiminbao.claims import clock, documents
 from huiminbao.claims.models import (
     BureauRecord,
     Claim,
     ClaimChannel,
+    ClaimDocument,
     ClaimItem,
     ClaimState,
     ClaimTransition,
+    DocumentKind,
     RejectReason,
 )
 from huiminbao.claims.states import OPEN, REASON_TEXT, STATE_NAMES, IllegalTransition, check
@@ -277,3 +280,39 @@ def _notify(session: Session, claim: Claim, to: ClaimState, body: str) -> None:
         session=session, event=f"claim.{to.value}", dedupe_key=f"claim:{claim.claim_no}:{to.value}:{len(claim.transitions)}",
         psn_no=claim.psn_no, subject=f"理赔申请 {claim.claim_no}", body=body,
     )  # fmt: skip
+
+
+def add_document(
+    *,
+    session: Session,
+    claim: Claim,
+    actor: audit.Actor,
+    kind: DocumentKind,
+    data: bytes,
+    filename: str,
+    root: Path,
+    max_bytes: int,
+    per_claim: int,
+) -> ClaimDocument:
+    """Keep a document of an open claim (content-checked, stored by its SHA-256 outside the database)."""
+    if claim.state not in OPEN:
+        raise ClaimRefused(
+            409, "claim_closed", f"理赔申请 {claim.claim_no} 已{STATE_NAMES[claim.state]}，不能再上传材料", "file"
+        )
+    if len(claim.documents) >= per_claim:
+        raise ClaimRefused(422, "too_many_documents", f"每个理赔申请最多上传 {per_claim} 份材料", "file")
+    try:
+        stored = documents.store(data, root=root, max_bytes=max_bytes)
+    except documents.DocumentRejected as exc:
+        raise ClaimRefused(422, exc.code, exc.message, exc.field) from None
+    doc = ClaimDocument(
+        kind=kind, sha256=stored.sha256, media_type=str(stored.media_type), size=stored.size,
+        filename=documents.safe_filename(filename), uploaded_by=actor.name,
+    )  # fmt: skip
+    claim.documents.append(doc)
+    session.flush()
+    audit.record(
+        session=session, actor=actor, action="claim.document", entity="claim", entity_id=claim.claim_no or "",
+        after={"kind": kind.value, "sha256": stored.sha256, "size": stored.size, "media_type": doc.media_type},
+    )  # fmt: skip
+    return doc

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,22 +23,25 @@ from huiminbao.access.policies import Allow, actor_of
 from huiminbao.access.scope import check_plan, visible_plans
 from huiminbao.api.errors import ERRORS
 from huiminbao.calendar import default_calendar
-from huiminbao.claims import queue, review
-from huiminbao.claims.models import Claim, ClaimChannel, ClaimState
+from huiminbao.claims import documents, queue, review
+from huiminbao.claims.models import Claim, ClaimChannel, ClaimState, DocumentKind
 from huiminbao.claims.schemas import (
     ClaimIn,
     ClaimOut,
     DecideIn,
+    DocumentOut,
     PaidIn,
     PaymentIn,
     RejectIn,
     RequestIn,
     StayOut,
     claim_out,
+    document_out,
     stay_out,
 )
 from huiminbao.claims.service import (
     ClaimRefused,
+    add_document,
     family_ids,
     file_claim,
     get_claim_or_raise,
@@ -59,6 +64,7 @@ Filer = Annotated[User, Depends(Allow(*FILERS))]
 Reader = Annotated[User, Depends(Allow(*READERS))]
 Reviewer = Annotated[User, Depends(Allow(*REVIEWERS))]
 Payer = Annotated[User, Depends(Allow(*PAYERS))]
+Uploader = Annotated[User, Depends(Allow(Role.RESIDENT, Role.CLERK, Role.ADJUSTER, Role.ADMIN))]
 Staff = Annotated[User, Depends(Allow(Role.CLERK, Role.ADJUSTER, Role.FINANCE, Role.ADMIN))]
 
 
@@ -266,3 +272,51 @@ def paid(request: Request, session: SessionDep, user: Payer, claim_no: str, body
     return _act(request, session, user, claim_no, lambda c: review.mark_paid(
         session=session, claim=c, actor=actor_of(request, user), today=today_of(request), reference=body.reference,
     ))  # fmt: skip
+
+
+@router.post("/claims/{claim_no}/documents", status_code=201, responses=ERRORS)
+def upload_document(
+    request: Request,
+    session: SessionDep,
+    user: Uploader,
+    claim_no: str,
+    kind: Annotated[DocumentKind, Form(description="材料类型")],
+    file: Annotated[UploadFile, File(description="PDF、JPEG 或 PNG")],
+) -> DocumentOut:
+    """Add a document to an open claim: checked by its content (not its name), size-limited, kept by its
+    SHA-256 outside the database."""
+    settings = request.app.state.settings
+    data, name = file.file.read(settings.document_max_bytes + 1), file.filename or ""
+    claim = claim_for(session, user, claim_no)
+    try:
+        doc = add_document(
+            session=session, claim=claim, actor=actor_of(request, user), kind=kind, data=data, filename=name,
+            root=settings.documents_dir, max_bytes=settings.document_max_bytes, per_claim=settings.documents_per_claim,
+        )  # fmt: skip
+    except ClaimRefused as exc:
+        raise refused(exc) from None
+    view = document_out(doc)
+    session.commit()
+    return view
+
+
+@router.get("/claims/{claim_no}/documents/{doc_id}", response_class=Response, responses=ERRORS)
+def get_document(request: Request, session: SessionDep, user: Reader, claim_no: str, doc_id: int) -> Response:
+    """A document, to the claimant and the staff who may see the claim only."""
+    claim = claim_for(session, user, claim_no)
+    doc = next((d for d in claim.documents if d.id == doc_id), None)
+    if doc is None:
+        raise ApiError(404, "document_not_found", f"理赔申请 {claim_no} 没有材料 {doc_id}", "doc_id")
+    try:
+        data = documents.read(doc.sha256, root=request.app.state.settings.documents_dir)
+    except documents.DocumentUnavailable:
+        raise ApiError(410, "document_unavailable", "材料文件缺失或已被改动，请联系管理员", "doc_id") from None
+    disposition = "attachment" if doc.media_type == "application/pdf" else "inline"
+    return Response(
+        data,
+        media_type=doc.media_type,
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(doc.filename)}",
+            "Cache-Control": "private, no-store",
+        },
+    )
