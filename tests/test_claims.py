@@ -261,3 +261,52 @@ def test_a_change_that_rolls_back_announces_nothing(db: Any) -> None:
     with db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(Claim)) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_concurrent_filings_and_takes_on_postgresql_let_exactly_one_win(pg_db_url: str, tmp_path: Path) -> None:
+    """Eight claims for the same stay at once: the unique index over standing items lets one through;
+    then eight adjusters take one claim at once: the conditional update gives it to one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.exc import IntegrityError
+
+    migrate.upgrade(pg_db_url)
+    database = Database.from_url(pg_db_url)
+    settings = Settings(var_dir=tmp_path / "var")
+    prepare(database, tmp_path, Keys(settings.pii_key_bytes, settings.pii_hash_key_bytes), settings.pii_key_bytes)
+    with database.session() as s:
+        record_bodies(session=s, actor=audit.CLI, bodies=[record(0)])
+        create_user(session=s, actor=audit.CLI, username="p1", role=Role.RESIDENT, password=PASSWORD, psn_no=P1)
+        for k in range(8):
+            create_user(session=s, actor=audit.CLI, username=f"adj-{k}", role=Role.ADJUSTER, password=PASSWORD, insurer_code="DEMO-A")  # fmt: skip
+
+    def file_one(_: int) -> str:
+        try:
+            with database.session() as s:
+                return filed(s, [S1]).claim_no
+        except (ClaimRefused, IntegrityError):
+            return ""
+
+    with ThreadPoolExecutor(8) as pool:
+        numbers = [n for n in pool.map(file_one, range(8)) if n]
+    assert len(numbers) == 1
+
+    def take_one(k: int) -> str:
+        try:
+            with database.session() as s:
+                claim = get_claim_or_raise(session=s, claim_no=numbers[0])
+                taken(s, claim, f"adj-{k}")
+                return f"adj-{k}"
+        except ClaimRefused:
+            return ""
+
+    with ThreadPoolExecutor(8) as pool:
+        holders = [h for h in pool.map(take_one, range(8)) if h]
+    assert len(holders) == 1
+    with database.session() as s:
+        claim = get_claim_or_raise(session=s, claim_no=numbers[0])
+        assert claim.locked_by == holders[0] and claim.state is ClaimState.IN_REVIEW
+        assert [t.to_state for t in claim.transitions] == [ClaimState.SUBMITTED, ClaimState.IN_REVIEW]
+    database.dispose()
