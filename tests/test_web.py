@@ -148,7 +148,7 @@ def test_pages_work_under_the_strict_csp(live_server: str, page: Any) -> None:
     ("role", "menu"),
     [
         ("admin", {"方案", "试算", "投保", "医院结算", "理赔", "财务", "监管", "精算", "管理"}),
-        ("resident", {"方案", "试算", "投保", "理赔"}),
+        ("resident", {"方案", "试算", "投保", "我的结算", "理赔"}),
         ("hospital", {"方案", "试算", "医院结算"}),
         ("supervisor", {"方案", "试算", "监管"}),
         ("actuary", {"方案", "试算", "精算"}),

@@ -61,7 +61,8 @@ class EPolicy:
     issued: date
 
 
-def _font() -> str:
+def cjk_font() -> str:
+    """The embedded CJK font's name, registered with reportlab once (the e-policy and the EOB use it)."""
     if FONT not in pdfmetrics.getRegisteredFontNames():
         if not FONT_FILE.exists():
             raise EPolicyError(f"中文字体 {FONT_FILE} 不存在：apt-get install -y fonts-wqy-zenhei")
@@ -96,7 +97,7 @@ def ratio_text(r: Ratio) -> str:
 
 def render(e: EPolicy) -> bytes:
     """The e-policy as PDF bytes (A4, one page)."""
-    font = _font()
+    font = cjk_font()
     out = io.BytesIO()
     pdf = Canvas(out, pagesize=A4, pageCompression=1)
     pdf.setTitle(f"{e.plan.name} 电子保单 {e.policy_no}")
@@ -179,4 +180,4 @@ def _qr(pdf: Canvas, data: str, *, x: float, y: float, size: float) -> None:
                 pdf.rect(x + c * cell, y + size - (r + 1) * cell, cell, cell, stroke=0, fill=1)
 
 
-__all__ = ["EPolicy", "EPolicyError", "amount_text", "ratio_text", "render"]
+__all__ = ["EPolicy", "EPolicyError", "amount_text", "cjk_font", "ratio_text", "render"]

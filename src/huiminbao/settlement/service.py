@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyOrder
 from huiminbao.identity.models import AuditEntry, Hospital
 from huiminbao.money import to_fen
+from huiminbao.settlement.eob import Eob, explain_settlement
 from huiminbao.settlement.models import (
     AdjudicationRun,
     Adjustment,
@@ -98,6 +99,44 @@ def list_settlements(
         .limit(size)
     ).all()
     return SettlementPage([_row(s, psn_no) for s, psn_no in found], total, page, pages)
+
+
+def _residents(psn_no: str) -> sa.Select[tuple[Settlement, str]]:
+    """Settlements of the person ``psn_no`` and of those whose policies they paid for (their family's, as
+    ``enrollment.policies.resident_may_see`` decides for a policy), with each one's person number."""
+    payer = aliased(InsuredPerson)
+    return (
+        sa.select(Settlement, InsuredPerson.psn_no)
+        .join(InsuredPerson, InsuredPerson.id == Settlement.person_id)
+        .join(Policy, Policy.id == Settlement.policy_id)
+        .outerjoin(PolicyOrder, PolicyOrder.id == Policy.order_id)
+        .outerjoin(payer, payer.id == PolicyOrder.payer_id)
+        .where(sa.or_(InsuredPerson.psn_no == psn_no, payer.psn_no == psn_no))
+    )
+
+
+def resident_settlements(*, session: Session, psn_no: str) -> list[SettlementRow]:
+    """A resident's own and their family's settlements, newest first (a person has a few a year)."""
+    found = session.execute(_residents(psn_no).order_by(Settlement.setl_time.desc(), Settlement.id.desc())).all()
+    return [_row(s, p) for s, p in found]
+
+
+def resident_may_see(*, session: Session, settlement: Settlement, psn_no: str | None) -> bool:
+    """Whether the resident ``psn_no`` may read this settlement: theirs, or a family member's they paid for."""
+    if psn_no is None:
+        return False
+    return session.execute(_residents(psn_no).where(Settlement.id == settlement.id)).first() is not None
+
+
+def eob_of(*, session: Session, settlement: Settlement) -> Eob:
+    """The settlement's explanation of benefit with its hospital's name and the person's masked name."""
+    hospital = session.get(Hospital, settlement.hospital_code)
+    person = session.get(InsuredPerson, settlement.person_id)
+    return explain_settlement(
+        settlement,
+        hospital_name=hospital.name if hospital is not None else None,
+        person_name=person.name_masked if person is not None else None,
+    )
 
 
 def _row(s: Settlement, psn_no: str) -> SettlementRow:
@@ -224,8 +263,11 @@ __all__ = [
     "YearEndRun",
     "day_total",
     "day_volume",
+    "eob_of",
     "last_year_end",
     "list_adjustments",
     "list_settlements",
     "paid_to",
+    "resident_may_see",
+    "resident_settlements",
 ]

@@ -1,16 +1,18 @@
 """医院结算 and what operators see of it: a hospital's settlements and the explanation of benefit of each,
-the day's one-stop settlements by hospital, and the plan-year's re-adjudication (年终重算).
+the day's one-stop settlements by hospital, and the plan-year's re-adjudication (年终重算); 我的结算, a
+resident's own and their family's settlements with the same explanation.
 
 A hospital's users see only their own hospital's settlements: another hospital's is refused, never
-shown. The explanation is the answer the hospital was given, as stored, so the page and the hospital's
-system never disagree. Amounts are integer fen for the ``yuan`` filter; ID numbers are never shown.
+shown; a resident only theirs and those of the family members they paid for (the API's rule, one
+function). The explanation is built from the record and the answer the hospital was given, as stored, so
+the page, the PDF and the hospital's system never disagree. Amounts are integer fen for the ``yuan``
+filter; ID numbers are never shown.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -20,33 +22,33 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import SignedIn, actor_of, check_csrf
 from huiminbao.access.scope import check_plan, readable_plans, visible_plans
+from huiminbao.api.routes.settlements import eob_pdf_response, readable_settlement
 from huiminbao.db import SessionDep
 from huiminbao.identity.models import Hospital, Role, User
-from huiminbao.money import to_fen
-from huiminbao.plans import Plan, PlanError, PlanIncomplete, PlanNotFound, Tier, list_plans, load_plan
+from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, list_plans
+from huiminbao.settlement.eob import STATUSES
 from huiminbao.settlement.models import SettlementKind
-from huiminbao.settlement.onestop import SettlementRefused, get_settlement_or_raise
-from huiminbao.settlement.service import day_total, day_volume, last_year_end, list_adjustments, list_settlements
+from huiminbao.settlement.service import (
+    day_total,
+    day_volume,
+    eob_of,
+    last_year_end,
+    list_adjustments,
+    list_settlements,
+    resident_settlements,
+)
 from huiminbao.settlement.yearend import year_end
 from huiminbao.web.routes import not_found_page
 from huiminbao.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 HospitalDep = Annotated[User, Depends(SignedIn(Role.HOSPITAL, Role.ADMIN))]
+EobStaffDep = Annotated[User, Depends(SignedIn(Role.HOSPITAL, Role.ADJUSTER, Role.FINANCE, Role.ADMIN))]
+ResidentDep = Annotated[User, Depends(SignedIn(Role.RESIDENT))]
 OverseerDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role.FINANCE))]
 YearEndDep = Annotated[User, Depends(SignedIn(Role.ADMIN, Role.FINANCE))]
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 KINDS = {SettlementKind.PAYMENT.value: "结算", SettlementKind.REFUND.value: "退费"}
-STATUSES = {  # the engine's settlement status, for a settlement with no reason of its own
-    "covered": "正常",
-    "not_insured": "未参保",
-    "insutype_not_covered": "险种不在保障范围",
-    "area_not_covered": "参保地不在保障范围",
-    "outside_cover": "不在保障期内",
-    "waiting_period": "等待期内",
-    "basic_suspended": "基本医保暂停",
-    "basic_ended": "基本医保终止",
-}
 BAD_DATE = "日期格式应为 YYYY-MM-DD"
 
 
@@ -107,57 +109,46 @@ def settlements_page(
 def settlement_page(request: Request, session: SessionDep, user: HospitalDep, setl_id: str) -> Response:
     """One settlement's explanation of benefit, line by line, from the answer the hospital was given."""
     try:
-        found = get_settlement_or_raise(session=session, setl_id=setl_id)
-    except SettlementRefused:
-        return not_found_page(request, f"结算 {setl_id}")
-    if user.role is Role.HOSPITAL and found.hospital_code != user.hospital_code:
-        raise ApiError(403, "not_own_settlement", "只能查看本院的结算")
-    answer = json.loads(found.response)
-    plan, tier = _plan_tier(answer["plan"], answer["tier"])
-    lines = [
-        {**ln, **{k: to_fen(ln[k]) for k in ("base", "counted", "deductible_used", "payout")}} for ln in answer["lines"]
-    ]
-    context = {
-        "s": found,
-        "answer": answer,
-        "payout": to_fen(answer["payout"]),
-        "lines": lines,
-        "left": _left(answer, tier),
-        "plan": plan,
-        "tier": tier,
-        "hospital": session.get(Hospital, found.hospital_code),
-        "kinds": KINDS,
-        "statuses": STATUSES,
-        "active": "医院结算",
-    }
+        found = readable_settlement(session, user, setl_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return not_found_page(request, f"结算 {setl_id}")
+        raise
+    context = {"e": eob_of(session=session, settlement=found), "active": "医院结算"}
     return render(request, "hospital_settlement.html", context)
 
 
-def _plan_tier(plan_id: str, tier_id: str) -> tuple[Plan | None, Tier | None]:
-    """The settlement's plan and tier for their names; None when the plan file is gone (the page then
-    shows the ids: a stored answer stays readable)."""
+@router.get("/hospital/settlements/{setl_id}/eob.pdf")
+def settlement_pdf(request: Request, session: SessionDep, user: EobStaffDep, setl_id: str) -> Response:
+    """The explanation of benefit as a PDF, for the hospital that sent it, the plan's adjusters and
+    finance, and administrators."""
+    return eob_pdf_response(session, readable_settlement(session, user, setl_id))
+
+
+@router.get("/me/settlements", response_class=HTMLResponse)
+def my_settlements(request: Request, session: SessionDep, user: ResidentDep) -> Response:
+    """我的结算: the resident's own and their family's one-stop settlements, newest first."""
+    rows = resident_settlements(session=session, psn_no=user.psn_no) if user.psn_no else []
+    context = {"rows": rows, "kinds": KINDS, "statuses": STATUSES, "active": "我的结算"}
+    return render(request, "my_settlements.html", context)
+
+
+@router.get("/me/settlements/{setl_id}", response_class=HTMLResponse)
+def my_settlement(request: Request, session: SessionDep, user: ResidentDep, setl_id: str) -> Response:
+    """One of the resident's (or their family's) settlements, explained."""
     try:
-        plan = load_plan(plan_id)
-        return plan, plan.tier(tier_id)
-    except (PlanError, KeyError):  # KeyError: no such plan (PlanNotFound) or tier
-        return None, None
+        found = readable_settlement(session, user, setl_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return not_found_page(request, f"结算 {setl_id}")
+        raise
+    context = {"e": eob_of(session=session, settlement=found), "active": "我的结算"}
+    return render(request, "my_settlement.html", context)
 
 
-def _left(answer: dict[str, Any], tier: Tier | None) -> list[tuple[str, str, int]]:
-    """What the answer says is left after this settlement, as (what, of which, fen): each deductible (a
-    liability's own, or a shared one by its name), each liability's annual limit, the overall limit."""
-    names = {ln["liability"]: ln["name"] for ln in answer["lines"]}
-    shared = {d.id: d.name for d in tier.deductibles} if tier is not None else {}
-    out = []
-    for key, value in answer["remaining"].items():
-        what, _, ref = key.partition(":")
-        if what == "deductible":
-            out.append(("免赔额", shared.get(ref) or names.get(ref, ref), to_fen(value)))
-        elif what == "limit":
-            out.append(("年度限额", names.get(ref, ref), to_fen(value)))
-        else:
-            out.append(("年度累计赔付限额", "全部责任合计", to_fen(value)))
-    return out
+@router.get("/me/settlements/{setl_id}/eob.pdf")
+def my_settlement_pdf(request: Request, session: SessionDep, user: ResidentDep, setl_id: str) -> Response:
+    return eob_pdf_response(session, readable_settlement(session, user, setl_id))
 
 
 @router.get("/supervision/onestop", response_class=HTMLResponse)

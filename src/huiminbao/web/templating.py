@@ -35,6 +35,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("方案", "/"),
     NavItem("试算", "/estimate"),
     NavItem("投保", "/enroll", frozenset({"resident", "clerk", "admin"})),
+    NavItem("我的结算", "/me/settlements", frozenset({"resident"})),
     NavItem("医院结算", "/hospital/settlements", frozenset({"hospital", "admin"})),
     NavItem("理赔", None, frozenset({"resident", "clerk", "adjuster", "admin"})),
     NavItem("财务", None, frozenset({"finance", "admin"})),

@@ -18,15 +18,20 @@ from huiminbao.access.policies import HospitalSigned, SignedOrAllow
 from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
 from huiminbao.db import SessionDep
+from huiminbao.enrollment.epolicy import EPolicyError
 from huiminbao.flows.onestop import Batcher
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role, User
+from huiminbao.settlement.eob import as_json, eob_pdf
+from huiminbao.settlement.models import Settlement
 from huiminbao.settlement.onestop import Item, SettlementRefused, get_settlement_or_raise
 from huiminbao.settlement.reader import RecordError
+from huiminbao.settlement.service import eob_of, resident_may_see
 
 router = APIRouter(prefix="/api/v1", tags=["settlements"])
 SETTLE = ("POST", "/api/v1/settlements")  # queues in the batcher, not in the admission middleware
 READERS = (Role.HOSPITAL, Role.ADJUSTER, Role.FINANCE, Role.ADMIN)
+EOB_READERS = (*READERS, Role.RESIDENT)  # a resident reads the explanation of their own and their family's
 EXAMPLE = {
     "setlinfo": {
         "setl_id": "371500202403100001", "psn_no": "37150000000000000001", "mdtrt_id": "M1", "med_type": "21",
@@ -69,19 +74,66 @@ async def post_settlement(
     return _json(outcome.body, outcome.replayed)
 
 
+def readable_settlement(session: SessionDep, caller: User | str, setl_id: str) -> Settlement:
+    """The settlement if the caller may read it: the hospital that sent it (signed, or its users), adjusters
+    and finance of an insurer in the plan's consortium, administrators, and the resident it concerns or who
+    paid for its policy; 404 when there is none, 403 otherwise. The pages ask the same."""
+    try:
+        found = get_settlement_or_raise(session=session, setl_id=setl_id)
+    except SettlementRefused as exc:
+        raise _refused(exc) from None
+    if isinstance(caller, User) and caller.role == Role.RESIDENT:
+        if not resident_may_see(session=session, settlement=found, psn_no=caller.psn_no):
+            raise ApiError(403, "not_own_settlement", "只能查看本人或本人所购家庭成员的结算", "setl_id")
+        return found
+    hospital = isinstance(caller, str) or caller.role == Role.HOSPITAL
+    own = caller if isinstance(caller, str) else caller.hospital_code
+    if hospital and own != found.hospital_code:
+        raise ApiError(403, "not_own_settlement", "只能查看本院的结算", "setl_id")
+    check_plan(caller, found.plan_id, "setl_id")
+    return found
+
+
+def eob_pdf_response(session: SessionDep, found: Settlement) -> Response:
+    """One settlement's explanation of benefit as a PDF (the pages' downloads share it)."""
+    e = eob_of(session=session, settlement=found)
+    header = [("结算ID", e.setl_id), ("参保人", e.person_name or e.psn_no), ("人员编号", e.psn_no)]
+    try:
+        pdf = eob_pdf(f"惠民保赔付说明（{e.kind_name}）", header, [e])
+    except EPolicyError as exc:
+        raise ApiError(503, "font_missing", str(exc), None) from None
+    disposition = f'inline; filename="eob-{found.setl_id}.pdf"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
+
+
 @router.get("/settlements/{setl_id}", responses={**JSON, **ERRORS}, response_class=Response)
 def get_settlement(
     setl_id: str, session: SessionDep, caller: Annotated[User | str, Depends(SignedOrAllow(*READERS))]
 ) -> Response:
     """The stored answer of a settlement: for the hospital that sent it (signed, or its users), for
     adjusters and finance of an insurer in the plan's consortium, and for administrators."""
-    try:
-        found = get_settlement_or_raise(session=session, setl_id=setl_id)
-    except SettlementRefused as exc:
-        raise _refused(exc) from None
-    hospital = isinstance(caller, str) or caller.role == Role.HOSPITAL
-    own = caller if isinstance(caller, str) else caller.hospital_code
-    if hospital and own != found.hospital_code:
-        raise ApiError(403, "not_own_settlement", "只能查看本院的结算", "setl_id")
-    check_plan(caller, found.plan_id, "setl_id")
+    found = readable_settlement(session, caller, setl_id)
     return _json(found.response.encode("utf-8"), replayed=False)
+
+
+@router.get("/settlements/{setl_id}/eob", responses=ERRORS)
+def get_eob(
+    setl_id: str, session: SessionDep, caller: Annotated[User | str, Depends(SignedOrAllow(*EOB_READERS))]
+) -> dict[str, Any]:
+    """The explanation of benefit of a settlement (赔付说明): the record's amounts, the fee lines and the
+    liability each fell under, one row per liability with its reason, what is left, and in plain Chinese
+    why the payout is less than the personal share; amounts in yuan. The readers of the settlement, and
+    the resident it concerns or who paid for its policy."""
+    return as_json(eob_of(session=session, settlement=readable_settlement(session, caller, setl_id)))
+
+
+@router.get(
+    "/settlements/{setl_id}/eob.pdf",
+    responses={200: {"content": {"application/pdf": {}}, "description": "赔付说明 PDF"}, **ERRORS},
+    response_class=Response,
+)
+def get_eob_pdf(
+    setl_id: str, session: SessionDep, caller: Annotated[User | str, Depends(SignedOrAllow(*EOB_READERS))]
+) -> Response:
+    """The explanation of benefit as a PDF (embedded Chinese font), with the same readers as its JSON."""
+    return eob_pdf_response(session, readable_settlement(session, caller, setl_id))
