@@ -152,3 +152,28 @@ def test_documents_are_checked_by_content_and_served_to_the_claimant_and_staff(
             s.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "claim.document"))
             == 1
         )
+
+
+def test_a_claims_explanation_says_why_each_stay_paid_less(
+    client: TestClient, kept: None, sign_in: Any, tmp_path: Any
+) -> None:
+    from tests.test_eob import pdf_text
+
+    resident = sign_in("resident", psn_no=P1)
+    no = client.post("/api/v1/claims", json={"psn_no": P1, "setl_ids": [S1, S2]}, headers=resident).json()["claim_no"]
+    adjuster = sign_in("adjuster")
+    client.post(f"/api/v1/claims/{no}/take", headers=adjuster)
+    decisions = {S1: {"approve": True}, S2: {"approve": False, "reason_code": "other", "note": "发票与结算不符"}}
+    assert (
+        client.post(f"/api/v1/claims/{no}/decision", json={"decisions": decisions}, headers=adjuster).json()["state"]
+        == "partly_approved"
+    )
+    eob = client.get(f"/api/v1/claims/{no}/eob", headers=resident).json()
+    by_stay = {s["setl_id"]: s for s in eob["stays"]}
+    assert by_stay[S2]["eob"] is None and by_stay[S2]["reason"] == "其他原因：发票与结算不符"
+    assert by_stay[S1]["eob"]["paid"] == "0.00" and "未达免赔额" in str(by_stay[S1]["eob"])
+    pdf = client.get(f"/api/v1/claims/{no}/eob.pdf", headers=resident)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = pdf_text(tmp_path, pdf.content)
+    for words in (no, "部分核准", "发票与结算不符", "未达免赔额", S1):
+        assert words in text, words

@@ -137,7 +137,7 @@ def claim_out(claim: Claim, *, calendar: WorkingCalendar, today: date, staff: bo
             ItemOut(
                 setl_id=i.setl_id, begndate=i.bureau_record.begndate, hospital_code=i.bureau_record.hospital_code,
                 psn_part_amt=to_yuan(i.bureau_record.psn_part_amt_fen), decision=i.decision.value,
-                reason=_item_reason(i.reason_code, i.note if staff else None), filing_confirmed=i.filing_confirmed,
+                reason=item_reason(i.reason_code, i.note if staff else None), filing_confirmed=i.filing_confirmed,
                 payout=None if i.payout_fen is None else to_yuan(i.payout_fen),
             )
             for i in claim.items
@@ -158,7 +158,7 @@ def document_out(d: ClaimDocument) -> DocumentOut:
     )  # fmt: skip
 
 
-def _item_reason(code: RejectReason | None, note: str | None) -> str | None:
+def item_reason(code: RejectReason | None, note: str | None) -> str | None:
     if code is None:
         return note
     return f"{REASON_TEXT[code]}：{note}" if note else REASON_TEXT[code]

@@ -24,6 +24,7 @@ from huiminbao.access.scope import check_plan, visible_plans
 from huiminbao.api.errors import ERRORS
 from huiminbao.calendar import default_calendar
 from huiminbao.claims import documents, queue, review
+from huiminbao.claims.eob import claim_eob_json, claim_eob_pdf
 from huiminbao.claims.models import Claim, ClaimChannel, ClaimState, DocumentKind
 from huiminbao.claims.schemas import (
     ClaimIn,
@@ -52,6 +53,7 @@ from huiminbao.claims.service import (
     stays,
 )
 from huiminbao.db import SessionDep
+from huiminbao.enrollment.epolicy import EPolicyError
 from huiminbao.enrollment.models import InsuredPerson
 from huiminbao.identity.models import Role, User
 
@@ -320,3 +322,21 @@ def get_document(request: Request, session: SessionDep, user: Reader, claim_no: 
             "Cache-Control": "private, no-store",
         },
     )
+
+
+@router.get("/claims/{claim_no}/eob", responses=ERRORS)
+def get_claim_eob(session: SessionDep, user: Reader, claim_no: str) -> dict[str, object]:
+    """The claim's explanation of benefit: each paid stay line by line, each refused stay with its reason."""
+    return claim_eob_json(session=session, claim=claim_for(session, user, claim_no))
+
+
+@router.get("/claims/{claim_no}/eob.pdf", response_class=Response, responses=ERRORS)
+def get_claim_eob_pdf(session: SessionDep, user: Reader, claim_no: str) -> Response:
+    """The same as a PDF (embedded Chinese font)."""
+    claim = claim_for(session, user, claim_no)
+    try:
+        pdf = claim_eob_pdf(session=session, claim=claim)
+    except EPolicyError as exc:
+        raise ApiError(503, "font_missing", str(exc), None) from None
+    disposition = f'inline; filename="eob-{claim.claim_no}.pdf"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
