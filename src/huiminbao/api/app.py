@@ -32,6 +32,7 @@ from huiminbao.api.routes import (
     groups,
     health,
     hospital,
+    notifications,
     payments,
     persons,
     plans,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(settlements.router)
     app.include_router(actuarial.router)
+    app.include_router(notifications.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
