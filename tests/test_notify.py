@@ -351,3 +351,22 @@ def test_workers_on_postgresql_skip_locked_rows_and_never_send_twice(pg_db_url: 
         assert {r.status for r in rows(db)} == {OutboxStatus.SENT}
     finally:
         db.dispose()
+
+
+def test_the_loop_delivers_until_stopped(db: Database, settings: Settings) -> None:
+    from huiminbao.notify.worker import run
+
+    queue(db, 5)
+    stop = threading.Event()
+    sender = Recording()
+    rounds: list[list[int]] = []
+
+    def on_round(report: Any) -> None:
+        rounds.append(report.sent)
+        stop.set()
+
+    total = run(db, stop, 0.01, sender_for=lambda _: sender, settings=settings, batch=3, on_round=on_round)
+    assert rounds == [[1, 2, 3]] and total.sent == [1, 2, 3]
+    stop.clear()
+    threading.Timer(0.3, stop.set).start()
+    assert run(db, stop, 0.01, sender_for=lambda _: sender, settings=settings).sent == [4, 5]

@@ -209,10 +209,16 @@ def run(
     on_round: Callable[[Report], None] | None = None,
 ) -> Report:
     """Deliver rounds until ``stop_event`` is set: at once again after a full batch (more may be due),
-    else after ``interval`` seconds. Returns what all rounds did."""
+    else after ``interval`` seconds; a round the database could not serve is tried again after the
+    interval. Returns what all rounds did."""
     total = Report()
     while not stop_event.is_set():
-        report = deliver_due(db, sender_for, utcnow(), batch, settings=settings)
+        try:
+            report = deliver_due(db, sender_for, utcnow(), batch, settings=settings)
+        except sa.exc.OperationalError:  # the database is away or busy: leases keep the rows safe meanwhile
+            log.warning("notify.round_failed", exc_info=False)
+            stop_event.wait(interval)
+            continue
         total.add(report)
         if on_round is not None and report.claimed:
             on_round(report)
