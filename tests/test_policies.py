@@ -70,3 +70,19 @@ def test_each_route_answers_each_role_as_declared(client: TestClient, sign_in: A
                 else:
                     assert res.status_code == 403, where
             assert res.status_code < 500, where
+
+
+def test_the_notifications_outbox_is_for_administrators_only(client: TestClient, sign_in: Any) -> None:
+    """Staff see the outbox through ``GET /api/v1/notifications``; it names the persons messages are for,
+    so only administrators may list it. Read from the router itself: FastAPI 0.165 keeps included routers
+    out of ``app.routes``, so the walk above does not reach it."""
+    from huiminbao.api.routes import notifications
+
+    (route,) = notifications.router.routes
+    assert isinstance(route, APIRoute) and route.path == "/api/v1/notifications"
+    policy = declared_policy(route.dependant.dependencies)
+    assert isinstance(policy, Allow) and policy.roles == {Role.ADMIN}
+    assert client.get(route.path).status_code == 401
+    for role in Role:
+        expected = 200 if role is Role.ADMIN else 403
+        assert client.get(route.path, headers=sign_in(role.value)).status_code == expected, role

@@ -128,6 +128,35 @@ class Settings(BaseSettings):
     payment_simulator: bool = Field(
         default=False, description="offer the simulated payment gateway (demo and tests; never in production)"
     )
+    notify_sender: str = Field(
+        default="log",
+        pattern=r"^[a-z][a-z0-9_]{0,19}$",
+        description="channel new notifications go out on: log (a JSON-lines file, the default), sms, wechat,"
+        " or a sender a deployment registers (huiminbao.notify.senders.register)",
+    )
+    notify_log_file: Path | None = Field(
+        default=None, description="file the log sender appends to; default: var_dir/notifications.jsonl"
+    )
+    notify_sms_url: str = Field(default="", description="the SMS gateway's endpoint (POST, JSON)")
+    notify_sms_token: str = Field(default="", description="bearer credential for the SMS gateway")
+    notify_wechat_url: str = Field(default="", description="the WeChat message gateway's endpoint (POST, JSON)")
+    notify_wechat_token: str = Field(default="", description="bearer credential for the WeChat gateway")
+    notify_timeout: float = Field(default=10.0, gt=0, le=120, description="seconds one gateway call may take")
+    notify_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="attempts at one notification before it is marked failed"
+    )
+    notify_backoff_seconds: float = Field(
+        default=30.0, gt=0, le=86400, description="wait before the first retry; doubles each attempt (jittered)"
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=6 * 3600.0, gt=0, le=7 * 86400, description="longest wait between two attempts"
+    )
+    notify_lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        description="how long a delivery worker holds the messages it took; after that another may take them",
+    )
     today: date | None = Field(
         default=None,
         description="the platform's date for demos, tests and replays (windows, eligibility, claim clocks,"
@@ -193,6 +222,11 @@ class Settings(BaseSettings):
         """The HMAC-SM3 key of actuarial pseudonyms as 16 raw bytes (not the look-up key: an extract's
         person keys must not be computable by whoever can compute look-up hashes, nor the reverse)."""
         return bytes.fromhex(self.actuarial_key)
+
+    @property
+    def notify_log_path(self) -> Path:
+        """Where the log sender writes: ``notify_log_file``, or ``notifications.jsonl`` in the var folder."""
+        return self.notify_log_file or self.var_dir / "notifications.jsonl"
 
 
 @lru_cache(maxsize=1)

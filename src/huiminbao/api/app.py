@@ -33,6 +33,7 @@ from huiminbao.api.routes import (
     groups,
     health,
     hospital,
+    notifications,
     payments,
     persons,
     plans,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(actuarial.router)
     app.include_router(claims.router)
+    app.include_router(notifications.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)

@@ -12,6 +12,7 @@ from huiminbao.cli import catalog as catalog_cli
 from huiminbao.cli import db as db_cli
 from huiminbao.cli import estimate as estimate_cli
 from huiminbao.cli import identity as identity_cli
+from huiminbao.cli import notify as notify_cli
 from huiminbao.cli import plan as plan_cli
 from huiminbao.cli import policy as policy_cli
 from huiminbao.cli import replay as replay_cli
@@ -34,6 +35,7 @@ app.add_typer(policy_cli.app, name="policy")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(actuarial_cli.app, name="actuarial")
 app.add_typer(bureau_cli.app, name="bureau")
+app.add_typer(notify_cli.app, name="notify")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)
