@@ -115,7 +115,7 @@ def test_serve_command_starts_the_app(tmp_path: Path, unused_port: int) -> None:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
                 time.sleep(0.2)
-        assert r.status_code == 200 and r.json()["schema_revision"] == "0009"
+        assert r.status_code == 200 and r.json()["schema_revision"] == "0010"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

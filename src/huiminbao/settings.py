@@ -89,6 +89,18 @@ class Settings(BaseSettings):
         description="override table of holidays and make-up working days for years chinesecalendar lacks;"
         " default: the one shipped in huiminbao/calendar/data/overrides.yaml",
     )
+    complaint_working_days: int = Field(
+        default=5, ge=1, le=60, description="statutory working days to answer a complaint (投诉) after it is opened"
+    )
+    inquiry_working_days: int = Field(
+        default=2, ge=1, le=60, description="statutory working days to answer an inquiry (咨询) after it is opened"
+    )
+    complaint_escalate_working_days: int = Field(
+        default=3,
+        ge=1,
+        le=60,
+        description="statutory working days the next level has to answer a case escalated to it (its new due date)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "INFO"

@@ -36,6 +36,7 @@ from huiminbao.api.routes import (
     persons,
     plans,
     roster,
+    service,
     settlements,
     supervision,
 )
@@ -52,6 +53,7 @@ from huiminbao.web import estimate as web_estimate
 from huiminbao.web import groups as web_groups
 from huiminbao.web import roster as web_roster
 from huiminbao.web import routes as web_routes
+from huiminbao.web import service as web_service
 from huiminbao.web import settlements as web_settlements
 from huiminbao.web import supervision as web_supervision
 
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(settlements.router)
     app.include_router(actuarial.router)
+    app.include_router(service.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
@@ -125,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_settlements.router)
     app.include_router(web_groups.router)
     app.include_router(web_actuarial.router)
+    app.include_router(web_service.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -16,6 +16,7 @@ from huiminbao.cli import policy as policy_cli
 from huiminbao.cli import replay as replay_cli
 from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
+from huiminbao.cli import service as service_cli
 from huiminbao.cli import settle as settle_cli
 from huiminbao.cli import synth as synth_cli
 from huiminbao.cli import yearend as yearend_cli
@@ -32,6 +33,7 @@ app.add_typer(roster_cli.app, name="roster")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(actuarial_cli.app, name="actuarial")
+app.add_typer(service_cli.app, name="service")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)
