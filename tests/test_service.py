@@ -254,3 +254,26 @@ def test_a_resident_complains_in_the_browser_and_a_clerk_replies(
     page.goto(f"{live_server}/me/cases/{case_no}")
     assert "乙类先行自付" in page.locator("#replies").inner_text()
     page.screenshot(path="/tmp/service.png", full_page=True)
+
+
+def test_the_staff_pages_queue_register_and_look_up(client: TestClient, sign_in: Any) -> None:
+    from tests.conftest import csrf
+
+    _family(client, sign_in)
+    sign_in("clerk")  # the client's web session is now the clerk's
+    form = {"kind": "inquiry", "category": "coverage", "channel": "letter", "psn_no": "E1", "claim_no": "",
+            "subject": "来信咨询", "text": "既往症是否赔付？", "csrf_token": csrf(client)}  # fmt: skip
+    made = client.post("/service/cases/new", data=form, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"].startswith("/service/cases/KF")
+    queue = client.get("/service/cases", params={"kind": "inquiry"})
+    assert queue.status_code == 200 and "来信咨询" in queue.text and "信函" in queue.text
+    took = client.post(made.headers["location"], data={"action": "take", "csrf_token": csrf(client)})
+    assert took.status_code == 200 and "clerk-3" in took.text
+    empty = client.post(made.headers["location"], data={"action": "reply", "text": " ", "csrf_token": csrf(client)})
+    assert empty.status_code == 422 and "请填写回复内容" in empty.text
+    found = client.post("/service/lookup", data={"certno": E1, "csrf_token": csrf(client)})
+    assert found.status_code == 200 and "E1" in found.text and E1 not in found.text
+    bad = client.post("/service/lookup", data={"certno": "123", "csrf_token": csrf(client)})
+    assert bad.status_code == 422 and "GB 11643" in bad.text
+    assert client.get("/service/lookup/groups", params={"q": "无此单位"}).status_code == 200
+    assert client.get("/service/cases/KF000").status_code == 404
