@@ -19,7 +19,7 @@ def test_healthz_ok(client: TestClient) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["database"] == "ok"
-    assert body["version"] and body["schema_revision"] == "0009"
+    assert body["version"] and body["schema_revision"] == "0010"
 
 
 def test_healthz_reports_unreachable_database(tmp_path: Path) -> None:

@@ -253,7 +253,7 @@ def test_cli_upgrade_current_load_demo(tmp_path: Path, monkeypatch: pytest.Monke
         result = runner.invoke(app, ["upgrade", "--url", url])
         assert result.exit_code == 0, result.output
         result = runner.invoke(app, ["current", "--url", url])
-        assert "current: 0009" in result.output
+        assert "current: 0010" in result.output
         result = runner.invoke(app, ["load-demo", "--url", url, "--persons", "300"])
         assert result.exit_code == 0, result.output
         assert "5 registered" in result.output and "demo city: 300 persons" in result.output

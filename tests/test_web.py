@@ -115,7 +115,7 @@ def test_serve_command_starts_the_app(tmp_path: Path, unused_port: int) -> None:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
                 time.sleep(0.2)
-        assert r.status_code == 200 and r.json()["schema_revision"] == "0009"
+        assert r.status_code == 200 and r.json()["schema_revision"] == "0010"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -147,8 +147,8 @@ def test_pages_work_under_the_strict_csp(live_server: str, page: Any) -> None:
 @pytest.mark.parametrize(
     ("role", "menu"),
     [
-        ("admin", {"方案", "试算", "投保", "医院结算", "理赔", "财务", "监管", "精算", "管理"}),
-        ("resident", {"方案", "试算", "投保", "我的结算", "理赔"}),
+        ("admin", {"方案", "试算", "投保", "医院结算", "理赔", "客服", "财务", "监管", "精算", "管理"}),
+        ("resident", {"方案", "试算", "投保", "我的结算", "理赔", "客服"}),
         ("hospital", {"方案", "试算", "医院结算"}),
         ("supervisor", {"方案", "试算", "监管"}),
         ("actuary", {"方案", "试算", "精算"}),

@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     claim_lock_minutes: int = Field(
         default=30, ge=1, le=480, description="how long an adjuster holds a claim taken for review"
     )
+    complaint_working_days: int = Field(
+        default=5, ge=1, le=60, description="statutory working days to answer a complaint (投诉) after it is opened"
+    )
+    inquiry_working_days: int = Field(
+        default=2, ge=1, le=60, description="statutory working days to answer an inquiry (咨询) after it is opened"
+    )
+    complaint_escalate_working_days: int = Field(
+        default=3,
+        ge=1,
+        le=60,
+        description="statutory working days the next level has to answer a case escalated to it (its new due date)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "INFO"

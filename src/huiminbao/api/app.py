@@ -38,6 +38,7 @@ from huiminbao.api.routes import (
     persons,
     plans,
     roster,
+    service,
     settlements,
     supervision,
 )
@@ -54,6 +55,7 @@ from huiminbao.web import estimate as web_estimate
 from huiminbao.web import groups as web_groups
 from huiminbao.web import roster as web_roster
 from huiminbao.web import routes as web_routes
+from huiminbao.web import service as web_service
 from huiminbao.web import settlements as web_settlements
 from huiminbao.web import supervision as web_supervision
 
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actuarial.router)
     app.include_router(claims.router)
     app.include_router(notifications.router)
+    app.include_router(service.router)
     app.include_router(web_routes.router)
     app.include_router(web_estimate.router)
     app.include_router(web_auth.router)
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_settlements.router)
     app.include_router(web_groups.router)
     app.include_router(web_actuarial.router)
+    app.include_router(web_service.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

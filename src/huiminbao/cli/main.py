@@ -18,6 +18,7 @@ from huiminbao.cli import policy as policy_cli
 from huiminbao.cli import replay as replay_cli
 from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
+from huiminbao.cli import service as service_cli
 from huiminbao.cli import settle as settle_cli
 from huiminbao.cli import synth as synth_cli
 from huiminbao.cli import yearend as yearend_cli
@@ -36,6 +37,7 @@ app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(actuarial_cli.app, name="actuarial")
 app.add_typer(bureau_cli.app, name="bureau")
 app.add_typer(notify_cli.app, name="notify")
+app.add_typer(service_cli.app, name="service")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)

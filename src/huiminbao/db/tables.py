@@ -17,6 +17,7 @@ from huiminbao.enrollment.models import (
 )
 from huiminbao.identity.models import AuditEntry, AuditHead, Hospital, UsedNonce, User
 from huiminbao.notify.models import Outbox
+from huiminbao.service.models import ServiceCase, ServiceReply
 from huiminbao.settlement.models import (
     Accumulator,
     AdjudicationRun,
@@ -49,6 +50,8 @@ __all__ = [
     "PolicyOrder",
     "RosterImport",
     "RunStatus",
+    "ServiceCase",
+    "ServiceReply",
     "Settlement",
     "SettlementLine",
     "SettlementOutcome",

@@ -38,6 +38,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("我的结算", "/me/settlements", frozenset({"resident"})),
     NavItem("医院结算", "/hospital/settlements", frozenset({"hospital", "admin"})),
     NavItem("理赔", None, frozenset({"resident", "clerk", "adjuster", "admin"})),
+    NavItem("客服", "/me/cases", frozenset({"resident"})),
+    NavItem("客服", "/service/cases", frozenset({"clerk", "adjuster", "admin"})),
     NavItem("财务", None, frozenset({"finance", "admin"})),
     NavItem("监管", "/supervision/enrollment", frozenset({"supervisor", "finance", "admin"})),
     NavItem("精算", "/actuarial", frozenset({"actuary", "admin"})),
