@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from huiminbao.identity.certno import make_certno
 from huiminbao.identity.models import AuditEntry
+from huiminbao.notify.models import Outbox
 from huiminbao.service.models import ServiceCase, ServiceReply
 from huiminbao.service.service import redact
 from tests.conftest import browser_sign_in
@@ -97,6 +98,8 @@ def test_a_resident_complains_and_sees_the_answer_but_not_the_notes(client: Test
     with client.app.state.db.session() as s:
         stored = s.scalars(sa.select(ServiceCase.text)).all() + s.scalars(sa.select(ServiceReply.text)).all()
         actions = s.scalars(sa.select(AuditEntry.action).where(AuditEntry.entity == "service_case")).all()
+        told = s.scalars(sa.select(Outbox.event).order_by(Outbox.id)).all()
+    assert told == ["service.replied", "service.closed"]  # the answer and the close, not the internal note
     assert not any(E1 in t or "13812345678" in t for t in stored)
     assert actions == ["service.open", "service.note", "service.reply", "service.reply", "service.close"]
 

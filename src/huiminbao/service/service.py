@@ -32,6 +32,7 @@ from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyOrder
 from huiminbao.identity import audit
 from huiminbao.identity.phone import redact_phones
 from huiminbao.identity.pii import redact_certnos
+from huiminbao.notify.outbox import enqueue
 from huiminbao.service.models import (
     RUNNING,
     CaseCategory,
@@ -382,9 +383,15 @@ def close(*, session: Session, actor: audit.Actor, case: ServiceCase, note: str,
 
 
 def notify_resident(*, session: Session, case: ServiceCase, event: str) -> None:
-    """The hook where the resident is to be told of a reply or a closed case: the outbox
-    (``huiminbao.notify``) is being built separately and will be called here, in the same transaction.
-    Until then this sends nothing."""
+    """Tell the resident of a reply or a closed case through the outbox, in the same transaction (a
+    caller not in the roster has no person to notify: the reply reaches them by the channel they used)."""
+    if case.psn_no is None:
+        return
+    what = "已有答复，请登录查看" if event == "service.replied" else "已办结"
+    enqueue(
+        session=session, event=event, dedupe_key=f"{event}:{case.case_no}:{len(case.replies)}",
+        psn_no=case.psn_no, subject=f"客服工单 {case.case_no}", body=f"您的工单 {case.case_no} {what}",
+    )  # fmt: skip
 
 
 def case_counts(
