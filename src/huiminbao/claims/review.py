@@ -90,18 +90,18 @@ def request_documents(
 def supply_documents(*, session: Session, claim: Claim, actor: audit.Actor, today: date) -> None:
     """The claimant says the requested documents are uploaded: back to review, the clock runs again."""
     session.flush()
-    if not any(d.uploaded_at.date() >= _requested_at(claim) for d in claim.documents):
+    asked = max((t.at for t in claim.transitions if t.to_state is S.DOCUMENTS_REQUESTED), default=None)
+    if not any(asked is None or d.uploaded_at > asked for d in claim.documents):
         raise ClaimRefused(422, "no_new_documents", "请先上传所需补充的材料", "documents")
     move(session=session, claim=claim, to=S.IN_REVIEW, actor=actor, today=today, reason="已补充材料")
 
 
-def _requested_at(claim: Claim) -> date:
-    asked = [t.at for t in claim.transitions if t.to_state is S.DOCUMENTS_REQUESTED]
-    return asked[-1].date() if asked else date.min
-
-
 def preview(*, session: Session, claim: Claim, decisions: Mapping[str, Decision] | None = None) -> dict[str, Any]:
-    """What approving would pay now, stay by stay (the one-stop answers), without keeping anything."""
+    """What approving would pay now, stay by stay (the one-stop answers), without keeping anything.
+
+    The claim's row is written (unchanged) before the savepoint: SQLite then holds the write lock from the
+    start, where a savepoint begun by reads could not take it later once another writer had committed."""
+    session.execute(sa.update(Claim).where(Claim.id == claim.id).values(version=Claim.version))
     nested = session.begin_nested()
     try:
         paid = _settle(session, claim, decisions or {i.setl_id: Decision(True) for i in claim.items}, _SYSTEM)
