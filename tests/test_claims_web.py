@@ -256,6 +256,12 @@ def test_the_whole_claim_in_the_browser_at_phone_width(page: Any, live_server: s
     page.get_by_role("link", name=no).click()
     assert "已核准" in page.locator("#claim-state").inner_text()
     assert page.locator("#claim-payout").inner_text() == "3,200.00 元"
+    first = page.locator(f"#lines-{S2}").inner_text()
+    assert (
+        "基本医疗保险范围内住院自付医疗费用" in first
+        and "3,200.00 元" in first
+        and "扣除免赔额6000.00元；按80%赔付" in first
+    )
     page.screenshot(path=str(SHOTS / "claims-outcome.png"), full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
