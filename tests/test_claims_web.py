@@ -215,6 +215,8 @@ def test_the_whole_claim_in_the_browser_at_phone_width(page: Any, live_server: s
     page.set_viewport_size({"width": 1280, "height": 900})
     browser_sign_in(page, live_server, "adj")
     page.get_by_role("link", name="理赔审核").click()
+    assert "剩余 7 个工作日" in page.locator("#queue").inner_text()
+    page.screenshot(path=str(SHOTS / "claims-queue.png"), full_page=True)
     page.get_by_role("link", name=no).click()
     page.get_by_role("button", name="领取").click()
     page.wait_for_load_state()
