@@ -76,9 +76,9 @@ def test_roles_sign_in_and_see_their_own_menu_in_the_browser(live_server: str, p
             create_user(session=s, actor=audit.CLI, username=f"u-{role.value}", role=role, password=PASSWORD, **links)
     db.dispose()
     menus = {
-        "admin": {"方案", "试算", "投保", "医院结算", "理赔", "财务", "监管", "精算", "管理"},
+        "admin": {"方案", "试算", "投保", "医院结算", "理赔申请", "理赔审核", "客服", "监管", "精算", "管理"},
         "supervisor": {"方案", "试算", "监管"},
-        "resident": {"方案", "试算", "投保", "理赔"},
+        "resident": {"方案", "试算", "投保", "我的结算", "理赔申请", "客服"},
     }
     for role, menu in menus.items():
         page.goto(live_server + "/admin/users")

@@ -147,11 +147,13 @@ def test_pages_work_under_the_strict_csp(live_server: str, page: Any) -> None:
 @pytest.mark.parametrize(
     ("role", "menu"),
     [
-        ("admin", {"方案", "试算", "投保", "医院结算", "理赔", "客服", "财务", "监管", "精算", "管理"}),
-        ("resident", {"方案", "试算", "投保", "我的结算", "理赔", "客服"}),
+        ("admin", {"方案", "试算", "投保", "医院结算", "理赔申请", "理赔审核", "客服", "监管", "精算", "管理"}),
+        ("resident", {"方案", "试算", "投保", "我的结算", "理赔申请", "客服"}),
         ("hospital", {"方案", "试算", "医院结算"}),
         ("supervisor", {"方案", "试算", "监管"}),
         ("actuary", {"方案", "试算", "精算"}),
+        ("adjuster", {"方案", "试算", "理赔审核", "客服"}),
+        ("finance", {"方案", "试算", "理赔支付", "监管"}),
     ],
 )
 def test_each_role_sees_its_own_menu(client: TestClient, sign_in: Any, role: str, menu: set[str]) -> None:
