@@ -129,6 +129,10 @@ def test_a_resident_files_with_documents_and_follows_the_claim_to_its_payout(cli
     web_sign_in(client, "p1")
     outcome = client.get(f"/claims/{no}").text
     assert "已核准" in outcome and "3,200.00 元" in outcome and "赔付明细" in outcome and "撤回申请" not in outcome
+    pdf = client.get(f"/claims/{no}/eob.pdf")
+    assert (
+        pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    )
 
     web_sign_in(client, "fin")
     assert no in client.get("/claims/payments").text

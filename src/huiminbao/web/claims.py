@@ -289,7 +289,12 @@ def _act(
         session.rollback()
         session.expire_all()
         page = _review_page if back == "review" else _claim_page
-        return page(request, session, user, claim_no, exc.status, error=exc.message)
+        try:
+            return page(request, session, user, claim_no, exc.status, error=exc.message)
+        except ApiError as missing:  # no such claim (or not this user's): the page itself is not found
+            if missing.status != 404:
+                raise
+            return not_found_page(request, f"理赔申请 {claim_no}")
     suffix = "/review" if back == "review" else ""
     return RedirectResponse(f"/claims/{claim_no}{suffix}", status_code=303)
 
@@ -320,6 +325,17 @@ def upload_page(
 def document_page(request: Request, session: SessionDep, user: ReaderDep, claim_no: str, doc_id: int) -> Response:
     """A document, with the API's checks: the claimant and the staff who may see the claim only."""
     return api.get_document(request, session, user, claim_no, doc_id)
+
+
+@router.get("/claims/{claim_no}/eob.pdf")
+def claim_eob_page(request: Request, session: SessionDep, user: ReaderDep, claim_no: str) -> Response:
+    """The claim's explanation of benefit as a PDF, with the API's checks."""
+    try:
+        return api.get_claim_eob_pdf(session, user, claim_no)
+    except ApiError as exc:
+        if exc.status == 404:
+            return not_found_page(request, f"理赔申请 {claim_no}")
+        raise
 
 
 @router.post("/claims/{claim_no}/supply", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
