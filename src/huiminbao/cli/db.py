@@ -71,7 +71,8 @@ def load_demo(
     persons: Annotated[int, typer.Option(help="size of the demo city when one is generated")] = 20_000,
 ) -> None:
     """Register the packaged plans, import the demo city's roster (generating the city first, ``hmb synth``:
-    a synthetic Liaocheng 2024, when there is none yet) and enroll its usual share in the plan."""
+    a synthetic Liaocheng 2024, when there is none yet), enroll its usual share in the plan, and file
+    the demo's claims on some of its stays (``claims.demo``)."""
     from huiminbao.admin.plans import register_plans
 
     db = Database.from_url(_url(url))
@@ -83,6 +84,7 @@ def load_demo(
             _make_demo_city(persons)
         _load_roster(db, roster or default_roster())
         _enroll_demo(db, DEMO_PLAN)
+        _claims_demo(db, DEMO_PLAN)
     finally:
         db.dispose()
 
@@ -103,6 +105,30 @@ def _enroll_demo(db: Database, plan_id: str) -> None:
             day=compiled.plan.enrollment.window.end, seed=2024,
         )  # fmt: skip
     typer.echo(f"policies: {made} made for {plan_id} (enrollment rate {share:.0%})")
+
+
+def _claims_demo(db: Database, plan_id: str) -> None:
+    """Bureau records for a share of the demo city's stays and claims on them in every state."""
+    from huiminbao.claims.demo import Docs, load_claims
+    from huiminbao.claims.models import ClaimState
+    from huiminbao.flows.settle_file import bodies
+
+    demo = get_settings().var_dir / "demo"
+    found = {
+        stem: next((p for p in (demo / f"{stem}.parquet", demo / f"{stem}.csv") if p.exists()), None)
+        for stem in ("settlements", "fee_lines")
+    }
+    if found["settlements"] is None:
+        typer.echo(f"claims: no demo city's settlements in {demo}, skipped")
+        return
+    settings = get_settings()
+    assert settings.documents_dir is not None
+    docs = Docs(settings.documents_dir, settings.document_max_bytes, settings.documents_per_claim)
+    city = [body for _, body in bodies(found["settlements"], found["fee_lines"])]
+    with db.session() as session:
+        made = load_claims(session=session, plan_id=plan_id, bodies=city, docs=docs)
+    states = ", ".join(f"{s.value} {made.states.get(s, 0)}" for s in ClaimState)
+    typer.echo(f"claims: {made.records} bureau records kept, {made.filed} claims filed; {states}")
 
 
 def _make_demo_city(persons: int) -> None:
