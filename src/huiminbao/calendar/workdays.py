@@ -70,6 +70,7 @@ class WorkingCalendar:
     def __init__(self, overrides: Mapping[int, YearRule], source: str):
         self.overrides = dict(overrides)
         self.source = source  # where the overrides came from, for error messages
+        self._known: dict[date, bool] = {}  # days already decided: a queue page counts thousands of them
 
     def covers(self, year: int) -> bool:
         return year in self.overrides or year in PACKAGE_YEARS
@@ -83,6 +84,12 @@ class WorkingCalendar:
         raise YearNotCovered(year, self.source, self.overrides)
 
     def is_working_day(self, d: date) -> bool:
+        known = self._known.get(d)
+        if known is None:
+            known = self._known[d] = self._decide(d)
+        return known
+
+    def _decide(self, d: date) -> bool:
         rule = self.overrides.get(d.year)
         if rule is not None:
             return rule.is_working_day(d)
