@@ -310,3 +310,15 @@ def test_concurrent_filings_and_takes_on_postgresql_let_exactly_one_win(pg_db_ur
         assert claim.locked_by == holders[0] and claim.state is ClaimState.IN_REVIEW
         assert [t.to_state for t in claim.transitions] == [ClaimState.SUBMITTED, ClaimState.IN_REVIEW]
     database.dispose()
+
+
+def test_a_stay_paid_on_a_claim_is_refused_when_the_hospital_sends_it_later(db: Any) -> None:
+    from huiminbao.settlement.onestop import SettlementRefused
+
+    with db.session() as s:
+        claim = filed(s, [S1])
+        adj = taken(s, claim)
+        review.decide(session=s, claim=claim, user=adj, actor=actor(adj), decisions={S1: Decision(True)}, today=DAY)
+    with db.session() as s, pytest.raises(SettlementRefused) as late:
+        settle(session=s, actor=audit.CLI, hospital_code=HOSPITAL, body=record(0))
+    assert late.value.code == "already_claimed" and "理赔" in late.value.message

@@ -177,3 +177,20 @@ def test_a_claims_explanation_says_why_each_stay_paid_less(
     text = pdf_text(tmp_path, pdf.content)
     for words in (no, "部分核准", "发票与结算不符", "未达免赔额", S1):
         assert words in text, words
+
+
+def test_a_days_left_bound_in_a_year_the_calendar_lacks_is_refused_by_name(
+    client: TestClient, sign_in: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from huiminbao.calendar import default_calendar
+
+    year = max(y for y in range(2004, 2100) if default_calendar().covers(y))
+    monkeypatch.setattr(client.app.state.settings, "today", date(year, 12, 20))
+    res = client.get("/api/v1/claims", params={"within_days": 30}, headers=sign_in("adjuster"))
+    assert (
+        res.status_code == 422
+        and res.json()["code"] == "calendar_not_covered"
+        and str(year + 1) in res.json()["message"]
+    )

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from huiminbao.access.errors import ApiError, ErrorBody
 from huiminbao.access.policies import SignInRequired
+from huiminbao.calendar import CalendarError
 from huiminbao.engine.prepare import EngineError
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound
 from huiminbao.settlement.reader import RecordError
@@ -89,6 +90,12 @@ async def _record(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _plan_not_found(_request: Request, exc: Exception) -> JSONResponse:
     return body(404, "plan_not_found", f"没有方案 {exc.args[0]}", "plan")
+
+
+async def _calendar(_request: Request, exc: Exception) -> JSONResponse:
+    """A clock that reaches a year the working-day calendar does not know: the operator must add the
+    year's notice to the override table; never a guessed deadline."""
+    return body(503, "calendar_not_covered", str(exc), None)
 
 
 async def _plan_incomplete(_request: Request, exc: Exception) -> JSONResponse:
@@ -161,6 +168,7 @@ def install(app: FastAPI, web_not_found: Any, web_refused: Any) -> None:
     app.add_exception_handler(EngineError, _record)
     app.add_exception_handler(PlanNotFound, _plan_not_found)
     app.add_exception_handler(PlanIncomplete, _plan_incomplete)
+    app.add_exception_handler(CalendarError, _calendar)
     app.add_exception_handler(PlanError, _plan_invalid)
     app.add_exception_handler(ApiError, api_or_page)
     app.add_exception_handler(SignInRequired, _sign_in)

@@ -186,8 +186,10 @@ def _settle(session: Session, claim: Claim, decisions: Mapping[str, Decision], a
             message = out.message if isinstance(out, SettlementRefused) else str(out)
             code = out.code if isinstance(out, SettlementRefused) else "invalid_record"
             raise ClaimRefused(422, code, f"结算 {item.setl_id} 不能赔付：{message}；请以相应原因不予赔付此次结算", f"decisions.{item.setl_id}")  # fmt: skip
-        if out.replayed:
-            raise ClaimRefused(409, "already_claimed", f"结算 {item.setl_id} 已经赔付过", f"decisions.{item.setl_id}")
+        if out.replayed:  # the hospital sent it one-stop after the claim was filed
+            raise ClaimRefused(
+                409, "already_claimed", f"结算 {item.setl_id} 已一站式结算赔付过", f"decisions.{item.setl_id}"
+            )
         paid[item.setl_id] = out
     return paid
 

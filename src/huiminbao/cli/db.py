@@ -69,6 +69,9 @@ def load_demo(
         Path | None, typer.Option(help="roster .csv or .parquet; default: <var_dir>/demo/roster.{parquet,csv}")
     ] = None,
     persons: Annotated[int, typer.Option(help="size of the demo city when one is generated")] = 20_000,
+    claims: Annotated[
+        bool, typer.Option(help="file the demo's claims (off: the year can be replayed one-stop whole)")
+    ] = True,
 ) -> None:
     """Register the packaged plans, import the demo city's roster (generating the city first, ``hmb synth``:
     a synthetic Liaocheng 2024, when there is none yet), enroll its usual share in the plan, and file
@@ -84,7 +87,8 @@ def load_demo(
             _make_demo_city(persons)
         _load_roster(db, roster or default_roster())
         _enroll_demo(db, DEMO_PLAN)
-        _claims_demo(db, DEMO_PLAN)
+        if claims:
+            _claims_demo(db, DEMO_PLAN)
     finally:
         db.dispose()
 

@@ -216,6 +216,10 @@ def _answer_stored(session: Session, todo: dict[int, _Pending], out: list[Outcom
 
 
 def _replay(found: Settlement, digest: str, hospital_code: str) -> Outcome:
+    if found.source is SettlementSource.CLAIM:  # paid on a claim: a hospital's late send pays nothing more
+        return SettlementRefused(
+            409, "already_claimed", f"结算 {found.setl_id} 已在理赔申请中赔付，不能再一站式结算", "setlinfo.setl_id"
+        )
     if found.hospital_code != hospital_code:
         return SettlementRefused(409, "setl_id_conflict", f"结算 {found.setl_id} 已由其他机构提交", "setlinfo.setl_id")
     if found.body_sha256 != digest:

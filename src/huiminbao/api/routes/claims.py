@@ -22,7 +22,7 @@ from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow, actor_of
 from huiminbao.access.scope import check_plan, visible_plans
 from huiminbao.api.errors import ERRORS
-from huiminbao.calendar import default_calendar
+from huiminbao.calendar import CalendarError, default_calendar
 from huiminbao.claims import documents, queue, review
 from huiminbao.claims.eob import claim_eob_json, claim_eob_pdf
 from huiminbao.claims.models import Claim, ClaimChannel, ClaimState, DocumentKind
@@ -150,10 +150,13 @@ def list_claims(
         return {"total": len(claims), "claims": [out(request, c, user) for c in claims]}
     if plan:
         check_plan(user, plan)
-    rows, total = queue.queue(
-        session=session, calendar=calendar, today=today, plans=visible_plans(user), plan=plan, state=state,
-        within_days=within_days, assignee=user.username if mine else None, page=page,
-    )  # fmt: skip
+    try:
+        rows, total = queue.queue(
+            session=session, calendar=calendar, today=today, plans=visible_plans(user), plan=plan, state=state,
+            within_days=within_days, assignee=user.username if mine else None, page=page,
+        )  # fmt: skip
+    except CalendarError as exc:  # the days-left bound falls in a year the calendar does not know yet
+        raise ApiError(422, "calendar_not_covered", str(exc), "within_days") from None
     return {"total": total, "claims": [out(request, r.claim, user) for r in rows]}
 
 
