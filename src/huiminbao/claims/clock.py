@@ -42,8 +42,11 @@ def due_date(calendar: WorkingCalendar, claim: Claim, transitions: Sequence[Clai
     return calendar.add_working_days(claim.submitted_on, days, pauses(transitions))
 
 
-def days_left(calendar: WorkingCalendar, due: date, today: date) -> int:
-    """Working days from today to the due date; negative once it has passed."""
+def days_left(calendar: WorkingCalendar, due: date | None, today: date) -> int | None:
+    """Working days from today to the due date; negative once it has passed; None off the clock (paused
+    for documents, or decided)."""
+    if due is None:
+        return None
     if today <= due:
         return calendar.working_days_between(today, due)
     return -calendar.working_days_between(due, today)

@@ -68,7 +68,7 @@ def queue(
         .limit(PAGE)
         .offset((max(page, 1) - 1) * PAGE)
     ).all()
-    return [QueueRow(c, _left(calendar, c, today)) for c in rows], total
+    return [QueueRow(c, clock.days_left(calendar, c.due_date, today)) for c in rows], total
 
 
 def sla(
@@ -89,7 +89,7 @@ def sla(
         .where(*where, Claim.state == ClaimState.DOCUMENTS_REQUESTED)
         .order_by(Claim.paused_since)
     ).all()
-    rows = [QueueRow(c, _left(calendar, c, today)) for c in timed]
+    rows = [QueueRow(c, clock.days_left(calendar, c.due_date, today)) for c in timed]
     return {
         "overdue": [r for r in rows if r.days_left is not None and r.days_left < 0],
         "near": [r for r in rows if r.days_left is not None and r.days_left >= 0],
@@ -100,7 +100,3 @@ def sla(
 def of_persons(*, session: Session, person_ids: Collection[int]) -> list[Claim]:
     """A resident's claims (their own and their family's), newest first."""
     return list(session.scalars(sa.select(Claim).where(Claim.person_id.in_(person_ids)).order_by(Claim.id.desc())))
-
-
-def _left(calendar: WorkingCalendar, claim: Claim, today: date) -> int | None:
-    return None if claim.due_date is None else clock.days_left(calendar, claim.due_date, today)

@@ -10,7 +10,7 @@ from huiminbao.calendar import WorkingCalendar
 from huiminbao.claims import clock
 from huiminbao.claims.models import BureauRecord, Claim, ClaimChannel, ClaimDocument, DocumentKind, RejectReason
 from huiminbao.claims.service import Stay, reason_text
-from huiminbao.claims.states import DOCUMENT_NAMES, REASON_TEXT, STATE_NAMES
+from huiminbao.claims.states import ACTOR_NAMES, DOCUMENT_NAMES, REASON_TEXT, STATE_NAMES
 from huiminbao.money import to_yuan
 
 
@@ -128,7 +128,7 @@ def claim_out(claim: Claim, *, calendar: WorkingCalendar, today: date, staff: bo
         claim_no=claim.claim_no or "", psn_no=claim.psn_no, plan=claim.plan_id, channel=claim.channel.value,
         state=claim.state.value, state_name=STATE_NAMES[claim.state], submitted_on=claim.submitted_on,
         due_date=claim.due_date,
-        days_left=None if claim.due_date is None else clock.days_left(calendar, claim.due_date, today),
+        days_left=clock.days_left(calendar, claim.due_date, today),
         requested=claim.requested, assignee=claim.assignee if staff else None,
         claimed=to_yuan(claim.claimed_fen),
         payout=None if claim.payout_fen is None else to_yuan(claim.payout_fen),
@@ -145,7 +145,7 @@ def claim_out(claim: Claim, *, calendar: WorkingCalendar, today: date, staff: bo
         documents=[document_out(d) for d in claim.documents],
         transitions=[
             TransitionOut(to_state=t.to_state.value, state_name=STATE_NAMES[t.to_state], on=t.on,
-                          actor=t.actor if staff else _who(t.role), reason=t.reason)
+                          actor=t.actor if staff else ACTOR_NAMES.get(t.role, "系统"), reason=t.reason)
             for t in claim.transitions
         ],
     )  # fmt: skip
@@ -162,10 +162,3 @@ def item_reason(code: RejectReason | None, note: str | None) -> str | None:
     if code is None:
         return note
     return f"{REASON_TEXT[code]}：{note}" if note else REASON_TEXT[code]
-
-
-def _who(role: str) -> str:
-    """Residents see who acted by role, not by staff name."""
-    return {"resident": "本人", "clerk": "柜面", "adjuster": "理赔审核", "finance": "财务", "admin": "管理员"}.get(
-        role, "系统"
-    )

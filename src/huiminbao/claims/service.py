@@ -29,6 +29,7 @@ from huiminbao.claims.models import (
     ClaimState,
     ClaimTransition,
     DocumentKind,
+    ItemDecision,
     RejectReason,
 )
 from huiminbao.claims.states import OPEN, REASON_TEXT, STATE_NAMES, IllegalTransition, check
@@ -185,7 +186,7 @@ def file_claim(
     session.flush()  # a stay another claim took a moment ago fails here on the unique index: IntegrityError
     claim.claim_no = f"LP{today:%Y%m%d}{claim.id:08d}"
     _record(session, claim, None, S.SUBMITTED, actor, None, today)
-    claim.due_date = clock.due_date(default_calendar(), claim, [], clock.claim_days(claim.plan_id))
+    _retime(claim, S.SUBMITTED)
     _notify(session, claim, S.SUBMITTED, f"已收到您的理赔申请 {claim.claim_no}，将于 {claim.due_date} 前办结")
     return claim
 
@@ -211,17 +212,22 @@ def move(
         claim.paused_since, claim.requested = today, reason
     elif before is S.DOCUMENTS_REQUESTED:
         claim.paused_since = None
-    if to is S.DOCUMENTS_REQUESTED or to not in OPEN:
-        claim.due_date = None  # paused, or decided: off the clock
-    else:
-        days = clock.claim_days(claim.plan_id)
-        claim.due_date = clock.due_date(default_calendar(), claim, list(claim.transitions), days)
+    _retime(claim, to)
     if to not in OPEN:
         claim.locked_by = claim.locked_until = None
         if to in (S.REJECTED, S.WITHDRAWN):
             for item in claim.items:
                 item.active = False
     _notify(session, claim, to, _message(claim, to, reason))
+
+
+def _retime(claim: Claim, state: ClaimState) -> None:
+    """The due date for the claim entering ``state``, from its transitions so far (their pauses)."""
+    if state is S.DOCUMENTS_REQUESTED or state not in OPEN:
+        claim.due_date = None  # paused, or decided: off the clock
+    else:
+        days = clock.claim_days(claim.plan_id)
+        claim.due_date = clock.due_date(default_calendar(), claim, list(claim.transitions), days)
 
 
 def reject(
@@ -232,7 +238,7 @@ def reject(
         raise ClaimRefused(422, "reason_required", "选择「其他原因」时请写明理由", "note")
     claim.reason_code, claim.reason, claim.decided_on, claim.payout_fen = code, (note or "").strip() or None, today, 0
     for item in claim.items:
-        item.decision, item.reason_code = item.decision.REJECTED, code
+        item.decision, item.reason_code = ItemDecision.REJECTED, code
     move(session=session, claim=claim, to=S.REJECTED, actor=actor, today=today, reason=reason_text(claim))
 
 

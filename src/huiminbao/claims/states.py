@@ -58,6 +58,16 @@ DOCUMENT_NAMES: dict[DocumentKind, str] = {
 }
 
 
+ACTOR_NAMES: dict[str, str] = {
+    "resident": "本人",
+    "clerk": "柜面",
+    "adjuster": "理赔审核",
+    "finance": "财务",
+    "admin": "管理员",
+}
+"""Who made a change, as a resident is shown it: by role, not by staff name (others: 系统)."""
+
+
 class IllegalTransition(Exception):
     """A change of state the table does not allow."""
 

@@ -31,7 +31,7 @@ from huiminbao.claims import clock, queue, review
 from huiminbao.claims.models import Claim, ClaimChannel, ClaimState, DocumentKind, ItemDecision, RejectReason
 from huiminbao.claims.schemas import DecideIn, DecisionIn, PaidIn, PaymentIn, RejectIn, RequestIn
 from huiminbao.claims.service import ClaimRefused, add_document, family_ids, file_claim, may_act_for, stays
-from huiminbao.claims.states import DECIDED, DOCUMENT_NAMES, OPEN, REASON_TEXT, STATE_NAMES
+from huiminbao.claims.states import ACTOR_NAMES, DECIDED, DOCUMENT_NAMES, OPEN, REASON_TEXT, STATE_NAMES
 from huiminbao.db import SessionDep
 from huiminbao.db.base import utcnow
 from huiminbao.enrollment.models import InsuredPerson
@@ -53,7 +53,6 @@ PayerDep = Annotated[User, Depends(SignedIn(Role.FINANCE))]
 Texts = Annotated[list[str], Form()]
 Files = Annotated[list[UploadFile | str], File()]  # an empty file input may arrive as an empty string
 UPLOAD_ROWS = 3
-WHO = {"resident": "本人", "clerk": "柜面", "adjuster": "理赔审核", "finance": "财务", "admin": "管理员"}
 PAYABLE = (ClaimState.APPROVED, ClaimState.PARTLY_APPROVED)
 DECISIONS = {ItemDecision.PENDING: "待核定", ItemDecision.APPROVED: "核准赔付", ItemDecision.REJECTED: "不予赔付"}
 COMMON = {
@@ -204,7 +203,7 @@ def my_claims_page(request: Request, session: SessionDep, user: FilerDep, psn_no
         ids = set(session.scalars(sa.select(InsuredPerson.id).where(InsuredPerson.psn_no == psn_no.strip())))
     found = queue.of_persons(session=session, person_ids=ids) if ids else []
     calendar, today = default_calendar(), _today(request)
-    rows = [(c, None if c.due_date is None else clock.days_left(calendar, c.due_date, today)) for c in found]
+    rows = [(c, clock.days_left(calendar, c.due_date, today)) for c in found]
     context = {
         **COMMON,
         "rows": rows,
@@ -236,8 +235,6 @@ def _fen(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _clock(request: Request, claim: Claim) -> int | None:
-    if claim.due_date is None:
-        return None
     return clock.days_left(default_calendar(), claim.due_date, _today(request))
 
 
@@ -251,7 +248,7 @@ def _claim_page(
         **COMMON,
         "c": claim,
         "staff": staff,
-        "who": (lambda t: t.actor) if staff else (lambda t: WHO.get(t.role, "系统")),
+        "who": (lambda t: t.actor) if staff else (lambda t: ACTOR_NAMES.get(t.role, "系统")),
         "days_left": _clock(request, claim),
         "open": claim.state in OPEN,
         "decided": claim.state in DECIDED,
