@@ -33,7 +33,8 @@ from huiminbao.claims.models import (
     RejectReason,
 )
 from huiminbao.claims.states import OPEN, REASON_TEXT, STATE_NAMES, IllegalTransition, check
-from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyOrder
+from huiminbao.enrollment.models import InsuredPerson, Policy
+from huiminbao.enrollment.policies import family
 from huiminbao.identity import audit
 from huiminbao.identity.models import Role, User
 from huiminbao.money import to_yuan
@@ -67,29 +68,16 @@ def get_claim_or_raise(*, session: Session, claim_no: str) -> Claim:
     return found
 
 
-def family_ids(*, session: Session, psn_no: str) -> set[int]:
-    """The resident's own person id and those of everyone whose policy they paid (their family)."""
-    me = session.scalars(sa.select(InsuredPerson.id).where(InsuredPerson.psn_no == psn_no)).one_or_none()
-    if me is None:
-        return set()
-    paid = session.scalars(
-        sa.select(Policy.person_id)
-        .join(PolicyOrder, PolicyOrder.id == Policy.order_id)
-        .where(PolicyOrder.payer_id == me)
-    )
-    return {me, *paid}
-
-
 def may_act_for(*, session: Session, user: User, person: InsuredPerson) -> bool:
     """A resident for themselves and their family; counter clerks and adjusters for anyone."""
     if user.role is Role.RESIDENT:
-        return user.psn_no is not None and person.id in family_ids(session=session, psn_no=user.psn_no)
+        return user.psn_no is not None and person.id in family(session=session, psn_no=user.psn_no).values()
     return user.role in (Role.CLERK, Role.ADJUSTER, Role.ADMIN)
 
 
 def may_see(*, session: Session, user: User, claim: Claim) -> bool:
     if user.role is Role.RESIDENT:
-        return user.psn_no is not None and claim.person_id in family_ids(session=session, psn_no=user.psn_no)
+        return user.psn_no is not None and claim.person_id in family(session=session, psn_no=user.psn_no).values()
     return user.role in (Role.CLERK, Role.ADJUSTER, Role.FINANCE, Role.SUPERVISOR, Role.ADMIN)
 
 

@@ -56,6 +56,24 @@ def resident_may_see(held: Held, psn_no: str | None, *, session: Session) -> boo
     return payer is not None and payer.psn_no == psn_no
 
 
+def family(*, session: Session, psn_no: str) -> dict[str, int]:
+    """The persons a resident acts for, person number to key: themselves first, then everyone whose policy
+    they paid (their family), by person number; empty when the resident is not in the roster. Claims and
+    service cases use it; a single policy's check is ``resident_may_see``."""
+    me = session.scalars(sa.select(InsuredPerson.id).where(InsuredPerson.psn_no == psn_no)).one_or_none()
+    if me is None:
+        return {}
+    paid = session.execute(
+        sa.select(InsuredPerson.psn_no, InsuredPerson.id)
+        .join(Policy, Policy.person_id == InsuredPerson.id)
+        .join(PolicyOrder, PolicyOrder.id == Policy.order_id)
+        .where(PolicyOrder.payer_id == me, InsuredPerson.id != me)
+        .distinct()
+        .order_by(InsuredPerson.psn_no)
+    )
+    return {psn_no: me, **{p: i for p, i in paid}}
+
+
 def resident_pays_for(*, session: Session, order: PolicyOrder, psn_no: str | None) -> bool:
     """Whether this resident is the payer of the order."""
     payer = session.get(InsuredPerson, order.payer_id) if order.payer_id is not None else None

@@ -24,11 +24,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from huiminbao.calendar import CalendarError, default_calendar
 from huiminbao.db.base import utcnow
-from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyOrder
+from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.enrollment.policies import family
 from huiminbao.identity import audit
 from huiminbao.identity.phone import redact_phones
 from huiminbao.identity.pii import redact_certnos
@@ -123,21 +124,6 @@ def due_after(day: date, working_days: int) -> date:
         ) from None
 
 
-def family_psn_nos(*, session: Session, psn_no: str) -> list[str]:
-    """The resident and everyone on an order they paid for (the family they may act for), in that order."""
-    payer = aliased(InsuredPerson)
-    rows = session.scalars(
-        sa.select(InsuredPerson.psn_no)
-        .join(Policy, Policy.person_id == InsuredPerson.id)
-        .join(PolicyOrder, PolicyOrder.id == Policy.order_id)
-        .join(payer, payer.id == PolicyOrder.payer_id)
-        .where(payer.psn_no == psn_no, InsuredPerson.psn_no != psn_no)
-        .distinct()
-        .order_by(InsuredPerson.psn_no)
-    ).all()
-    return [psn_no, *rows]
-
-
 def _case_no(day: date) -> str:
     """A case number: KF, the date, 8 random digits (unique by constraint)."""
     return f"KF{day:%Y%m%d}{secrets.randbelow(10**8):08d}"
@@ -156,7 +142,7 @@ def open_case(
         if resident.psn_no is None:
             raise ServiceError(403, "no_person", "账号未关联参保人，无法提交诉求", "psn_no")
         psn_no = psn_no or resident.psn_no
-        if psn_no not in family_psn_nos(session=session, psn_no=resident.psn_no):
+        if psn_no != resident.psn_no and psn_no not in family(session=session, psn_no=resident.psn_no):
             raise ServiceError(403, "not_own_family", "只能为本人或本人为其投保的家人提交诉求", "psn_no")
     elif channel not in STAFF_CHANNELS:
         raise ServiceError(
@@ -455,7 +441,6 @@ __all__ = [
     "due_after",
     "escalate",
     "escalate_overdue",
-    "family_psn_nos",
     "get_case",
     "list_cases",
     "notify_resident",

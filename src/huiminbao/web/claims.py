@@ -30,11 +30,12 @@ from huiminbao.calendar import default_calendar
 from huiminbao.claims import clock, queue, review
 from huiminbao.claims.models import Claim, ClaimChannel, ClaimState, DocumentKind, ItemDecision, RejectReason
 from huiminbao.claims.schemas import DecideIn, DecisionIn, PaidIn, PaymentIn, RejectIn, RequestIn
-from huiminbao.claims.service import ClaimRefused, add_document, family_ids, file_claim, may_act_for, stays
+from huiminbao.claims.service import ClaimRefused, add_document, file_claim, may_act_for, stays
 from huiminbao.claims.states import ACTOR_NAMES, DECIDED, DOCUMENT_NAMES, OPEN, REASON_TEXT, STATE_NAMES
 from huiminbao.db import SessionDep
 from huiminbao.db.base import utcnow
 from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.enrollment.policies import family
 from huiminbao.identity.models import Hospital, Role, User
 from huiminbao.money import to_fen
 from huiminbao.plans import list_plans
@@ -115,11 +116,8 @@ def _family(session: Session, user: User) -> list[tuple[str, str]]:
     """The persons a resident may claim for: themselves first, then those whose policy they paid."""
     if user.role is not Role.RESIDENT or not user.psn_no:
         return []
-    ids = family_ids(session=session, psn_no=user.psn_no)
-    others = session.scalars(
-        sa.select(InsuredPerson.psn_no).where(InsuredPerson.id.in_(ids), InsuredPerson.psn_no != user.psn_no)
-    )
-    return [(user.psn_no, f"本人（{user.psn_no}）"), *((p, f"家人（{p}）") for p in sorted(others))]
+    others = [p for p in family(session=session, psn_no=user.psn_no) if p != user.psn_no]
+    return [(user.psn_no, f"本人（{user.psn_no}）"), *((p, f"家人（{p}）") for p in others)]
 
 
 def _new_page(
@@ -198,7 +196,7 @@ def file_claim_page(
 def my_claims_page(request: Request, session: SessionDep, user: FilerDep, psn_no: str = "") -> Response:
     """A resident's own and family's claims; a clerk looks a person's up by 人员编号."""
     if user.role is Role.RESIDENT:
-        ids = family_ids(session=session, psn_no=user.psn_no or "")
+        ids = set(family(session=session, psn_no=user.psn_no or "").values())
     else:
         ids = set(session.scalars(sa.select(InsuredPerson.id).where(InsuredPerson.psn_no == psn_no.strip())))
     found = queue.of_persons(session=session, person_ids=ids) if ids else []

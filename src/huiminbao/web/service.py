@@ -18,6 +18,7 @@ from huiminbao.access.policies import SignedIn, actor_of, check_csrf
 from huiminbao.access.scope import visible_plans
 from huiminbao.api.routes.service import resident_of
 from huiminbao.db import SessionDep
+from huiminbao.enrollment.policies import family
 from huiminbao.identity.models import Role, User
 from huiminbao.service import lookup
 from huiminbao.service import service as svc
@@ -47,7 +48,7 @@ def _enum(cls: Any, value: str) -> Any:
 
 
 def _family(session: SessionDep, user: User) -> list[str]:
-    return svc.family_psn_nos(session=session, psn_no=user.psn_no) if user.psn_no else []
+    return (list(family(session=session, psn_no=user.psn_no)) or [user.psn_no]) if user.psn_no else []
 
 
 def _new_page(request: Request, session: SessionDep, user: User, status: int = 200, **extra: Any) -> Response:

@@ -43,7 +43,6 @@ from huiminbao.claims.schemas import (
 from huiminbao.claims.service import (
     ClaimRefused,
     add_document,
-    family_ids,
     file_claim,
     get_claim_or_raise,
     may_act_for,
@@ -55,6 +54,7 @@ from huiminbao.claims.service import (
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.epolicy import EPolicyError
 from huiminbao.enrollment.models import InsuredPerson
+from huiminbao.enrollment.policies import family
 from huiminbao.identity.models import Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
@@ -146,7 +146,9 @@ def list_claims(
     state), filtered by plan, days left and assignee."""
     today, calendar = today_of(request), default_calendar()
     if user.role is Role.RESIDENT:
-        claims = queue.of_persons(session=session, person_ids=family_ids(session=session, psn_no=user.psn_no or ""))
+        claims = queue.of_persons(
+            session=session, person_ids=family(session=session, psn_no=user.psn_no or "").values()
+        )
         return {"total": len(claims), "claims": [out(request, c, user) for c in claims]}
     if plan:
         check_plan(user, plan)
