@@ -21,6 +21,7 @@ from huiminbao.cli import serve as serve_cli
 from huiminbao.cli import service as service_cli
 from huiminbao.cli import settle as settle_cli
 from huiminbao.cli import synth as synth_cli
+from huiminbao.cli import whatif as whatif_cli
 from huiminbao.cli import yearend as yearend_cli
 
 app = typer.Typer(help="惠民保 platform: plans, adjudication, synthetic data, database, server.", no_args_is_help=True)
@@ -45,6 +46,7 @@ app.command("serve")(serve_cli.serve)
 app.command("settle")(settle_cli.settle)
 app.command("year-end")(yearend_cli.yearend)
 app.command("replay")(replay_cli.replay)
+app.command("whatif")(whatif_cli.whatif)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

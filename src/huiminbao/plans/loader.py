@@ -202,12 +202,27 @@ def load_plan_file(path: str | Path, *, catalogs: Mapping[str, Catalog] | None =
     """Load one plan file; raise PlanError naming the file and every bad field. ``catalogs`` (by file
     name) stand in for the files in force: how a catalog upload is tried on the plans that use it."""
     path = Path(path)
-    data = _read_yaml(path)
+    return _validated(_read_yaml(path), path, catalogs or {})
+
+
+def load_plan_text(text: str, name: str, *, catalogs: Mapping[str, Catalog] | None = None) -> Compiled:
+    """A plan given as YAML text (a candidate pasted on a page or sent to the API), validated exactly as a
+    plan file; errors name ``name`` as the file."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanError(name, [("", M.yaml_message(exc))]) from exc
+    except ValueError as exc:  # a date YAML cannot construct
+        raise PlanError(name, [("", M.read_message(exc))]) from exc
+    return _validated(data, Path(name), catalogs or {})
+
+
+def _validated(data: Any, path: Path, catalogs: Mapping[str, Catalog]) -> Compiled:
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         raise PlanError(str(path), M.problems(exc)) from exc
-    return _compile(plan, path, catalogs or {})
+    return _compile(plan, path, catalogs)
 
 
 def _compile(plan: Plan, path: Path, given: Mapping[str, Catalog]) -> Compiled:

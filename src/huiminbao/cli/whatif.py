@@ -1,0 +1,127 @@
+"""``hmb whatif``: a candidate plan priced on a past year's files beside the base plan (``supervision.whatif``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from huiminbao.engine.prepare import EngineError
+from huiminbao.money import bp_to_percent, to_yuan_grouped
+from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
+from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
+from huiminbao.settlement.reader import RecordError
+from huiminbao.supervision.whatif import (
+    Comparison,
+    WhatIfError,
+    Year,
+    claimable,
+    columns,
+    compare,
+    load_candidate,
+    target_bp,
+)
+
+
+def whatif(
+    base: str = typer.Option(..., help="the plan that paid the year, e.g. liaocheng-2024"),
+    candidate: Path = typer.Option(..., help="the candidate plan file (YAML), validated as any plan file"),
+    tier: str | None = typer.Option(None, help="price everyone in this tier of the candidate (default: their own)"),
+    settlements: Path = typer.Option(..., help="the year's settlements (setlinfo), .csv or .parquet"),
+    fee_lines: Path = typer.Option(..., help="the year's fee lines (feedetl), .csv or .parquet"),
+    insured: Path = typer.Option(..., help="the year's insured persons, .csv or .parquet"),
+    target_loss_ratio: str | None = typer.Option(
+        None, help='target loss ratio, "80%" or "0.8" (default: the plan\'s floor)'
+    ),
+    as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout, amounts as yuan strings"),
+) -> None:
+    """Price a candidate plan on a past year side by side with the base plan."""
+    err = Console(stderr=True)
+    started = time.perf_counter()
+    try:
+        current = compiled_plan(base)
+        proposed = load_candidate(candidate)
+        goal = target_bp(target_loss_ratio, current)
+        year = Year(
+            settlements=read_settlements(settlements, columns(current, proposed)),
+            fee_lines=read_fee_lines(fee_lines, claimable(current, proposed)),
+            insured=read_insured(insured),
+        )
+        result = compare(current, proposed, year, tier=tier, target=goal)
+    except PlanNotFound as exc:
+        err.print(f"--base：{exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except WhatIfError as exc:
+        err.print(f"--{(exc.field or '').replace('_', '-')}：{exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except (PlanError, RecordError, EngineError, PlanIncomplete) as exc:
+        err.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    Console().print(*tables(result))
+    for note in result.notes:
+        err.print(f"注：{note}", markup=False, soft_wrap=True)
+    err.print(f"{result.settlements:,} 条结算记录，两次理算共 {time.perf_counter() - started:.2f} 秒")
+
+
+def _yuan(fen: int | None, signed: bool = False) -> str:
+    if fen is None:
+        return "—"
+    return ("+" if signed and fen > 0 else "") + to_yuan_grouped(fen)
+
+
+def _bp(bp: int | None, signed: bool = False) -> str:
+    if bp is None:
+        return "—"
+    return ("+" if signed and bp > 0 else "") + bp_to_percent(bp)
+
+
+def _count(n: int, signed: bool = False) -> str:
+    return ("+" if signed and n > 0 else "") + f"{n:,}"
+
+
+def tables(c: Comparison) -> tuple[Table, Table]:
+    """The side-by-side table (base | candidate | change) and the deciles of the payout per person paid."""
+    b, k = c.base, c.candidate
+    title = (
+        f"试算定价：{c.settlements:,} 条结算，参保 {c.persons:,} 人，现行保费人均 {_yuan(c.premium_per_person)} 元，"
+        f"保费收入 {_yuan(c.premium_income)} 元"
+    )
+    table = Table("项目", f"基准 {b.plan_id}", f"候选 {k.plan_id}", "变化", title=title)
+    for x, name in c.liabilities:
+        pb, pk = b.payout.get(x, 0), k.payout.get(x, 0)
+        table.add_row(f"{name}（元）", _yuan(pb), _yuan(pk), _yuan(pk - pb, True))
+        nb, nk = b.paid.get(x, 0), k.paid.get(x, 0)
+        table.add_row(f"{name}（获赔人数）", _count(nb), _count(nk), _count(nk - nb, True))
+    table.add_row("赔付合计（元）", _yuan(b.total), _yuan(k.total), _yuan(k.total - b.total, True))
+    table.add_row(
+        "获赔人数", _count(b.persons_paid), _count(k.persons_paid), _count(k.persons_paid - b.persons_paid, True)
+    )
+    lr = None if b.loss_ratio is None or k.loss_ratio is None else k.loss_ratio - b.loss_ratio
+    points = "—" if lr is None else _bp(lr, True).removesuffix("%") + " 个百分点"
+    table.add_row("赔付率（现行保费）", _bp(b.loss_ratio), _bp(k.loss_ratio), points)
+    need = (
+        None
+        if b.premium_for_target is None or k.premium_for_target is None
+        else k.premium_for_target - b.premium_for_target
+    )
+    table.add_row(
+        f"赔付率 {bp_to_percent(c.target)} 所需人均保费（元）",
+        _yuan(b.premium_for_target), _yuan(k.premium_for_target), _yuan(need, True),
+    )  # fmt: skip
+    spread = Table(
+        "获赔人赔付分位", "基准（元）", "候选（元）", title="获赔人每人全年赔付的十分位（各十分之一人中的最高额）"
+    )
+    for i in range(10):
+        spread.add_row(
+            f"{(i + 1) * 10}%",
+            _yuan(b.deciles[i]) if b.deciles else "—",
+            _yuan(k.deciles[i]) if k.deciles else "—",
+        )
+    return table, spread

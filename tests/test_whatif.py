@@ -1,0 +1,218 @@
+"""What-if pricing (issue 11): a candidate plan priced on a past year beside the base plan, exact to the fen,
+through the pure comparison, ``hmb whatif``, ``POST /api/v1/whatif`` and the page."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from huiminbao.cli.main import app as cli
+from huiminbao.plans import PlanError, compiled_plan
+from huiminbao.plans.loader import DATA_DIR
+from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
+from huiminbao.supervision.whatif import WhatIfError, Year, compare, load_candidate, target_bp
+from tests.records import SD, drug, stay
+
+BASE = "liaocheng-2024"
+runner = CliRunner()
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    fields = sorted({k for r in rows for k in r})
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def base_doc() -> dict[str, Any]:
+    return yaml.safe_load((DATA_DIR / f"{BASE}.yaml").read_text(encoding="utf-8"))
+
+
+def candidate(tmp_path: Path, change: Any = None, name: str = "candidate.yaml") -> Path:
+    """Next year's draft: liaocheng-2024 re-dated to 2025, changed by ``change(doc)``."""
+    doc = base_doc()
+    doc.update(id="liaocheng-2025-draft", year=2025, cover={"start": "2025-01-01", "end": "2025-12-31"})
+    if change:
+        change(doc)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def liability(doc: dict[str, Any], lid: str) -> dict[str, Any]:
+    """A liability of the plan's first tier (or of the tier given)."""
+    tier = doc["tiers"][0] if "tiers" in doc else doc
+    return next(x for x in tier["liabilities"] if x["id"] == lid)
+
+
+def lower_deductible(doc: dict[str, Any]) -> None:
+    liability(doc, "inpatient_inscope")["deductible"] = 15000
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """A tiny hand-made year: P1 owes 40,000 in scope after funds, P2 20,000, P3 a specific drug of 30,000
+    out of pocket at a county hospital, P4 nothing; four insured at 89 yuan."""
+    stays = [
+        stay("S1", psn_no="P1", inscp=100_000, funds=60_000),
+        stay("S2", psn_no="P2", inscp=30_000, funds=10_000),
+        stay("S3", psn_no="P3", ownpay=30_000),
+    ]
+    lines = [{"setl_id": "S3", **drug(SD, ownpay=30_000)}]
+    people = [{"psn_no": p, "insutype": "390"} for p in ("P1", "P2", "P3", "P4")]
+    return {
+        "settlements": write_csv(tmp_path / "s.csv", stays),
+        "fee_lines": write_csv(tmp_path / "l.csv", lines),
+        "insured": write_csv(tmp_path / "p.csv", people),
+    }
+
+
+def year(files: dict[str, Path]) -> Year:
+    return Year(
+        settlements=read_settlements(files["settlements"]),
+        fee_lines=read_fee_lines(files["fee_lines"]),
+        insured=read_insured(files["insured"]),
+    )
+
+
+def test_a_lower_deductible_pays_more_to_the_fen(tmp_path: Path, files: dict[str, Path]) -> None:
+    # base: P1 (40,000 - 16,000) x 80% = 19,200; P2 (20,000 - 16,000) x 80% = 3,200;
+    #       P3 specific drug (30,000 - 16,000) x 80% = 11,200; total 33,600
+    # candidate deductible 15,000 in scope: P1 20,000, P2 4,000; P3 unchanged; total 35,200
+    got = compare(compiled_plan(BASE), load_candidate(candidate(tmp_path, lower_deductible)), year(files))
+    b, c = got.base, got.candidate
+    assert b.payout == {"inpatient_inscope": 2_240_000, "specific_drugs": 1_120_000}
+    assert c.payout == {"inpatient_inscope": 2_400_000, "specific_drugs": 1_120_000}
+    assert (b.paid["inpatient_inscope"], c.paid["inpatient_inscope"]) == (2, 2)
+    assert (b.total, c.total, b.persons_paid, c.persons_paid) == (3_360_000, 3_520_000, 3, 3)
+    assert b.deciles[-1] == 1_920_000 and b.deciles[0] == 320_000 and len(b.deciles) == 10
+    assert got.premium_income == 4 * 8_900 and got.persons == 4 and got.target == 8_000
+    # loss ratio 33,600 / 356 = 9438.2022..% -> 943,820 bp; premium for 80%: 33,600 / 0.8 / 4 = 10,500
+    assert (b.loss_ratio, b.premium_for_target) == (943_820, 1_050_000)
+    # 35,200 / 0.8 / 4 = 11,000
+    assert c.premium_for_target == 1_100_000
+    doc = got.to_json()
+    assert doc["change"]["payout"] == "1600.00" and doc["change"]["liabilities"]["specific_drugs"]["payout"] == "0.00"
+    assert doc["base"]["loss_ratio"] == "9438.2%" and doc["target_loss_ratio"] == "80%"
+    assert any("2025-01-01" in n and "2024-01-01" in n for n in got.notes)  # re-dated, and said so
+
+
+def test_a_candidate_identical_to_the_base_changes_nothing(tmp_path: Path, files: dict[str, Path]) -> None:
+    got = compare(compiled_plan(BASE), load_candidate(DATA_DIR / f"{BASE}.yaml"), year(files))
+    assert got.base.payout == got.candidate.payout and got.base.deciles == got.candidate.deciles
+    change = got.to_json()["change"]
+    assert change["payout"] == "0.00" and change["persons_paid"] == 0 and change["loss_ratio"] == "0%"
+    assert all(v == {"payout": "0.00", "persons": 0} for v in change["liabilities"].values())
+    assert got.notes == ()
+
+
+def test_a_new_liability_appears_with_zero_on_the_base(tmp_path: Path, files: dict[str, Path]) -> None:
+    def outpatient(doc: dict[str, Any]) -> None:
+        doc["tiers"][0]["liabilities"].append(
+            {
+                "id": "outpatient_special",
+                "name": "门诊慢特病自付费用",
+                "when": "med_type == '14'",
+                "base": "max(inscp_scp_amt - fund_pay_sumamt, 0)",
+                "deductible": 5000,
+                "ratio": "50%",
+                "limit": 100000,
+            }
+        )
+        doc["tiers"][0]["precedence"].append("outpatient_special")
+
+    rows = [
+        stay("S1", psn_no="P1", inscp=100_000, funds=60_000),
+        stay("S4", psn_no="P4", med_type="14", inscp=25_000, funds=5_000),
+    ]
+    files["settlements"] = write_csv(tmp_path / "s2.csv", rows)
+    got = compare(compiled_plan(BASE), load_candidate(candidate(tmp_path, outpatient)), year(files))
+    assert got.liabilities[-1] == ("outpatient_special", "门诊慢特病自付费用")
+    assert "outpatient_special" not in got.base.payout
+    assert got.candidate.payout["outpatient_special"] == 750_000  # (20,000 - 5,000) x 50%
+    doc = got.to_json()
+    assert doc["base"]["liabilities"]["outpatient_special"] == {"payout": "0.00", "persons": 0}
+    assert doc["change"]["liabilities"]["outpatient_special"] == {"payout": "7500.00", "persons": 1}
+
+
+def test_the_premium_for_the_target_is_rounded_once_half_up(tmp_path: Path, files: dict[str, Path]) -> None:
+    # 33,600 / 0.7 / 4 = 12,000 exactly; / 0.9 / 4 = 9,333.333.. -> 9,333.33; 3 persons at 0.8: 14,000
+    plan, same = compiled_plan(BASE), load_candidate(DATA_DIR / f"{BASE}.yaml")
+    assert compare(plan, same, year(files), target=target_bp("70%", plan)).base.premium_for_target == 1_200_000
+    assert compare(plan, same, year(files), target=target_bp("0.9", plan)).base.premium_for_target == 933_333
+    assert target_bp(None, plan) == 8_000 and target_bp("0.8", plan) == target_bp("80%", plan) == 8_000
+    for bad in ("八成", "0", "-5%", "80.001%"):
+        with pytest.raises(WhatIfError) as exc:
+            target_bp(bad, plan)
+        assert exc.value.field == "target_loss_ratio"
+
+
+def test_a_bad_candidate_names_the_file_and_field(tmp_path: Path) -> None:
+    path = candidate(tmp_path, lambda d: liability(d, "inpatient_inscope").update(ratio="八成"))
+    with pytest.raises(PlanError) as exc:
+        load_candidate(path)
+    assert exc.value.file == str(path)
+    assert any(p.startswith("tiers[0].liabilities[0].ratio") for p, _ in exc.value.problems)
+
+
+def test_a_new_tier_priced_for_everyone(tmp_path: Path, files: dict[str, Path]) -> None:
+    def plus(doc: dict[str, Any]) -> None:
+        tier = json.loads(json.dumps(doc["tiers"][0]))
+        tier.update(id="plus", name="升级版", premiums=[{"amount": 129}])
+        liability(tier, "inpatient_inscope")["deductible"] = 10000
+        doc["tiers"].append(tier)
+        doc["default_tier"] = "standard"
+
+    got = compare(compiled_plan(BASE), load_candidate(candidate(tmp_path, plus)), year(files), tier="plus")
+    assert (got.base.tier, got.candidate.tier) == ("standard", "plus")
+    assert (
+        got.candidate.payout["inpatient_inscope"] == 2_400_000 + 800_000
+    )  # (40,000 - 10,000) x 80% + (20,000 - 10,000) x 80%
+    assert got.premium_income == 4 * 8_900  # today's premium: the base plan's
+    assert any("standard" in n for n in got.notes)
+    with pytest.raises(WhatIfError) as exc:
+        compare(compiled_plan(BASE), load_candidate(candidate(tmp_path, plus)), year(files), tier="gold")
+    assert exc.value.field == "tier"
+
+
+def cli_args(tmp_path: Path, files: dict[str, Path], *extra: str) -> list[str]:
+    args = ["whatif", "--base", BASE, "--candidate", str(candidate(tmp_path, lower_deductible))]
+    for name, path in files.items():
+        args += [f"--{name.replace('_', '-')}", str(path)]
+    return [*args, *extra]
+
+
+def test_cli_prints_the_side_by_side_table(tmp_path: Path, files: dict[str, Path]) -> None:
+    res = runner.invoke(cli, cli_args(tmp_path, files), env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "基本医疗保险范围内住院自付医疗费用" in res.output and "+1,600.00" in res.output
+    assert "10,500.00" in res.output and "11,000.00" in res.output and "赔付率" in res.output
+
+
+def test_cli_json_is_one_document_with_yuan_strings(tmp_path: Path, files: dict[str, Path]) -> None:
+    res = runner.invoke(cli, cli_args(tmp_path, files, "--json", "--target-loss-ratio", "0.7"))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["base"]["payout"] == "33600.00" and doc["candidate"]["payout"] == "35200.00"
+    assert doc["base"]["premium_for_target"] == "12000.00" and doc["target_loss_ratio"] == "70%"
+    assert doc["premium_per_person"] == "89.00" and doc["persons"] == 4
+
+
+def test_cli_refuses_bad_input_naming_file_and_field(tmp_path: Path, files: dict[str, Path]) -> None:
+    bad = candidate(tmp_path, lambda d: liability(d, "inpatient_inscope").pop("base"), "bad.yaml")
+    args = cli_args(tmp_path, files)
+    args[args.index("--candidate") + 1] = str(bad)
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 2 and "bad.yaml" in res.output and "tiers[0].liabilities[0].base" in res.output
+    res = runner.invoke(cli, cli_args(tmp_path, files, "--target-loss-ratio", "eighty"))
+    assert res.exit_code == 2 and "target-loss-ratio" in res.output
+    res = runner.invoke(cli, [*cli_args(tmp_path, files)[:2], "nowhere-2024", *cli_args(tmp_path, files)[3:]])
+    assert res.exit_code == 2 and "nowhere-2024" in res.output
