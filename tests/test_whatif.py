@@ -5,18 +5,35 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
+import sqlalchemy as sa
 import yaml
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from huiminbao.cli.main import app as cli
+from huiminbao.db import Database, migrate
+from huiminbao.enrollment.bulk import enroll_share
+from huiminbao.enrollment.roster_store import Keys, import_roster
+from huiminbao.flows.settle_file import settle_file
+from huiminbao.identity import audit
+from huiminbao.identity.models import Role
+from huiminbao.identity.service import create_user
+from huiminbao.money import to_fen, to_yuan
 from huiminbao.plans import PlanError, compiled_plan
 from huiminbao.plans.loader import DATA_DIR
+from huiminbao.settings import Settings, sqlite_url
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
+from huiminbao.settlement.models import Settlement
 from huiminbao.supervision.whatif import WhatIfError, Year, compare, load_candidate, target_bp
+from huiminbao.supervision.whatif_store import stored_year
+from huiminbao.synth import generate_city, write_city
+from tests.conftest import PASSWORD, csrf
 from tests.records import SD, drug, stay
 
 BASE = "liaocheng-2024"
@@ -216,3 +233,116 @@ def test_cli_refuses_bad_input_naming_file_and_field(tmp_path: Path, files: dict
     assert res.exit_code == 2 and "target-loss-ratio" in res.output
     res = runner.invoke(cli, [*cli_args(tmp_path, files)[:2], "nowhere-2024", *cli_args(tmp_path, files)[3:]])
     assert res.exit_code == 2 and "nowhere-2024" in res.output
+
+
+# --- the platform's stored year: API and page ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A small synthetic Liaocheng 2024 year settled through the one-stop path, with an actuary, an
+    administrator and a resident."""
+    out = tmp_path_factory.mktemp("whatif")
+    write_city(generate_city(BASE, 300, seed=11, records=500), out, "parquet")
+    url = sqlite_url(out / "hmb.db")
+    migrate.upgrade(url)
+    settings = Settings(var_dir=out / "var", database_url=url)
+    db = Database.from_url(url)
+    compiled = compiled_plan(BASE)
+    day = compiled.plan.enrollment.window.end
+    keys = Keys(encrypt=settings.pii_key_bytes, hash=settings.pii_hash_key_bytes)
+    with db.session() as s:
+        import_roster(session=s, path=out / "roster.parquet", keys=keys, actor=audit.CLI, today=day)
+    with db.session() as s:
+        enroll_share(session=s, actor=audit.CLI, compiled=compiled, share=1.0, day=day, seed=1)
+        for name, role in (("act", Role.ACTUARY), ("root", Role.ADMIN)):
+            create_user(session=s, actor=audit.CLI, username=name, role=role, password=PASSWORD)
+        someone = pl.read_parquet(out / "roster.parquet")["psn_no"][0]
+        create_user(session=s, actor=audit.CLI, username="res", role=Role.RESIDENT, password=PASSWORD, psn_no=someone)
+    result = settle_file(db, out / "settlements.parquet", out / "fee_lines.parquet")
+    assert result.payout_fen > 0, result.summary()
+    yield {"settings": settings, "db": db, "paid": result.payout_fen}
+    db.dispose()
+
+
+@pytest.fixture
+def app_settings(stored: dict[str, Any]) -> Settings:
+    return stored["settings"]
+
+
+def token(client: TestClient, username: str) -> dict[str, str]:
+    got = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {got['access_token']}"}
+
+
+def draft_text(change: Any = lower_deductible) -> str:
+    doc = base_doc()
+    doc.update(id="liaocheng-2025-draft", year=2025, cover={"start": "2025-01-01", "end": "2025-12-31"})
+    change(doc)
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def test_the_api_prices_on_the_stored_year(client: TestClient, stored: dict[str, Any]) -> None:
+    body = {"base": BASE, "candidate": draft_text(), "target_loss_ratio": "80%"}
+    got = client.post("/api/v1/whatif", json=body, headers=token(client, "act"))
+    assert got.status_code == 200, got.text
+    doc = got.json()
+    with stored["db"].session() as s:
+        paid = s.scalar(sa.select(sa.func.sum(Settlement.payout_fen)).where(Settlement.plan_id == BASE))
+    assert doc["base"]["payout"] == to_yuan(paid)  # the batch engine pays what one-stop paid
+    assert to_fen(doc["change"]["payout"]) > 0 and doc["candidate"]["plan"] == "liaocheng-2025-draft"
+    assert doc["persons"] > 0 and doc["premium_per_person"] == "89.00" and doc["notes"]
+    with stored["db"].session() as s:
+        first = stored_year(session=s, plan_id=BASE)
+        assert stored_year(session=s, plan_id=BASE) is first  # kept between requests
+    files = {"candidate": ("next.yaml", draft_text().encode(), "application/x-yaml")}
+    multi = client.post("/api/v1/whatif", data={"base": BASE}, files=files, headers=token(client, "root"))
+    assert multi.status_code == 200 and multi.json()["candidate"]["payout"] == doc["candidate"]["payout"]
+
+
+def test_the_api_refuses_with_the_error_body(client: TestClient) -> None:
+    act = token(client, "act")
+    bad = draft_text(lambda d: liability(d, "inpatient_inscope").update(ratio="八成"))
+    got = client.post("/api/v1/whatif", json={"base": BASE, "candidate": bad}, headers=act)
+    assert got.status_code == 422 and got.json()["code"] == "invalid_candidate"
+    assert (
+        got.json()["field"].startswith("candidate.tiers[0].liabilities[0].ratio")
+        and "candidate.yaml" in got.json()["message"]
+    )
+    got = client.post("/api/v1/whatif", json={"base": "nowhere-2024", "candidate": draft_text()}, headers=act)
+    assert (got.status_code, got.json()["field"]) == (404, "base")
+    got = client.post(
+        "/api/v1/whatif", json={"base": BASE, "candidate": draft_text(), "target_loss_ratio": "x"}, headers=act
+    )
+    assert (got.status_code, got.json()["field"]) == (422, "target_loss_ratio")
+    got = client.post("/api/v1/whatif", json={"base": "quzhou-2021", "candidate": draft_text()}, headers=act)
+    assert (got.status_code, got.json()["code"]) == (422, "no_settlements")
+    got = client.post("/api/v1/whatif", content=b"{", headers={**act, "Content-Type": "application/json"})
+    assert (got.status_code, got.json()["code"]) == (422, "invalid_request")
+    assert client.post("/api/v1/whatif", json={"base": BASE}, headers=act).json()["field"] == "candidate"
+    assert client.post("/api/v1/whatif", json={}, headers=token(client, "res")).status_code == 403
+    assert client.post("/api/v1/whatif", json={}).status_code == 401
+
+
+def sign_in_page(client: TestClient, username: str) -> None:
+    form = {"username": username, "password": PASSWORD, "csrf_token": csrf(client)}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+
+
+def test_the_page_prices_a_pasted_candidate_for_an_actuary(client: TestClient) -> None:
+    sign_in_page(client, "act")
+    page = client.get("/supervision/whatif")
+    assert page.status_code == 200 and "试算定价" in page.text and 'name="csrf_token"' in page.text
+    assert client.get("/actuarial").text.count('href="/supervision/whatif"') >= 1
+    form = {"csrf_token": csrf(client), "base": BASE, "candidate": draft_text(), "target_loss_ratio": "75%"}
+    got = client.post("/supervision/whatif", data=form)
+    assert got.status_code == 200, got.text
+    assert 'id="whatif-table"' in got.text and "获赔人赔付分布" in got.text and "赔付率 75% 所需人均保费" in got.text
+    form["candidate"] = "id: [unclosed"
+    bad = client.post("/supervision/whatif", data=form)
+    assert bad.status_code == 422 and "不是合法的 YAML" in bad.text
+
+
+def test_the_page_is_not_for_residents(client: TestClient) -> None:
+    sign_in_page(client, "res")
+    assert client.get("/supervision/whatif", follow_redirects=False).status_code == 403

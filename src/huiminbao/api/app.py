@@ -41,6 +41,7 @@ from huiminbao.api.routes import (
     service,
     settlements,
     supervision,
+    whatif,
 )
 from huiminbao.db.session import Database
 from huiminbao.flows.onestop import Batcher
@@ -59,6 +60,7 @@ from huiminbao.web import routes as web_routes
 from huiminbao.web import service as web_service
 from huiminbao.web import settlements as web_settlements
 from huiminbao.web import supervision as web_supervision
+from huiminbao.web import whatif as web_whatif
 
 DESCRIPTION = """惠民保运营平台 API, version 1 under `/api/v1`. Amounts are yuan with two decimals
 ("3200.00"), ratios as the plan writes them ("80%"), field names those of the national medical
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(settlements.router)
     app.include_router(actuarial.router)
+    app.include_router(whatif.router)
     app.include_router(claims.router)
     app.include_router(notifications.router)
     app.include_router(service.router)
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_settlements.router)
     app.include_router(web_groups.router)
     app.include_router(web_actuarial.router)
+    app.include_router(web_whatif.router)
     app.include_router(web_service.router)
     app.include_router(web_claims.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

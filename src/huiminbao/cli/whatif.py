@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from huiminbao.engine.prepare import EngineError
-from huiminbao.money import bp_to_percent, to_yuan_grouped
+from huiminbao.money import to_yuan_grouped
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
 from huiminbao.settlement.reader import RecordError
@@ -22,7 +22,9 @@ from huiminbao.supervision.whatif import (
     claimable,
     columns,
     compare,
+    decile_rows,
     load_candidate,
+    rows,
     target_bp,
 )
 
@@ -70,58 +72,18 @@ def whatif(
     err.print(f"{result.settlements:,} 条结算记录，两次理算共 {time.perf_counter() - started:.2f} 秒")
 
 
-def _yuan(fen: int | None, signed: bool = False) -> str:
-    if fen is None:
-        return "—"
-    return ("+" if signed and fen > 0 else "") + to_yuan_grouped(fen)
-
-
-def _bp(bp: int | None, signed: bool = False) -> str:
-    if bp is None:
-        return "—"
-    return ("+" if signed and bp > 0 else "") + bp_to_percent(bp)
-
-
-def _count(n: int, signed: bool = False) -> str:
-    return ("+" if signed and n > 0 else "") + f"{n:,}"
-
-
 def tables(c: Comparison) -> tuple[Table, Table]:
     """The side-by-side table (base | candidate | change) and the deciles of the payout per person paid."""
-    b, k = c.base, c.candidate
     title = (
-        f"试算定价：{c.settlements:,} 条结算，参保 {c.persons:,} 人，现行保费人均 {_yuan(c.premium_per_person)} 元，"
-        f"保费收入 {_yuan(c.premium_income)} 元"
+        f"试算定价：{c.settlements:,} 条结算，参保 {c.persons:,} 人，现行保费人均 {to_yuan_grouped(c.premium_per_person)} 元，"
+        f"保费收入 {to_yuan_grouped(c.premium_income)} 元"
     )
-    table = Table("项目", f"基准 {b.plan_id}", f"候选 {k.plan_id}", "变化", title=title)
-    for x, name in c.liabilities:
-        pb, pk = b.payout.get(x, 0), k.payout.get(x, 0)
-        table.add_row(f"{name}（元）", _yuan(pb), _yuan(pk), _yuan(pk - pb, True))
-        nb, nk = b.paid.get(x, 0), k.paid.get(x, 0)
-        table.add_row(f"{name}（获赔人数）", _count(nb), _count(nk), _count(nk - nb, True))
-    table.add_row("赔付合计（元）", _yuan(b.total), _yuan(k.total), _yuan(k.total - b.total, True))
-    table.add_row(
-        "获赔人数", _count(b.persons_paid), _count(k.persons_paid), _count(k.persons_paid - b.persons_paid, True)
-    )
-    lr = None if b.loss_ratio is None or k.loss_ratio is None else k.loss_ratio - b.loss_ratio
-    points = "—" if lr is None else _bp(lr, True).removesuffix("%") + " 个百分点"
-    table.add_row("赔付率（现行保费）", _bp(b.loss_ratio), _bp(k.loss_ratio), points)
-    need = (
-        None
-        if b.premium_for_target is None or k.premium_for_target is None
-        else k.premium_for_target - b.premium_for_target
-    )
-    table.add_row(
-        f"赔付率 {bp_to_percent(c.target)} 所需人均保费（元）",
-        _yuan(b.premium_for_target), _yuan(k.premium_for_target), _yuan(need, True),
-    )  # fmt: skip
+    table = Table("项目", f"基准 {c.base.plan_id}", f"候选 {c.candidate.plan_id}", "变化", title=title)
+    for row in rows(c):
+        table.add_row(*row)
     spread = Table(
         "获赔人赔付分位", "基准（元）", "候选（元）", title="获赔人每人全年赔付的十分位（各十分之一人中的最高额）"
     )
-    for i in range(10):
-        spread.add_row(
-            f"{(i + 1) * 10}%",
-            _yuan(b.deciles[i]) if b.deciles else "—",
-            _yuan(k.deciles[i]) if k.deciles else "—",
-        )
+    for row in decile_rows(c):
+        spread.add_row(*row)
     return table, spread

@@ -27,7 +27,7 @@ import yaml
 
 from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_columns
 from huiminbao.engine.prepare import age_expr, tier_column
-from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan
+from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan, to_yuan_grouped
 from huiminbao.plans import Compiled, load_plan_file
 from huiminbao.plans.catalog import Catalog
 from huiminbao.plans.loader import load_catalog
@@ -298,6 +298,57 @@ def _side(
     )
 
 
+def _yuan(fen: int | None, signed: bool = False) -> str:
+    if fen is None:
+        return "—"
+    return ("+" if signed and fen > 0 else "") + to_yuan_grouped(fen)
+
+
+def _count(n: int, signed: bool = False) -> str:
+    return ("+" if signed and n > 0 else "") + f"{n:,}"
+
+
+def _diff(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else b - a
+
+
+def rows(c: Comparison) -> list[tuple[str, str, str, str]]:
+    """The side-by-side table as people read it (figure, base, candidate, change), for the CLI and the page."""
+    b, k = c.base, c.candidate
+    out = []
+    for x, name in c.liabilities:
+        pb, pk = b.payout.get(x, 0), k.payout.get(x, 0)
+        out.append((f"{name}（元）", _yuan(pb), _yuan(pk), _yuan(pk - pb, True)))
+        nb, nk = b.paid.get(x, 0), k.paid.get(x, 0)
+        out.append((f"{name}（获赔人数）", _count(nb), _count(nk), _count(nk - nb, True)))
+    out.append(("赔付合计（元）", _yuan(b.total), _yuan(k.total), _yuan(k.total - b.total, True)))
+    out.append(
+        ("获赔人数", _count(b.persons_paid), _count(k.persons_paid), _count(k.persons_paid - b.persons_paid, True))
+    )
+    lr = _diff(b.loss_ratio, k.loss_ratio)
+    points = "—" if lr is None else ("+" if lr > 0 else "") + bp_to_percent(lr).removesuffix("%") + " 个百分点"
+    shown = [("—" if r is None else bp_to_percent(r)) for r in (b.loss_ratio, k.loss_ratio)]
+    out.append(("赔付率（现行保费）", *shown, points))
+    need = _diff(b.premium_for_target, k.premium_for_target)
+    out.append(
+        (
+            f"赔付率 {bp_to_percent(c.target)} 所需人均保费（元）",
+            _yuan(b.premium_for_target),
+            _yuan(k.premium_for_target),
+            _yuan(need, True),
+        )
+    )
+    return out
+
+
+def decile_rows(c: Comparison) -> list[tuple[str, str, str]]:
+    """Each tenth of the persons paid and the largest payout in it, base and candidate."""
+    b, k = c.base.deciles, c.candidate.deciles
+    return [
+        (f"{(i + 1) * 100 // DECILES}%", _yuan(b[i]) if b else "—", _yuan(k[i]) if k else "—") for i in range(DECILES)
+    ]
+
+
 __all__ = [
     "Comparison",
     "Side",
@@ -306,7 +357,9 @@ __all__ = [
     "claimable",
     "columns",
     "compare",
+    "decile_rows",
     "load_candidate",
     "priced_on",
+    "rows",
     "target_bp",
 ]
