@@ -33,7 +33,7 @@ from huiminbao.settlement.models import Settlement
 from huiminbao.supervision.whatif import WhatIfError, Year, compare, load_candidate, target_bp
 from huiminbao.supervision.whatif_store import stored_year
 from huiminbao.synth import generate_city, write_city
-from tests.conftest import PASSWORD, csrf
+from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in, csrf
 from tests.records import SD, drug, stay
 
 BASE = "liaocheng-2024"
@@ -346,3 +346,22 @@ def test_the_page_prices_a_pasted_candidate_for_an_actuary(client: TestClient) -
 def test_the_page_is_not_for_residents(client: TestClient) -> None:
     sign_in_page(client, "res")
     assert client.get("/supervision/whatif", follow_redirects=False).status_code == 403
+
+
+@pytest.mark.slow
+def test_an_actuary_prices_a_candidate_in_the_browser(page: Any, live_server: str) -> None:
+    browser_sign_in(page, live_server, "act")
+    page.get_by_role("link", name="精算", exact=True).click()
+    page.locator("#whatif-link").click()
+    page.wait_for_load_state()
+    page.locator("select[name=base]").select_option(BASE)
+    page.locator("textarea[name=candidate]").fill(draft_text())
+    page.locator("input[name=target_loss_ratio]").fill("85%")
+    page.get_by_role("button", name="试算").click()
+    page.wait_for_load_state()
+    table = page.locator("#whatif-table").inner_text()
+    assert "赔付合计" in table and "赔付率 85% 所需人均保费" in table and "个百分点" in table
+    assert page.locator("#whatif-deciles tbody tr").count() == 10
+    assert page.locator("textarea[name=candidate]").input_value().startswith("id: liaocheng-2025-draft")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "whatif.png"), full_page=True)
