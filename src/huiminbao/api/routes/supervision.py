@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +14,8 @@ from huiminbao.api.routes.enrollment import plan_or_404
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
+from huiminbao.settings import today
+from huiminbao.supervision import lossratio
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
 OVERSEERS = Allow(Role.SUPERVISOR, Role.ADMIN, Role.ACTUARY, Role.FINANCE)
@@ -29,3 +32,31 @@ def enrollment(
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
     return enrollment_cells(session=session, plan=chosen)
+
+
+@router.get("/loss-ratio", responses=ERRORS)
+def loss_ratio(
+    session: SessionDep,
+    user: Annotated[User, Depends(OVERSEERS)],
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    as_of: Annotated[date | None, Query(description="统计日，默认今天")] = None,
+) -> dict:
+    """Loss ratio of each year the plan is judged on (earned premium, paid, case reserves, IBNR, incurred)
+    and their average against the plan's floor, with warnings; the bases of the figures are in ``basis``."""
+    chosen = plan_or_404(plan).plan
+    check_plan(user, chosen.id)
+    return lossratio.loss_ratio(session=session, plan=chosen, as_of=as_of or today())
+
+
+@router.get("/ibnr", responses=ERRORS)
+def ibnr(
+    session: SessionDep,
+    user: Annotated[User, Depends(OVERSEERS)],
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    as_of: Annotated[date | None, Query(description="统计日，默认今天")] = None,
+) -> dict:
+    """The plan-year's cumulative paid triangle (month of care x months to settlement), its age-to-age and
+    cumulative factors, and latest, ultimate and IBNR per month of care and in total."""
+    chosen = plan_or_404(plan).plan
+    check_plan(user, chosen.id)
+    return lossratio.ibnr(session=session, plan=chosen, as_of=as_of or today())
