@@ -148,7 +148,7 @@ def test_three_year_average_against_the_floor(client: TestClient) -> None:
         high = lossratio.loss_ratio(session=s, plan=load_plan(PLAN), as_of=as_of)
     assert [(y["year"], y["present"]) for y in low["years"]] == [(2022, True), (2023, False), (2024, True)]
     assert [y.get("loss_ratio") for y in low["years"]] == ["50%", None, "90%"]
-    assert low["floor"] == "80%" and low["years_judged"] == 3
+    assert low["floor"] == "80%" and low["years_judged"] == 3 and "3年周期内平均赔付率" in low["cite"]
     assert low["average"] | {} == {"years": [2022, 2024], "earned": "20000.00", "incurred": "14000.00",
                                    "loss_ratio_bp": 7000, "loss_ratio": "70%", "meets": False}  # fmt: skip
     assert "预计3 年平均赔付率 70% 低于方案要求的 80%" in low["warnings"]
@@ -181,5 +181,5 @@ def test_unknown_plan_and_the_page(client: TestClient, sign_in: Any) -> None:
         settlement(s, policy(s, person(s)), 5000, "2024-01-02", "2024-02-01")
     page = client.get("/supervision/loss-ratio", params={"plan": PLAN, "as_of": "2024-03-01"})
     assert page.status_code == 200
-    for text in ("赔付率", "3 年平均", "累计已付三角形", "逐期发展因子", "2023</td><td>无方案文件"):
+    for text in ("赔付率", "3 年平均", "方案原文", "累计已付三角形", "逐期发展因子", "2023</td><td>无方案文件"):
         assert text in page.text

@@ -216,7 +216,7 @@ def loss_ratio(*, session: Session, plan: Plan, as_of: date) -> dict:
     return {
         "plan": plan.id, "name": plan.name, "city": plan.city, "year": plan.year, "as_of": as_of.isoformat(),
         "floor": None if floor is None else bp_to_percent(floor), "floor_bp": floor, "years_judged": span,
-        "years": years,
+        "cite": plan.loss_ratio_cite, "years": years,
         "average": {
             "years": present, "earned": to_yuan(earned), "incurred": to_yuan(incurred), "loss_ratio_bp": average,
             "loss_ratio": None if average is None else bp_to_percent(average), "meets": meets,
