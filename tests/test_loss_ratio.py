@@ -4,6 +4,7 @@ the 3-year average against the plan's floor with its warnings, and who may read 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from fractions import Fraction
 from itertools import count
@@ -14,6 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from huiminbao.claims.models import BureauRecord, Claim, ClaimChannel, ClaimItem, ClaimState
+from huiminbao.db import migrate
+from huiminbao.db.session import Database
 from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyStatus, Relation
 from huiminbao.plans import load_plan
 from huiminbao.settlement.models import Adjustment, Settlement, SettlementKind, SettlementSource
@@ -81,10 +84,19 @@ def claim(s: Session, pol: Policy, state: ClaimState, filed: int, paid: int | No
         s.flush()
 
 
-def test_earned_premium_is_pro_rata_to_the_fen(client: TestClient) -> None:
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database, SQLite and PostgreSQL: the grouped queries must read the same on both."""
+    migrate.upgrade(db_url)
+    database = Database.from_url(db_url)
+    yield database
+    database.dispose()
+
+
+def test_earned_premium_is_pro_rata_to_the_fen(db: Database) -> None:
     """At 2024-07-01 (183 of 366 days): three active policies, one refunded on 03-31 (that day covered: 91
     days), one ended from 05-01 (covered to 04-30: 121 days), one never paid (nothing)."""
-    with client.app.state.db.session() as s:
+    with db.session() as s:
         for _ in range(3):
             policy(s, person(s))
         policy(s, person(s), status=PolicyStatus.REFUNDED, status_date=date(2024, 3, 31))
@@ -94,16 +106,16 @@ def test_earned_premium_is_pro_rata_to_the_fen(client: TestClient) -> None:
     exact = Fraction(8900 * (3 * 183 + 91 + 121), 366)  # 18,505.19 fen
     assert earned == 18505 == round(exact)
     assert (written, n) == (5 * 8900, 5)
-    with client.app.state.db.session() as s:
+    with db.session() as s:
         before = lossratio.earned_premium(session=s, plan_id=PLAN, as_of=date(2023, 12, 31))
         after = lossratio.earned_premium(session=s, plan_id=PLAN, as_of=date(2025, 6, 1))
     assert before[0] == 0
     assert after[0] == 3 * 8900 + round(Fraction(8900 * (91 + 121), 366))
 
 
-def test_paid_reserves_and_ibnr_of_a_year(client: TestClient) -> None:
+def test_paid_reserves_and_ibnr_of_a_year(db: Database) -> None:
     as_of = date(2024, 7, 1)
-    with client.app.state.db.session() as s:
+    with db.session() as s:
         pol = policy(s, person(s))
         settlement(s, pol, 100000, "2024-02-10", "2024-02-15")  # one-stop at discharge
         settlement(s, pol, -20000, "2024-02-10", "2024-03-01")  # the hospital refunded part of it
