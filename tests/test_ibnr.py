@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from huiminbao.cli.main import app
@@ -70,8 +72,20 @@ def test_a_small_triangle_by_hand():
         ("origin,development,value\n2022,1,1\n2022,2,2\n2022,1,3\n", 4, "development"),
         ("origin,development,value\n2022,1,1\n2022,3,2\n2023,1,1\n2023,2,2\n", 3, "development"),
         ("origin,development,value\n", 1, None),
+        ("origin,development,value\n2022,²,1\n", 2, "development"),
+        ("origin,development,value\n2022,1,1e400\n", 2, "value"),
     ],
-    ids=["missing column", "not a number", "bad age", "empty origin", "duplicate", "hole", "no rows"],
+    ids=[
+        "missing column",
+        "not a number",
+        "bad age",
+        "empty origin",
+        "duplicate",
+        "hole",
+        "no rows",
+        "superscript",
+        "overflow",
+    ],
 )
 def test_file_errors_name_the_line_and_field(text, line, field):
     with pytest.raises(TriangleError) as err:
@@ -103,3 +117,19 @@ def test_cli_refuses_a_bad_file_in_one_line(tmp_path: Path):
     assert res.exit_code == 2
     assert res.stderr.strip() == f"{path}：第 2 行 value：金额应为数字，而不是“abc”"
     assert runner.invoke(app, ["ibnr", str(tmp_path / "none.csv")]).exit_code == 2
+
+
+CELL = st.sampled_from(["2022", "2023", "", "x", "1", "0", "-1", "1.5", "1e400", "nan", "２", "²", "10", " 3 "])
+
+
+@given(st.lists(st.lists(CELL, min_size=0, max_size=4), max_size=8), st.sampled_from(["origin,development,value", "value,origin,development", "origin,value"]))  # fmt: skip
+def test_any_file_is_read_or_refused_by_line(rows, header):
+    """Whatever the cells, the reader answers a triangle whose method gives finite numbers, or a TriangleError."""
+    text = header + "\n" + "\n".join(",".join(r) for r in rows)
+    try:
+        triangle, _ = read_csv(text)
+    except TriangleError as err:
+        assert 1 <= err.line <= len(rows) + 1
+        return
+    result = chain_ladder(triangle)
+    assert np.isfinite(result.ultimate).all() and np.isfinite(result.factors).all()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -93,13 +94,13 @@ def read_csv(source: Path | str) -> tuple[Triangle, list[str]]:
         origin, age, value = (row[at[n]].strip() if at[n] < len(row) else "" for n in COLUMNS)
         if not origin:
             raise TriangleError(line, "origin", "起始期为空")
-        if not age.isdigit():
+        if not (age.isascii() and age.isdigit()):
             raise TriangleError(line, "development", f"发展期应为非负整数，而不是“{age}”")
         try:
             number = Decimal(value)
         except InvalidOperation:
             number = Decimal("NaN")
-        if not number.is_finite():
+        if not (number.is_finite() and math.isfinite(float(number))):
             raise TriangleError(line, "value", f"金额应为数字，而不是“{value}”")
         key = (origin, int(age))
         if key in seen:
