@@ -18,9 +18,13 @@ from huiminbao.claims.models import BureauRecord, Claim, ClaimChannel, ClaimItem
 from huiminbao.db import migrate
 from huiminbao.db.session import Database
 from huiminbao.enrollment.models import InsuredPerson, Policy, PolicyStatus, Relation
+from huiminbao.identity import audit
+from huiminbao.identity.models import Role
+from huiminbao.identity.service import create_user
 from huiminbao.plans import load_plan
 from huiminbao.settlement.models import Adjustment, Settlement, SettlementKind, SettlementSource
 from huiminbao.supervision import lossratio
+from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in
 
 PLAN, EARLIER = "liaocheng-2024", "liaocheng-2022"
 serial = count(1)
@@ -163,7 +167,7 @@ def test_three_year_average_against_the_floor(client: TestClient) -> None:
     assert low["floor"] == "80%" and low["years_judged"] == 3 and "3年周期内平均赔付率" in low["cite"]
     assert low["average"] | {} == {"years": [2022, 2024], "earned": "20000.00", "incurred": "14000.00",
                                    "loss_ratio_bp": 7000, "loss_ratio": "70%", "meets": False}  # fmt: skip
-    assert "预计3 年平均赔付率 70% 低于方案要求的 80%" in low["warnings"]
+    assert "预计 3 年平均赔付率 70% 低于方案要求的 80%" in low["warnings"]
     assert any("2023 年度无保单数据" in w for w in low["warnings"])
     assert high["average"]["loss_ratio"] == "85%" and high["average"]["meets"] is True
     assert not any("低于方案要求" in w for w in high["warnings"])
@@ -195,3 +199,33 @@ def test_unknown_plan_and_the_page(client: TestClient, sign_in: Any) -> None:
     assert page.status_code == 200
     for text in ("赔付率", "3 年平均", "方案原文", "累计已付三角形", "逐期发展因子", "2023</td><td>无方案文件"):
         assert text in page.text
+
+
+@pytest.mark.slow
+def test_the_supervisor_reads_the_page_in_a_browser(page: Any, live_server: str, app_settings: Any) -> None:
+    """监管 → 赔付率: the verdict against the bar, the warning, the years and the triangle, also at 390 px."""
+    db = Database.from_url(app_settings.database_url)
+    try:
+        with db.session() as s:
+            who = person(s)
+            settlement(s, policy(s, who, premium=1_000_000), 300000, "2024-01-05", "2024-01-06")
+            create_user(session=s, actor=audit.CLI, username="sup", role=Role.SUPERVISOR, password=PASSWORD)
+    finally:
+        db.dispose()
+    browser_sign_in(page, live_server, "sup")
+    page.get_by_role("link", name="监管", exact=True).click()
+    page.get_by_role("link", name="赔付率").click()
+    assert "未规定赔付率要求" in page.get_by_role("alert").first.inner_text(), "the newest plan, 2025, sets no bar"
+    page.get_by_label("方案").select_option(PLAN)
+    page.get_by_label("统计日").fill("2024-12-31")
+    page.get_by_role("button", name="查看").click()
+    page.wait_for_load_state()
+    assert "3 年平均赔付率（含未决与 IBNR 预测）30%" in page.locator("#loss-ratio-verdict").inner_text()
+    assert "低于方案要求的 80%" in page.get_by_role("alert").first.inner_text()
+    row = page.locator("#loss-ratio-years tbody tr").nth(2).locator("td")
+    assert [row.nth(i).inner_text() for i in (0, 3, 4, 11)] == ["2024", "10,000.00", "3,000.00", "30%"]
+    assert page.locator("#ibnr-triangle tbody tr").first.locator("td").nth(1).inner_text() == "3,000.00"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "supervision-loss-ratio.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.screenshot(path=str(SCREENSHOTS / "supervision-loss-ratio-390.png"), full_page=True)

@@ -233,7 +233,7 @@ def _warnings(plan: Plan, years: list[dict], present: list[int], average: int | 
     if floor is None:
         out.append(f"{plan.name}未规定赔付率要求，以下数字仅供参考")
     elif average is not None and average < floor:
-        what = f"{span} 年平均赔付率" if span > 1 else "年度赔付率"
+        what = f" {span} 年平均赔付率" if span > 1 else "年度赔付率"
         out.append(f"预计{what} {bp_to_percent(average)} 低于方案要求的 {bp_to_percent(floor)}")
     missing = [str(y["year"]) for y in years if not y["present"]]
     if missing:
