@@ -193,6 +193,8 @@ def test_unknown_plan_and_the_page(client: TestClient, sign_in: Any) -> None:
     headers = sign_in("supervisor")
     res = client.get("/api/v1/supervision/loss-ratio", params={"plan": "nowhere-2024"}, headers=headers)
     assert res.status_code == 404 and res.json()["field"] == "plan"
+    res = client.get("/api/v1/supervision/ibnr", params={"plan": PLAN, "as_of": "9999-12-31"}, headers=headers)
+    assert res.status_code == 422 and res.json()["code"] == "as_of_in_future" and res.json()["field"] == "as_of"
     with client.app.state.db.session() as s:
         settlement(s, policy(s, person(s)), 5000, "2024-01-02", "2024-02-01")
     page = client.get("/supervision/loss-ratio", params={"plan": PLAN, "as_of": "2024-03-01"})

@@ -11,11 +11,11 @@ from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import SignedIn
 from huiminbao.access.scope import check_plan, readable_plans
+from huiminbao.api.routes.supervision import valuation
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
 from huiminbao.plans import PlanNotFound, load_plan
-from huiminbao.settings import today
 from huiminbao.supervision import lossratio
 from huiminbao.vocabulary import INSUTYPES_KNOWN
 from huiminbao.web.routes import not_found_page
@@ -51,7 +51,7 @@ def loss_ratio_page(
     except PlanNotFound:
         return not_found_page(request, f"方案 {plan}")
     check_plan(user, chosen.id)
-    day = as_of or today()
+    day = valuation(as_of)
     figures = lossratio.loss_ratio(session=session, plan=chosen, as_of=day)
     triangle = lossratio.ibnr(session=session, plan=chosen, as_of=day)
     context = {"plans": plans, "plan": chosen, "lr": figures, "tri": triangle, "as_of": day, "active": "监管"}

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow
 from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
@@ -34,6 +35,15 @@ def enrollment(
     return enrollment_cells(session=session, plan=chosen)
 
 
+def valuation(as_of: date | None) -> date:
+    """The day figures are valued at: the platform's today unless an earlier day is asked for; a later one
+    would only widen the triangle with months nothing can have been paid in."""
+    day = today()
+    if as_of is not None and as_of > day:
+        raise ApiError(422, "as_of_in_future", f"统计日不能晚于今天（{day}）", "as_of")
+    return as_of or day
+
+
 @router.get("/loss-ratio", responses=ERRORS)
 def loss_ratio(
     session: SessionDep,
@@ -45,7 +55,7 @@ def loss_ratio(
     and their average against the plan's floor, with warnings; the bases of the figures are in ``basis``."""
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
-    return lossratio.loss_ratio(session=session, plan=chosen, as_of=as_of or today())
+    return lossratio.loss_ratio(session=session, plan=chosen, as_of=valuation(as_of))
 
 
 @router.get("/ibnr", responses=ERRORS)
@@ -59,4 +69,4 @@ def ibnr(
     cumulative factors, and latest, ultimate and IBNR per month of care and in total."""
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
-    return lossratio.ibnr(session=session, plan=chosen, as_of=as_of or today())
+    return lossratio.ibnr(session=session, plan=chosen, as_of=valuation(as_of))
