@@ -11,6 +11,7 @@ from huiminbao.cli import calendar as calendar_cli
 from huiminbao.cli import catalog as catalog_cli
 from huiminbao.cli import db as db_cli
 from huiminbao.cli import estimate as estimate_cli
+from huiminbao.cli import ibnr as ibnr_cli
 from huiminbao.cli import identity as identity_cli
 from huiminbao.cli import notify as notify_cli
 from huiminbao.cli import plan as plan_cli
@@ -47,6 +48,7 @@ app.command("settle")(settle_cli.settle)
 app.command("year-end")(yearend_cli.yearend)
 app.command("replay")(replay_cli.replay)
 app.command("whatif")(whatif_cli.whatif)
+app.command("ibnr")(ibnr_cli.ibnr)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -350,7 +350,8 @@ class Plan(Strict):
     default_tier: str | None = None
     follows_basic_insurance: BasicInsuranceLink | None = None
     loss_ratio_floor: Bp | None = None  # annual loss ratio the scheme must reach
-    loss_ratio_years: int | None = None  # judged on an average over this many years
+    loss_ratio_years: int | None = Field(None, ge=1)  # judged on an average over this many years
+    loss_ratio_cite: str | None = None  # the source's words on the floor and how it is judged
     claim_days: int | None = None  # working days to settle an offline claim
     consortium: Consortium  # who underwrites it: required, so no plan is left that no insurer may see
     notes: tuple[str, ...] = ()

@@ -1,1 +1,2 @@
-"""Supervision and design: figures over a plan-year for the bureau and the actuary."""
+"""Supervision and design (监管): the figures the bureau judges a scheme by and the actuary prices the next
+year with, read-only over the platform's records."""

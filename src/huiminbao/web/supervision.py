@@ -1,7 +1,9 @@
-"""监管: enrollment so far by district, insurance type and age band, for the bureau and operators."""
+"""监管: enrollment so far by district, insurance type and age band, and the loss ratio with its IBNR, for the
+bureau and operators."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -9,10 +11,12 @@ from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import SignedIn
 from huiminbao.access.scope import check_plan, readable_plans
+from huiminbao.api.routes.supervision import valuation
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
 from huiminbao.plans import PlanNotFound, load_plan
+from huiminbao.supervision import lossratio
 from huiminbao.vocabulary import INSUTYPES_KNOWN
 from huiminbao.web.routes import not_found_page
 from huiminbao.web.templating import render
@@ -33,3 +37,22 @@ def enrollment_page(request: Request, session: SessionDep, user: OverseerDep, pl
     stats = enrollment_cells(session=session, plan=chosen)
     context = {"plans": plans, "plan": chosen, "stats": stats, "insutypes": INSUTYPES_KNOWN, "active": "监管"}
     return render(request, "supervision_enrollment.html", context)
+
+
+@router.get("/loss-ratio", response_class=HTMLResponse)
+def loss_ratio_page(
+    request: Request, session: SessionDep, user: OverseerDep, plan: str | None = None, as_of: date | None = None
+) -> Response:
+    """The loss ratio of each year the chosen plan is judged on, their average against the plan's floor with
+    the warning when it falls short, and the plan-year's paid triangle with its chain-ladder factors."""
+    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
+    try:
+        chosen = load_plan(plan) if plan else plans[0]
+    except PlanNotFound:
+        return not_found_page(request, f"方案 {plan}")
+    check_plan(user, chosen.id)
+    day = valuation(as_of)
+    figures = lossratio.loss_ratio(session=session, plan=chosen, as_of=day)
+    triangle = lossratio.ibnr(session=session, plan=chosen, as_of=day)
+    context = {"plans": plans, "plan": chosen, "lr": figures, "tri": triangle, "as_of": day, "active": "监管"}
+    return render(request, "supervision_loss_ratio.html", context)

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from huiminbao import __version__
 from huiminbao.access.policies import CSRF_COOKIE, SESSION_COOKIE
 from huiminbao.identity.models import Role
-from huiminbao.money import bp_to_percent, to_yuan_grouped
+from huiminbao.money import bp_to_percent, to_fen, to_yuan_grouped
 from huiminbao.plans.catalog import KIND_LABELS
 from huiminbao.web import TEMPLATES_DIR
 
@@ -95,6 +95,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
 
 
 templates.env.filters["yuan"] = yuan
+templates.env.filters["yuan_text"] = lambda text: "—" if text is None else to_yuan_grouped(to_fen(text))  # API yuan
 templates.env.filters["percent"] = bp_to_percent
 templates.env.filters["status_label"] = status_label
 templates.env.filters["catalog_kind"] = KIND_LABELS.get

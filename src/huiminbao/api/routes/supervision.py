@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow
 from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
@@ -13,6 +15,8 @@ from huiminbao.api.routes.enrollment import plan_or_404
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
+from huiminbao.settings import today
+from huiminbao.supervision import lossratio
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
 OVERSEERS = Allow(Role.SUPERVISOR, Role.ADMIN, Role.ACTUARY, Role.FINANCE)
@@ -29,3 +33,40 @@ def enrollment(
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
     return enrollment_cells(session=session, plan=chosen)
+
+
+def valuation(as_of: date | None) -> date:
+    """The day figures are valued at: the platform's today unless an earlier day is asked for; a later one
+    would only widen the triangle with months nothing can have been paid in."""
+    day = today()
+    if as_of is not None and as_of > day:
+        raise ApiError(422, "as_of_in_future", f"统计日不能晚于今天（{day}）", "as_of")
+    return as_of or day
+
+
+@router.get("/loss-ratio", responses=ERRORS)
+def loss_ratio(
+    session: SessionDep,
+    user: Annotated[User, Depends(OVERSEERS)],
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    as_of: Annotated[date | None, Query(description="统计日，默认今天")] = None,
+) -> dict:
+    """Loss ratio of each year the plan is judged on (earned premium, paid, case reserves, IBNR, incurred)
+    and their average against the plan's floor, with warnings; the bases of the figures are in ``basis``."""
+    chosen = plan_or_404(plan).plan
+    check_plan(user, chosen.id)
+    return lossratio.loss_ratio(session=session, plan=chosen, as_of=valuation(as_of))
+
+
+@router.get("/ibnr", responses=ERRORS)
+def ibnr(
+    session: SessionDep,
+    user: Annotated[User, Depends(OVERSEERS)],
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    as_of: Annotated[date | None, Query(description="统计日，默认今天")] = None,
+) -> dict:
+    """The plan-year's cumulative paid triangle (month of care x months to settlement), its age-to-age and
+    cumulative factors, and latest, ultimate and IBNR per month of care and in total."""
+    chosen = plan_or_404(plan).plan
+    check_plan(user, chosen.id)
+    return lossratio.ibnr(session=session, plan=chosen, as_of=valuation(as_of))
