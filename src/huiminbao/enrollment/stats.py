@@ -4,6 +4,7 @@ count and the rate), so no figure points at a few people. Reads only; never comm
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -19,23 +20,43 @@ AGE_BANDS = ((0, "0-17 岁"), (18, "18-39 岁"), (40, "40-59 岁"), (60, "60-69 
 COUNTED = (PolicyStatus.ACTIVE, PolicyStatus.SUSPENDED, PolicyStatus.ENDED)
 
 
+def enrollment_frame(
+    *, session: Session, plan: Plan, start: date | None = None, end: date | None = None
+) -> pl.DataFrame:
+    """One row per person of the plan's area on the roster: ``area``, ``insutype``, ``age_band`` (age at the
+    start of cover), ``populations`` (list of tags) and ``bought`` (holds a counted policy). With a period,
+    ``bought`` means covered on some day of it: cover begun by ``end`` and not suspended or ended before
+    ``start``; a monthly report counts the people the plan covered that month."""
+    where = [Policy.plan_id == plan.id, Policy.status.in_(COUNTED)]
+    if end is not None:
+        where.append(Policy.cover_start <= end)
+    if start is not None:
+        stopped = Policy.status.in_((PolicyStatus.SUSPENDED, PolicyStatus.ENDED)) & (Policy.status_date < start)
+        where.append(~stopped)
+    held = sa.select(Policy.person_id).where(*where).scalar_subquery()
+    rows = session.execute(
+        sa.select(
+            InsuredPerson.insu_admdvs,
+            InsuredPerson.insutype,
+            InsuredPerson.birth_date,
+            InsuredPerson.populations,
+            InsuredPerson.id.in_(held),
+        ).where(InsuredPerson.insu_admdvs.startswith(plan.eligibility.admdvs_prefix))
+    ).all()
+    schema = {"area": pl.Utf8, "insutype": pl.Utf8, "birth": pl.Date, "tags": pl.Utf8, "bought": pl.Boolean}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    age = age_expr(pl.col("birth"), plan.cover_start)
+    band = pl.lit(AGE_BANDS[0][1])
+    for low, label in AGE_BANDS[1:]:
+        band = pl.when(age >= low).then(pl.lit(label)).otherwise(band)
+    populations = pl.col("tags").fill_null("").str.split(";").list.eval(pl.element().filter(pl.element() != ""))
+    return frame.select("area", "insutype", band.alias("age_band"), populations.alias("populations"), "bought")
+
+
 def enrollment_cells(*, session: Session, plan: Plan) -> dict[str, Any]:
     """Insured persons, policies and the enrollment rate per (district, insurance type, age band), with
     totals; ages at the start of cover."""
-    held = sa.select(Policy.person_id).where(Policy.plan_id == plan.id, Policy.status.in_(COUNTED)).scalar_subquery()
-    rows = session.execute(
-        sa.select(
-            InsuredPerson.insu_admdvs, InsuredPerson.insutype, InsuredPerson.birth_date, InsuredPerson.id.in_(held)
-        ).where(InsuredPerson.insu_admdvs.startswith(plan.eligibility.admdvs_prefix))
-    ).all()
-    frame = pl.DataFrame(
-        rows, schema={"area": pl.Utf8, "insutype": pl.Utf8, "birth": pl.Date, "bought": pl.Boolean}, orient="row"
-    )
-    age = age_expr(pl.col("birth"), plan.cover_start)
-    band = pl.lit(AGE_BANDS[0][1])
-    for start, label in AGE_BANDS[1:]:
-        band = pl.when(age >= start).then(pl.lit(label)).otherwise(band)
-    frame = frame.with_columns(band.alias("age_band"))
+    frame = enrollment_frame(session=session, plan=plan)
     cells = (
         frame.group_by("area", "insutype", "age_band")
         .agg(pl.len().alias("insured"), pl.col("bought").sum().alias("policies"))
@@ -60,4 +81,4 @@ def _cell(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["AGE_BANDS", "enrollment_cells"]
+__all__ = ["AGE_BANDS", "COUNTED", "enrollment_cells", "enrollment_frame"]
