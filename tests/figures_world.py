@@ -20,7 +20,7 @@ from huiminbao.enrollment.models import (
     Relation,
 )
 from huiminbao.service.models import CaseCategory, CaseChannel, CaseKind, CaseStatus, ServiceCase
-from huiminbao.settlement.models import Settlement, SettlementKind, SettlementLine, SettlementSource
+from huiminbao.settlement.models import Adjustment, Settlement, SettlementKind, SettlementLine, SettlementSource
 
 _ids = itertools.count(1)
 
@@ -146,9 +146,12 @@ def demo_year(s: Session, *, people: int = 400, seed: int = 7) -> dict[str, Any]
         birth = date(rnd.randint(1940, 2020), rnd.randint(1, 12), 1)
         tags = "veteran" if i % 25 == 0 else ("low_income" if i % 13 == 0 else "")
         p = person(s, area=rnd.choice(areas), insutype=rnd.choice(["310", "390", "390"]), birth=birth, tags=tags)
-        if rnd.random() < 0.55:
-            paid = datetime(2023, rnd.choice([10, 11, 12]), rnd.randint(1, 28), 3, tzinfo=UTC)
+        draw = rnd.random()
+        paid = datetime(2023, rnd.choice([10, 11, 12]), rnd.randint(1, 28), 3, tzinfo=UTC)
+        if draw < 0.55:
             holders.append(policy(s, p, paid_at=paid))
+        elif draw < 0.58:  # bought, then cancelled before cover began: refunded in full
+            policy(s, p, paid_at=paid, status=PolicyStatus.REFUNDED, status_date=date(2023, 12, rnd.randint(1, 31)))
     for _ in range(3):
         policy(s, person(s, area="371526"))
     liabs = ["inpatient_inscope", "inpatient_inscope", "inpatient_outscope", "specific_drugs", "special_efficacy_drugs"]
@@ -158,6 +161,10 @@ def demo_year(s: Session, *, people: int = 400, seed: int = 7) -> dict[str, Any]
             amount = int(rnd.lognormvariate(13, 1.1))  # fen: a few thousand yuan, some far more
             source = SettlementSource.CLAIM if rnd.random() < 0.2 else SettlementSource.API
             settle(s, pol, at, {rnd.choice(liabs): amount}, source=source)
+    for pol in rnd.sample(holders, min(len(holders), 40)):  # year-end: a top-up or a recovery
+        amount = rnd.choice([1, 1, -1]) * rnd.randint(1_000, 300_000)
+        s.add(Adjustment(plan_id=pol.plan_id, person_id=pol.person_id, liability=rnd.choice(liabs), amount_fen=amount,
+                         paid_fen=0, due_fen=amount))  # fmt: skip
     states = list(ClaimState)
     for i, pol in enumerate(rnd.sample(holders, min(len(holders), 60))):
         submitted = date(2024, rnd.randint(2, 10), rnd.randint(1, 25))

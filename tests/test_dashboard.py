@@ -30,7 +30,7 @@ def test_the_api_gives_every_figure_in_yuan_with_small_cells_suppressed(
     assert body["enrollment"]["total"]["policies"] == city["holders"] + 3
     small = next(r for r in body["enrollment"]["by_district"] if r["key"] == "371526")
     assert small == {"key": "371526", "name": "371526", "insured": None, "policies": None, "rate_bp": None,
-                     "suppressed": True}  # fmt: skip
+                     "suppressed": True, "complement": False}  # fmt: skip
     assert re.fullmatch(r"\d+\.\d\d", body["payouts"]["total"]["payout"])
     assert "payout_fen" not in json.dumps(body)
     march = client.get(

@@ -46,11 +46,11 @@ def test_protect_suppresses_small_cells_and_one_more_when_a_total_would_give_it_
     one = [{"persons": 25, "money": 1}, {"persons": 3, "money": 2}, {"persons": 40, "money": 3}, {"persons": 0}]
     one[3]["money"] = 0
     figures.protect(one, count="persons", hide=("money",))
-    assert [(r["persons"], r["money"], r["suppressed"]) for r in one] == [
-        (None, None, True),  # the next smallest, so 68 - 40 - 0 gives only the sum of two
-        (None, None, True),
-        (40, 3, False),
-        (0, 0, False),
+    assert [(r["persons"], r["money"], r["suppressed"], r["complement"]) for r in one] == [
+        (None, None, True, True),  # the next smallest, so 68 - 40 - 0 gives only the sum of two
+        (None, None, True, False),
+        (40, 3, False, False),
+        (0, 0, False, False),
     ]
     two = [{"persons": 25}, {"persons": 3}, {"persons": 4}]
     figures.protect(two, count="persons")
@@ -77,7 +77,7 @@ def test_enrollment_by_district_age_type_and_population_with_suppression(s: Sess
             policy(s, p, status=PolicyStatus.ENDED, status_date=date(2024, 2, 10))
     person(s, area="330802")  # another city's roster: not counted
     got = figures.enrollment(session=s, plan=PLAN)
-    assert got["total"] == {"insured": 47, "policies": 23, "rate_bp": 4894, "suppressed": False}
+    assert got["total"] == {"insured": 47, "policies": 23, "rate_bp": 4894, "suppressed": False, "complement": False}
     by = {r["key"]: (r["insured"], r["policies"], r["rate_bp"]) for r in got["by_district"]}
     assert by == {"371502": (30, 15, 5000), "371521": (None, None, None), "371522": (None, None, None)}
     assert [(r["name"], r["insured"]) for r in got["by_age_band"]] == [
@@ -133,9 +133,9 @@ def test_premium_by_beijing_month_less_refunds(s: Session) -> None:
     got = figures.premium(session=s, plan=PLAN)
     assert got["by_month"] == [
         {"month": "2023-11", "policies": 13, "refunds": 0, "persons": 13, "collected_fen": 115700,
-         "refunded_fen": 0, "net_fen": 115700, "suppressed": False},
+         "refunded_fen": 0, "net_fen": 115700, "suppressed": False, "complement": False},
         {"month": "2023-12", "policies": 10, "refunds": 1, "persons": 11, "collected_fen": 89000,
-         "refunded_fen": 8900, "net_fen": 80100, "suppressed": False},
+         "refunded_fen": 8900, "net_fen": 80100, "suppressed": False, "complement": False},
     ]  # fmt: skip
     assert got["total"]["net_fen"] == 195800
     december = figures.premium(session=s, plan=PLAN, start=date(2023, 12, 1), end=date(2023, 12, 31))
@@ -160,7 +160,7 @@ def _year(s: Session) -> None:
 def test_payouts_by_liability_month_and_source(s: Session) -> None:
     _year(s)
     got = figures.payouts(session=s, plan=PLAN)
-    assert got["total"] == {"payout_fen": 21120000, "persons": 22, "suppressed": False}
+    assert got["total"] == {"payout_fen": 21120000, "persons": 22, "suppressed": False, "complement": False}
     assert [(r["key"], r["persons"], r["payout_fen"]) for r in got["by_liability"]] == [
         ("inpatient_inscope", 11, 1100000),
         ("inpatient_outscope", 0, 0),
@@ -182,9 +182,10 @@ def test_payouts_by_liability_month_and_source(s: Session) -> None:
         "topup_fen": None,
         "recovered_fen": None,
         "suppressed": True,
+        "complement": False,
     }
     april = figures.payouts(session=s, plan=PLAN, start=date(2024, 4, 1), end=date(2024, 4, 30))
-    assert april["total"] == {"payout_fen": 20000000, "persons": 10, "suppressed": False}
+    assert april["total"] == {"payout_fen": 20000000, "persons": 10, "suppressed": False, "complement": False}
     assert april["onestop_share"] == {"payout_bp": 0, "persons_bp": 0}
 
 
@@ -193,7 +194,7 @@ def test_beneficiaries_by_payout_band(s: Session) -> None:
     got = figures.beneficiaries(session=s, plan=PLAN)
     assert got["total"] == {
         "persons": 22, "payout_fen": 21120000, "mean_fen": 960000, "median_fen": 100000, "p90_fen": 2000000,
-        "suppressed": False,
+        "suppressed": False, "complement": False,
     }  # fmt: skip
     assert [(r["name"], r["persons"], r["payout_fen"]) for r in got["by_band"]] == [
         ("1 万元以下", 12, 1120000),
@@ -205,7 +206,7 @@ def test_beneficiaries_by_payout_band(s: Session) -> None:
     may = figures.beneficiaries(session=s, plan=PLAN, start=date(2024, 5, 1), end=date(2024, 5, 31))
     assert may["total"] == {
         "persons": None, "payout_fen": None, "mean_fen": None, "median_fen": None, "p90_fen": None,
-        "suppressed": True,
+        "suppressed": True, "complement": False,
     }  # fmt: skip
     assert may["by_band"][0]["persons"] is None
 

@@ -61,14 +61,15 @@ SOURCE_NAMES = {"onestop": "一站式结算", "claim": "理赔申请"}
 def protect(rows: list[dict[str, Any]], *, count: str, hide: Sequence[str] = (), total_shown: bool = True) -> None:
     """Suppress, in place, the rows counting 1 to ``MIN_CELL`` - 1 persons: ``count`` and the ``hide`` fields
     become None and ``suppressed`` True. When the rows add up to a total that is shown and exactly one row
-    was suppressed, the smallest other non-empty row is suppressed as well, so no subtraction recovers it."""
+    was suppressed, the smallest other non-empty row is suppressed as well (``complement`` True: it is not
+    small, and pages say so rather than "<10"), so no subtraction recovers the small one."""
     for r in rows:
-        r["suppressed"] = 0 < r[count] < MIN_CELL
+        r["suppressed"], r["complement"] = 0 < r[count] < MIN_CELL, False
     small = [r for r in rows if r["suppressed"]]
     if total_shown and len(small) == 1:
         others = sorted((r for r in rows if not r["suppressed"] and r[count] > 0), key=lambda r: r[count])
         if others:
-            others[0]["suppressed"] = True
+            others[0]["suppressed"] = others[0]["complement"] = True
     for r in rows:
         if r["suppressed"]:
             for key in (count, *hide):

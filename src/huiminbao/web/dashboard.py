@@ -32,6 +32,7 @@ router = APIRouter(prefix="/supervision", include_in_schema=False)
 DashboardDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role.FINANCE))]
 SMALL = "<10"  # a suppressed count, as the tables show it
 HIDDEN = "—"  # a figure drawn from a suppressed count
+COMPLEMENT = "不显示"  # a count of 10 or more, hidden so that a small one beside it cannot be worked out
 
 
 class Section(enum.StrEnum):
@@ -124,7 +125,12 @@ def pct(bp: int | None) -> float | None:
     return None if bp is None else bp / 100
 
 
-def persons_text(n: int | None) -> str:
+def persons_text(row: dict[str, Any], key: str) -> str:
+    """A count as a table shows it: "<10" when suppressed as small, "不显示" when suppressed only so that a
+    small one cannot be worked out from the total."""
+    if row.get("complement"):
+        return COMPLEMENT
+    n = row[key]
     return SMALL if n is None else f"{n:,}"
 
 
@@ -164,7 +170,7 @@ def chart(
     stack: bool = False,
 ) -> dict[str, Any]:
     """One chart spec for charts.js, with its table (``head`` and text ``rows``)."""
-    note = "不足 10 人的格不显示（表中记为 <10）" if suppressed else ""
+    note = "不足 10 人的格不显示（表中记为 <10；为免由合计推算而一并隐去的格记为“不显示”）" if suppressed else ""
     return {
         "id": f"chart-{key}",
         "title": title,
@@ -208,8 +214,8 @@ def _enrollment(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
                 [
                     [
                         n,
-                        persons_text(r["insured"]),
-                        persons_text(r["policies"]) if r["insured"] else HIDDEN,
+                        persons_text(r, "insured"),
+                        persons_text(r, "policies") if r["insured"] else HIDDEN,
                         pct_text(r["rate_bp"]),
                     ]
                     for n, r in zip(label, rows, strict=True)
@@ -238,8 +244,8 @@ def _premium(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             [
                 [
                     r["month"],
-                    persons_text(r["policies"]),
-                    persons_text(r["refunds"]),
+                    persons_text(r, "policies"),
+                    persons_text(r, "refunds"),
                     money_text(r["collected_fen"]),
                     money_text(r["refunded_fen"]),
                     money_text(r["net_fen"]),
@@ -254,7 +260,7 @@ def _premium(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
 def _payouts(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
     months, liabs, sources = f["by_month"], f["by_liability"], f["by_source"]
     adjust = f["adjustments"]["by_liability"]
-    return [
+    charts = [
         chart(
             "payout-month",
             "各月赔付金额与受益人数（按医保结算时间）",
@@ -265,7 +271,7 @@ def _payouts(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             ],
             ["万元", "人"],
             ["月份", "赔付金额（元）", "受益人数（人）"],
-            [[r["month"], money_text(r["payout_fen"]), persons_text(r["persons"])] for r in months],
+            [[r["month"], money_text(r["payout_fen"]), persons_text(r, "persons")] for r in months],
             suppressed=any_suppressed(months),
         ),
         chart(
@@ -275,7 +281,7 @@ def _payouts(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             [{"name": "赔付金额", "values": [wan(r["payout_fen"]) for r in liabs]}],
             ["万元"],
             ["保障责任", "赔付金额（元）", "受益人数（人）"],
-            [[r["name"], money_text(r["payout_fen"]), persons_text(r["persons"])] for r in liabs],
+            [[r["name"], money_text(r["payout_fen"]), persons_text(r, "persons")] for r in liabs],
             kind="hbar",
             suppressed=any_suppressed(liabs),
         ),
@@ -286,10 +292,15 @@ def _payouts(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             [{"name": "赔付金额", "values": [wan(r["payout_fen"]) for r in sources]}],
             ["万元"],
             ["赔付途径", "赔付金额（元）", "受益人数（人）"],
-            [[r["name"], money_text(r["payout_fen"]), persons_text(r["persons"])] for r in sources],
+            [[r["name"], money_text(r["payout_fen"]), persons_text(r, "persons")] for r in sources],
             kind="pie",
             suppressed=any_suppressed(sources),
         ),
+    ]
+    if f["adjustments"]["total"]["persons"] == 0:
+        return charts  # no year-end run yet (or it changed nothing): an empty chart would say nothing
+    return [
+        *charts,
         chart(
             "payout-adjustments",
             "年终重算调整（与各月赔付分列）",
@@ -301,7 +312,7 @@ def _payouts(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             ["万元"],
             ["保障责任", "涉及人数（人）", "补付（元）", "追回（元）"],
             [
-                [r["name"], persons_text(r["persons"]), money_text(r["topup_fen"]), money_text(r["recovered_fen"])]
+                [r["name"], persons_text(r, "persons"), money_text(r["topup_fen"]), money_text(r["recovered_fen"])]
                 for r in adjust
             ],
             kind="hbar",
@@ -320,7 +331,7 @@ def _beneficiaries(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             [{"name": "受益人数", "values": [r["persons"] for r in bands]}],
             ["人"],
             ["赔付金额", "受益人数（人）", "赔付金额合计（元）"],
-            [[r["name"], persons_text(r["persons"]), money_text(r["payout_fen"])] for r in bands],
+            [[r["name"], persons_text(r, "persons"), money_text(r["payout_fen"])] for r in bands],
             suppressed=any_suppressed(bands),
         )
     ]
@@ -405,8 +416,8 @@ def _enrollment_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
     t, r = f["total"], f["renewal"]
     renewal = "无上年方案" if r is None else pct_text(r["rate_bp"])
     return [
-        ("基本医保参保人", persons_text(t["insured"]) + " 人"),
-        ("已投保", persons_text(t["policies"]) + " 人"),
+        ("基本医保参保人", persons_text(t, "insured") + " 人"),
+        ("已投保", persons_text(t, "policies") + " 人"),
         ("投保率", pct_text(t["rate_bp"])),
         ("续保率", renewal),
     ]
@@ -415,7 +426,7 @@ def _enrollment_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
 def _premium_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
     t = f["total"]
     return [
-        ("缴费保单", persons_text(t["policies"]) + " 件"),
+        ("缴费保单", persons_text(t, "policies") + " 件"),
         ("实收保费", money_text(t["collected_fen"]) + " 元"),
         ("退费", money_text(t["refunded_fen"]) + " 元"),
         ("净保费", money_text(t["net_fen"]) + " 元"),
@@ -426,16 +437,17 @@ def _payout_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
     t, share = f["total"], f["onestop_share"]
     return [
         ("赔付金额", money_text(t["payout_fen"]) + " 元"),
-        ("受益人数", persons_text(t["persons"]) + " 人"),
+        ("受益人数", persons_text(t, "persons") + " 人"),
         ("一站式结算赔付占比", pct_text(share["payout_bp"])),
         ("一站式结算受益人占比", pct_text(share["persons_bp"])),
+        ("年终重算调整", "无" if f["adjustments"]["total"]["persons"] == 0 else "见下方"),
     ]
 
 
 def _beneficiary_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
     t = f["total"]
     return [
-        ("受益人数", persons_text(t["persons"]) + " 人"),
+        ("受益人数", persons_text(t, "persons") + " 人"),
         ("人均赔付", money_text(t["mean_fen"]) + " 元"),
         ("赔付中位数", money_text(t["median_fen"]) + " 元"),
         ("90% 分位", money_text(t["p90_fen"]) + " 元"),

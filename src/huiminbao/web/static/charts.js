@@ -55,17 +55,18 @@
     }
     const horizontal = spec.kind === "hbar";
     const category = {
-      type: "category", data: spec.categories,
+      type: "category", data: spec.categories, inverse: horizontal, // top to bottom, as the table reads
       axisLabel: horizontal ? { width: 220, overflow: "truncate" } : { interval: 0, hideOverlap: true, rotate: spec.categories.length > 6 ? 30 : 0 },
     };
     const values = spec.units.map(function (unit, i) {
       return {
         type: "value", name: unit === "%" ? "比率（%）" : "单位：" + unit, position: i ? "right" : (horizontal ? "bottom" : "left"),
+        nameLocation: horizontal ? "middle" : "end", nameGap: horizontal ? 28 : 15,
         max: unit === "%" ? 100 : null, splitLine: { show: i === 0 }, axisLabel: { formatter: unit === "%" ? "{value}%" : "{value}" },
       };
     });
     return Object.assign(base, {
-      grid: { left: 16, right: 24, top: 56, bottom: 8, containLabel: true },
+      grid: { left: 16, right: horizontal ? 96 : 24, top: 56, bottom: horizontal ? 32 : 8, containLabel: true },
       xAxis: horizontal ? values : category,
       yAxis: horizontal ? category : values,
       series: spec.series.map(function (s) {
