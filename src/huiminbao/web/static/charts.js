@@ -62,10 +62,16 @@
       return {
         type: "value", name: unit === "%" ? "比率（%）" : "单位：" + unit, position: i ? "right" : (horizontal ? "bottom" : "left"),
         nameLocation: horizontal ? "middle" : "end", nameGap: horizontal ? 28 : 15,
+        nameTextStyle: { align: horizontal ? "center" : (i ? "right" : "left") },
         max: unit === "%" ? 100 : null, splitLine: { show: i === 0 }, axisLabel: { formatter: unit === "%" ? "{value}%" : "{value}" },
       };
     });
+    const empty = spec.series.every(function (s) { return s.values.every(function (v) { return v === null; }); });
     return Object.assign(base, {
+      graphic: empty && spec.categories.length ? [{
+        type: "text", left: "center", top: "middle",
+        style: { text: "各格人数均不足 10 人，不显示（见下表）", fill: "#656d76", fontSize: 14 },
+      }] : [],
       grid: { left: 16, right: horizontal ? 96 : 24, top: 56, bottom: horizontal ? 32 : 8, containLabel: true },
       xAxis: horizontal ? values : category,
       yAxis: horizontal ? category : values,
