@@ -79,3 +79,10 @@ def test_residents_and_hospitals_cannot_open_the_pages(client: TestClient, sign_
         sign_in(role)
         page = client.get("/supervision/dashboard", follow_redirects=False)
         assert page.status_code == 403, role
+
+
+def test_finance_sees_its_own_consortiums_plans_only(client: TestClient, sign_in: Any) -> None:
+    sign_in("finance")  # DEMO-A: underwrites Liaocheng, not Quzhou
+    assert client.get("/supervision/dashboard", params={"plan": "quzhou-2021"}).status_code == 403
+    page = client.get("/supervision/dashboard", params={"section": "payouts"})
+    assert page.status_code == 200 and "quzhou-2021" not in page.text

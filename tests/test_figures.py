@@ -275,3 +275,30 @@ def test_complaints_by_category_and_days_to_close(s: Session) -> None:
 def test_money_leaves_as_yuan_strings() -> None:
     edge = figures.to_edge({"total": {"payout_fen": 123456, "persons": 12}, "rows": [{"net_fen": None, "rate_bp": 5}]})
     assert edge == {"total": {"payout": "1234.56", "persons": 12}, "rows": [{"net": None, "rate_bp": 5}]}
+
+
+def test_the_enrollment_cross_table_leaves_no_lone_hidden_cell_beside_a_shown_margin(s: Session) -> None:
+    """The cross table shows the total and the dashboards show its margins by district, type and age band:
+    in each of those lines a small cell is never the only one hidden."""
+    from huiminbao.enrollment.stats import enrollment_cells
+
+    sizes = {
+        ("371502", "310", 1980): 30, ("371502", "390", 1980): 3, ("371502", "310", 2000): 20,
+        ("371502", "390", 2000): 25, ("371521", "310", 1980): 15, ("371521", "390", 1980): 12,
+        ("371521", "310", 2000): 11, ("371521", "390", 2000): 14,
+    }  # fmt: skip
+    for (area, insutype, born), n in sizes.items():
+        for _ in range(n):
+            person(s, area=area, insutype=insutype, birth=date(born, 6, 1))
+    cells = enrollment_cells(session=s, plan=PLAN)["cells"]
+    shown = {(c["area"], c["insutype"], c["age_band"]): c["insured"] for c in cells if not c["suppressed"]}
+    assert shown == {
+        ("371502", "310", "40-59 岁"): 30,
+        ("371502", "390", "18-39 岁"): 25,
+        ("371521", "310", "40-59 岁"): 15,
+        ("371521", "390", "18-39 岁"): 14,
+    }
+    assert [c["complement"] for c in cells if c["suppressed"]].count(True) == 3
+    for key in ("area", "insutype", "age_band"):
+        for value in {c[key] for c in cells}:
+            assert sum(1 for c in cells if c[key] == value and c["suppressed"]) != 1, (key, value)

@@ -63,21 +63,50 @@ def enrollment_cells(*, session: Session, plan: Plan) -> dict[str, Any]:
         .sort("area", "insutype", "age_band")
     )
     order = {label: i for i, (_, label) in enumerate(AGE_BANDS)}
-    out = [_cell(r) for r in cells.iter_rows(named=True)]
-    out.sort(key=lambda c: (c["area"], c["insutype"], order[c["age_band"]]))
+    rows = sorted(cells.iter_rows(named=True), key=lambda c: (c["area"], c["insutype"], order[c["age_band"]]))
+    hidden = _complemented(rows)
+    out = [_cell(r, hidden=i in hidden) for i, r in enumerate(rows)]
     total = {"insured": frame.height, "policies": int(frame["bought"].sum() or 0)}
     return {"plan": plan.id, "cells": out, "total": _cell(total)}
 
 
-def _cell(row: dict[str, Any]) -> dict[str, Any]:
+def _complemented(rows: list[dict[str, Any]]) -> set[int]:
+    """The cells to hide besides the small ones. The total and the dashboards' margins (by district, by
+    insurance type, by age band; ``supervision.figures``) are shown, so a line of cells sharing a margin with
+    exactly one small cell would give it back by subtraction: hide its next smallest cell too, and again
+    until no line has a lone hidden cell (hiding one can leave another line with one)."""
+    small = {i for i, r in enumerate(rows) if r["insured"] < MIN_CELL}
+    hidden = set(small)
+    lines: list[list[int]] = [list(range(len(rows)))]
+    for key in ("area", "insutype", "age_band"):
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault(r[key], []).append(i)
+        lines += groups.values()
+    changed = True
+    while changed:
+        changed = False
+        for line in lines:
+            if sum(1 for i in line if i in hidden) == 1:
+                others = sorted((i for i in line if i not in hidden), key=lambda i: rows[i]["insured"])
+                if others:
+                    hidden.add(others[0])
+                    changed = True
+    return hidden - small
+
+
+def _cell(row: dict[str, Any], *, hidden: bool = False) -> dict[str, Any]:
+    """A cell as shown: counts and rate, or None for all three when small (``suppressed``) or hidden beside
+    a small one (``suppressed`` and ``complement``)."""
     insured, policies = int(row["insured"]), int(row["policies"])
-    small = insured < MIN_CELL
+    gone = insured < MIN_CELL or hidden
     return {
         **{k: v for k, v in row.items() if k not in ("insured", "policies")},
-        "insured": None if small else insured,
-        "policies": None if small else policies,
-        "rate": None if small or not insured else round(policies / insured, 4),
-        "suppressed": small,
+        "insured": None if gone else insured,
+        "policies": None if gone else policies,
+        "rate": None if gone or not insured else round(policies / insured, 4),
+        "suppressed": gone,
+        "complement": hidden,
     }
 
 
