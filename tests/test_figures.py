@@ -302,3 +302,23 @@ def test_the_enrollment_cross_table_leaves_no_lone_hidden_cell_beside_a_shown_ma
     for key in ("area", "insutype", "age_band"):
         for value in {c[key] for c in cells}:
             assert sum(1 for c in cells if c[key] == value and c["suppressed"]) != 1, (key, value)
+
+
+def test_the_dashboards_margins_and_the_cross_table_hide_together(s: Session) -> None:
+    """A hidden district total is never the sum of shown cells, and the dashboards' margins and the
+    enrollment page's cells leave no lone hidden figure in any line whose total is shown."""
+    from huiminbao.enrollment.stats import MARGINS, enrollment_cells
+    from tests.figures_world import demo_year
+
+    demo_year(s, people=300)  # a district of three people among six of about fifty
+    cells = enrollment_cells(session=s, plan=PLAN)["cells"]
+    margins = figures.enrollment(session=s, plan=PLAN)
+    by = {"area": margins["by_district"], "insutype": margins["by_insutype"], "age_band": margins["by_age_band"]}
+    assert next(r for r in by["area"] if r["key"] == "371526")["insured"] is None
+    for key in MARGINS:
+        hidden_margins = [r["key"] for r in by[key] if r["suppressed"]]
+        assert len(hidden_margins) != 1, key
+        for r in by[key]:
+            line = [c for c in cells if c[key] == r["key"]]
+            hidden = sum(1 for c in line if c["suppressed"])
+            assert hidden >= 1 if r["suppressed"] else hidden != 1, (key, r["key"])

@@ -53,46 +53,72 @@ def enrollment_frame(
     return frame.select("area", "insutype", band.alias("age_band"), populations.alias("populations"), "bought")
 
 
+MARGINS = ("area", "insutype", "age_band")
+"""The cross table's dimensions; the dashboards show a margin over each (``supervision.figures``)."""
+
+
+def cross_table(frame: pl.DataFrame) -> tuple[list[dict[str, Any]], set[int], dict[str, set[str]]]:
+    """The cells of an ``enrollment_frame`` by district, insurance type and age band (sorted), the indexes of
+    the cells to hide and, per dimension, the margins to hide: one suppression for the cross table and the
+    dashboards' margins together, so that no figure of one gives back a hidden figure of the other."""
+    cells = frame.group_by(*MARGINS).agg(pl.len().alias("insured"), pl.col("bought").sum().alias("policies"))
+    order = {label: i for i, (_, label) in enumerate(AGE_BANDS)}
+    rows = sorted(cells.iter_rows(named=True), key=lambda c: (c["area"], c["insutype"], order[c["age_band"]]))
+    hidden, margins = _suppression(rows)
+    return rows, hidden, margins
+
+
 def enrollment_cells(*, session: Session, plan: Plan) -> dict[str, Any]:
     """Insured persons, policies and the enrollment rate per (district, insurance type, age band), with
     totals; ages at the start of cover."""
     frame = enrollment_frame(session=session, plan=plan)
-    cells = (
-        frame.group_by("area", "insutype", "age_band")
-        .agg(pl.len().alias("insured"), pl.col("bought").sum().alias("policies"))
-        .sort("area", "insutype", "age_band")
-    )
-    order = {label: i for i, (_, label) in enumerate(AGE_BANDS)}
-    rows = sorted(cells.iter_rows(named=True), key=lambda c: (c["area"], c["insutype"], order[c["age_band"]]))
-    hidden = _complemented(rows)
+    rows, hidden, _ = cross_table(frame)
     out = [_cell(r, hidden=i in hidden) for i, r in enumerate(rows)]
     total = {"insured": frame.height, "policies": int(frame["bought"].sum() or 0)}
     return {"plan": plan.id, "cells": out, "total": _cell(total)}
 
 
-def _complemented(rows: list[dict[str, Any]]) -> set[int]:
-    """The cells to hide besides the small ones. The total and the dashboards' margins (by district, by
-    insurance type, by age band; ``supervision.figures``) are shown, so a line of cells sharing a margin with
-    exactly one small cell would give it back by subtraction: hide its next smallest cell too, and again
-    until no line has a lone hidden cell (hiding one can leave another line with one)."""
+def _suppression(rows: list[dict[str, Any]]) -> tuple[set[int], dict[str, set[str]]]:
+    """Which cells and margins to hide. Small ones (under ``MIN_CELL`` persons) first; then, until nothing
+    changes: a line of cells whose margin (or the total) is shown never has exactly one hidden cell; a
+    dimension's margins, which add up to the total, never have exactly one hidden; and a hidden margin
+    always has a hidden cell, else its shown cells would add up to it. Each step hides the smallest shown
+    candidate. These are the single-subtraction checks, not a full linear audit of the table."""
     small = {i for i, r in enumerate(rows) if r["insured"] < MIN_CELL}
     hidden = set(small)
-    lines: list[list[int]] = [list(range(len(rows)))]
-    for key in ("area", "insutype", "age_band"):
-        groups: dict[str, list[int]] = {}
-        for i, r in enumerate(rows):
-            groups.setdefault(r[key], []).append(i)
-        lines += groups.values()
+    lines: dict[str, dict[str, list[int]]] = {key: {} for key in MARGINS}
+    for i, r in enumerate(rows):
+        for key in MARGINS:
+            lines[key].setdefault(r[key], []).append(i)
+    size = {key: {v: sum(rows[i]["insured"] for i in line) for v, line in lines[key].items()} for key in MARGINS}
+    gone = {key: {v for v, n in size[key].items() if n < MIN_CELL} for key in MARGINS}
+    total_shown = sum(r["insured"] for r in rows) >= MIN_CELL
+
+    def hide_smallest(line: list[int]) -> bool:
+        shown = sorted(
+            (i for i in line if i not in hidden and rows[i]["insured"] > 0), key=lambda i: rows[i]["insured"]
+        )
+        if shown:
+            hidden.add(shown[0])
+        return bool(shown)
+
     changed = True
     while changed:
         changed = False
-        for line in lines:
-            if sum(1 for i in line if i in hidden) == 1:
-                others = sorted((i for i in line if i not in hidden), key=lambda i: rows[i]["insured"])
-                if others:
-                    hidden.add(others[0])
+        everything = list(range(len(rows)))
+        if total_shown and sum(1 for i in everything if i in hidden) == 1:
+            changed |= hide_smallest(everything)
+        for key in MARGINS:
+            for v, line in lines[key].items():
+                count = sum(1 for i in line if i in hidden)
+                if (v not in gone[key] and count == 1) or (v in gone[key] and count == 0):
+                    changed |= hide_smallest(line)
+            if total_shown and len(gone[key]) == 1:
+                shown = sorted((v for v in size[key] if v not in gone[key]), key=lambda v: size[key][v])
+                if shown:
+                    gone[key].add(shown[0])
                     changed = True
-    return hidden - small
+    return hidden - small, gone
 
 
 def _cell(row: dict[str, Any], *, hidden: bool = False) -> dict[str, Any]:
@@ -110,4 +136,4 @@ def _cell(row: dict[str, Any], *, hidden: bool = False) -> dict[str, Any]:
     }
 
 
-__all__ = ["AGE_BANDS", "COUNTED", "enrollment_cells", "enrollment_frame"]
+__all__ = ["AGE_BANDS", "COUNTED", "MARGINS", "cross_table", "enrollment_cells", "enrollment_frame"]

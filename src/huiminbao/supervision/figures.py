@@ -33,7 +33,7 @@ from huiminbao.claims.states import OPEN, STATE_NAMES
 from huiminbao.enrollment.lifecycle import CancelRefused, refund_due
 from huiminbao.enrollment.models import InsuredPerson, OrderStatus, Policy, PolicyOrder, PolicyStatus
 from huiminbao.enrollment.service import MIN_CELL
-from huiminbao.enrollment.stats import AGE_BANDS, COUNTED, enrollment_frame
+from huiminbao.enrollment.stats import AGE_BANDS, COUNTED, cross_table, enrollment_frame
 from huiminbao.money import BP, round_half_up_div, to_yuan
 from huiminbao.plans import Plan, list_plans
 from huiminbao.service.models import RUNNING, CaseCategory, CaseKind, CaseStatus, ServiceCase
@@ -172,7 +172,9 @@ def enrollment(*, session: Session, plan: Plan, start: date | None = None, end: 
     (``insu_admdvs``), age band (at the start of cover), insurance type and population tag, with the rate;
     and the renewal rate. With a period, a person counts as covered when their policy covered some day of
     it (cover begun by ``end``, not suspended or ended before ``start``). Rows are suppressed on the roster
-    count (``insured``); population tags overlap (a person may carry two), so they have no total to protect.
+    count (``insured``), the margins by district, age band and type together with the cross table of the
+    enrollment page (``enrollment.stats.cross_table``), so neither gives back what the other hides;
+    population tags overlap (a person may carry two), so they have no total to protect.
     Renewal: of the persons who held a policy in the same city's plan of the year before, the share who hold
     one in this plan (None when the platform has no such plan)."""
     frame = enrollment_frame(session=session, plan=plan, start=start, end=end)
@@ -196,13 +198,21 @@ def enrollment(*, session: Session, plan: Plan, start: date | None = None, end: 
         rows.sort(key=lambda r: (rank.get(r["key"], len(rank)), r["key"]))
         return rows
 
-    by_district = margin(frame, "area", {})
-    by_age = margin(frame, "age_band", {}, [label for _, label in AGE_BANDS])
-    by_insutype = margin(frame, "insutype", INSUTYPES_KNOWN)
+    _, _, gone = cross_table(frame)  # one suppression with the cross table (enrollment_cells)
+
+    def hide(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+        for r in rows:
+            r["suppressed"] = r["key"] in gone[key]
+            r["complement"] = r["suppressed"] and r["insured"] >= MIN_CELL
+            if r["suppressed"]:
+                r["insured"] = r["policies"] = r["rate_bp"] = None
+        return rows
+
+    by_district = hide(margin(frame, "area", {}), "area")
+    by_age = hide(margin(frame, "age_band", {}, [label for _, label in AGE_BANDS]), "age_band")
+    by_insutype = hide(margin(frame, "insutype", INSUTYPES_KNOWN), "insutype")
     tagged = frame.explode("populations").drop_nulls("populations")
     by_population = margin(tagged, "populations", POPULATIONS, list(POPULATIONS))
-    for rows in (by_district, by_age, by_insutype):
-        protect(rows, count="insured", hide=("policies", "rate_bp"), total_shown=not total["suppressed"])
     protect(by_population, count="insured", hide=("policies", "rate_bp"), total_shown=False)
     return {
         "plan": plan.id,
