@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -12,6 +13,12 @@ from fastapi.testclient import TestClient
 
 from huiminbao.web.dashboard import Section
 from tests.figures_world import demo_year
+
+
+@pytest.fixture
+def app_settings(app_settings: Any) -> Any:
+    app_settings.today = date(2024, 12, 1)  # HMB_TODAY: claims and cases are overdue on this day
+    return app_settings
 
 
 @pytest.fixture
@@ -33,6 +40,7 @@ def test_the_api_gives_every_figure_in_yuan_with_small_cells_suppressed(
                      "suppressed": True, "complement": False}  # fmt: skip
     assert re.fullmatch(r"\d+\.\d\d", body["payouts"]["total"]["payout"])
     assert "payout_fen" not in json.dumps(body)
+    assert body["claims"]["today"] == body["complaints"]["today"] == "2024-12-01"
     march = client.get(
         "/api/v1/supervision/dashboard",
         params={"plan": "liaocheng-2024", "start": "2024-03-01", "end": "2024-03-31"},

@@ -548,8 +548,11 @@ def complaints(
     }
 
 
-def dashboard(*, session: Session, plan: Plan, start: date | None = None, end: date | None = None) -> dict[str, Any]:
-    """Every figure of the plan for the period, as the dashboards show them (money still in fen)."""
+def dashboard(
+    *, session: Session, plan: Plan, start: date | None = None, end: date | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """Every figure of the plan for the period, as the dashboards show them (money still in fen); ``today``
+    (the platform's date by default) is the day claims and cases are overdue on."""
     return {
         "plan": plan.id,
         "name": plan.name,
@@ -558,8 +561,8 @@ def dashboard(*, session: Session, plan: Plan, start: date | None = None, end: d
         "premium": premium(session=session, plan=plan, start=start, end=end),
         "payouts": payouts(session=session, plan=plan, start=start, end=end),
         "beneficiaries": beneficiaries(session=session, plan=plan, start=start, end=end),
-        "claims": claims(session=session, plan=plan, start=start, end=end),
-        "complaints": complaints(session=session, plan=plan, start=start, end=end),
+        "claims": claims(session=session, plan=plan, start=start, end=end, today=today),
+        "complaints": complaints(session=session, plan=plan, start=start, end=end, today=today),
     }
 
 

@@ -81,7 +81,11 @@ def dashboard_page(
         Section.CLAIMS: figures.claims,
         Section.COMPLAINTS: figures.complaints,
     }[section]
-    figure = read(session=session, plan=chosen, start=period[0], end=period[1])
+    if section in (Section.CLAIMS, Section.COMPLAINTS):  # overdue on the platform's date (HMB_TODAY)
+        today = request.app.state.settings.platform_date()
+        figure = read(session=session, plan=chosen, start=period[0], end=period[1], today=today)
+    else:
+        figure = read(session=session, plan=chosen, start=period[0], end=period[1])
     charts = CHARTS[section](figure, chosen)
     context = {
         "active": "监管",

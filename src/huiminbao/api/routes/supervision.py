@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow
@@ -37,6 +37,7 @@ def enrollment(
 
 @router.get("/dashboard", responses=ERRORS)
 def dashboard(
+    request: Request,
     session: SessionDep,
     user: Annotated[User, Depends(DASHBOARD)],
     plan: Annotated[str, Query(min_length=1, max_length=64)],
@@ -51,4 +52,5 @@ def dashboard(
     check_plan(user, chosen.id)
     if start and end and start > end:
         raise ApiError(422, "bad_period", "开始日期不能晚于结束日期", "start")
-    return figures.to_edge(figures.dashboard(session=session, plan=chosen, start=start, end=end))
+    today = request.app.state.settings.platform_date()
+    return figures.to_edge(figures.dashboard(session=session, plan=chosen, start=start, end=end, today=today))
