@@ -52,6 +52,7 @@ from huiminbao.web import actuarial as web_actuarial
 from huiminbao.web import admin as web_admin
 from huiminbao.web import auth as web_auth
 from huiminbao.web import claims as web_claims
+from huiminbao.web import dashboard as web_dashboard
 from huiminbao.web import enrollment as web_enrollment
 from huiminbao.web import estimate as web_estimate
 from huiminbao.web import groups as web_groups
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_roster.router)
     app.include_router(web_enrollment.router)
     app.include_router(web_supervision.router)
+    app.include_router(web_dashboard.router)
     app.include_router(web_settlements.router)
     app.include_router(web_groups.router)
     app.include_router(web_actuarial.router)

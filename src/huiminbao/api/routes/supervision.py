@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from huiminbao.access.errors import ApiError
 from huiminbao.access.policies import Allow
@@ -16,10 +16,11 @@ from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
 from huiminbao.settings import today
-from huiminbao.supervision import lossratio
+from huiminbao.supervision import figures, lossratio
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
 OVERSEERS = Allow(Role.SUPERVISOR, Role.ADMIN, Role.ACTUARY, Role.FINANCE)
+DASHBOARD = Allow(Role.SUPERVISOR, Role.ADMIN, Role.FINANCE)
 
 
 @router.get("/enrollment", responses=ERRORS)
@@ -70,3 +71,24 @@ def ibnr(
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
     return lossratio.ibnr(session=session, plan=chosen, as_of=valuation(as_of))
+
+
+@router.get("/dashboard", responses=ERRORS)
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    user: Annotated[User, Depends(DASHBOARD)],
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    start: Annotated[date | None, Query(description="first day of the period (inclusive)")] = None,
+    end: Annotated[date | None, Query(description="last day of the period (inclusive)")] = None,
+) -> dict:
+    """Every dashboard figure of the plan for the period (the whole plan without dates): enrollment and
+    renewal, premium, payouts, the people who benefited, claim times and complaints, as the dashboards show
+    them; amounts in yuan, ratios in basis points (``*_bp``); persons under 10 suppressed (None, with
+    ``suppressed``). Finance reads its own consortium's plans only."""
+    chosen = plan_or_404(plan).plan
+    check_plan(user, chosen.id)
+    if start and end and start > end:
+        raise ApiError(422, "bad_period", "开始日期不能晚于结束日期", "start")
+    today = request.app.state.settings.platform_date()
+    return figures.to_edge(figures.dashboard(session=session, plan=chosen, start=start, end=end, today=today))
