@@ -17,6 +17,7 @@ from huiminbao.cli import notify as notify_cli
 from huiminbao.cli import plan as plan_cli
 from huiminbao.cli import policy as policy_cli
 from huiminbao.cli import replay as replay_cli
+from huiminbao.cli import report as report_cli
 from huiminbao.cli import roster as roster_cli
 from huiminbao.cli import serve as serve_cli
 from huiminbao.cli import service as service_cli
@@ -40,6 +41,7 @@ app.add_typer(actuarial_cli.app, name="actuarial")
 app.add_typer(bureau_cli.app, name="bureau")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(service_cli.app, name="service")
+app.add_typer(report_cli.app, name="report")
 app.command("estimate")(estimate_cli.estimate)
 app.command("adjudicate")(adjudicate_cli.adjudicate)
 app.command("synth")(synth_cli.synth)

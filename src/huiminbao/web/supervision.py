@@ -1,5 +1,5 @@
-"""监管: enrollment so far by district, insurance type and age band, and the loss ratio with its IBNR, for the
-bureau and operators."""
+"""监管: enrollment so far by district, insurance type and age band, the loss ratio with its IBNR, and the
+regulator's monthly and annual workbooks to download (``supervision.reports``), for the bureau and operators."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import SignedIn
 from huiminbao.access.scope import check_plan, readable_plans
-from huiminbao.api.routes.supervision import valuation
+from huiminbao.api.routes.supervision import download, valuation
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
 from huiminbao.plans import PlanNotFound, load_plan
 from huiminbao.supervision import lossratio
+from huiminbao.supervision.reports import Kind, months
 from huiminbao.vocabulary import INSUTYPES_KNOWN
 from huiminbao.web.routes import not_found_page
 from huiminbao.web.templating import render
 
 router = APIRouter(prefix="/supervision", include_in_schema=False)
 OverseerDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role.ACTUARY, Role.FINANCE))]
+ReportsDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role.FINANCE))]
 
 
 @router.get("/enrollment", response_class=HTMLResponse)
@@ -56,3 +58,31 @@ def loss_ratio_page(
     triangle = lossratio.ibnr(session=session, plan=chosen, as_of=day)
     context = {"plans": plans, "plan": chosen, "lr": figures, "tri": triangle, "as_of": day, "active": "监管"}
     return render(request, "supervision_loss_ratio.html", context)
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(request: Request, session: SessionDep, user: ReportsDep, plan: str | None = None) -> Response:
+    """The chosen plan's annual report and a monthly one per month of its enrollment and cover, to download;
+    finance chooses among its own consortium's plans."""
+    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
+    try:
+        chosen = load_plan(plan) if plan else plans[0]
+    except PlanNotFound:
+        return not_found_page(request, f"方案 {plan}")
+    check_plan(user, chosen.id)
+    context = {
+        "plans": plans,
+        "plan": chosen,
+        "months": months(session=session, plan=chosen),
+        "active": "监管",
+        "tab": "reports",
+    }
+    return render(request, "supervision_reports.html", context)
+
+
+@router.get("/reports/{kind}.xlsx")
+def report_file(
+    request: Request, session: SessionDep, user: ReportsDep, kind: Kind, plan: str, period: str | None = None
+) -> Response:
+    """The workbook itself, as the API gives it (audited; a bad period is refused with its reason)."""
+    return download(request, session, user, kind, plan, period)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from huiminbao.access.errors import ApiError
-from huiminbao.access.policies import Allow
+from huiminbao.access.policies import Allow, actor_of
 from huiminbao.access.scope import check_plan
 from huiminbao.api.errors import ERRORS
 from huiminbao.api.routes.enrollment import plan_or_404
@@ -17,10 +18,12 @@ from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
 from huiminbao.settings import today
 from huiminbao.supervision import figures, lossratio
+from huiminbao.supervision.reports import Kind, PeriodError, take
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
 OVERSEERS = Allow(Role.SUPERVISOR, Role.ADMIN, Role.ACTUARY, Role.FINANCE)
 DASHBOARD = Allow(Role.SUPERVISOR, Role.ADMIN, Role.FINANCE)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/enrollment", responses=ERRORS)
@@ -92,3 +95,37 @@ def dashboard(
         raise ApiError(422, "bad_period", "开始日期不能晚于结束日期", "start")
     today = request.app.state.settings.platform_date()
     return figures.to_edge(figures.dashboard(session=session, plan=chosen, start=start, end=end, today=today))
+
+
+@router.get(
+    "/reports/{kind}",
+    responses={**ERRORS, 200: {"content": {XLSX: {}}, "description": "the workbook"}},
+    response_class=Response,
+)
+def report(
+    request: Request,
+    session: SessionDep,
+    user: Annotated[User, Depends(DASHBOARD)],
+    kind: Kind,
+    plan: Annotated[str, Query(min_length=1, max_length=64)],
+    period: Annotated[
+        str | None, Query(max_length=16, description="monthly: YYYY-MM; annual: the plan's year (default)")
+    ] = None,
+) -> Response:
+    """The regulator's monthly or annual workbook (.xlsx) of the plan; the download is audited. Finance
+    takes its own consortium's plans only; a period outside the plan is 422 naming ``period``."""
+    return download(request, session, user, kind, plan, period)
+
+
+def download(request: Request, session: SessionDep, user: User, kind: Kind, plan: str, period: str | None) -> Response:
+    """Make the report for the signed-in user, audit it, and send it as an attachment: an ASCII
+    ``filename`` for old clients and the Chinese name as ``filename*`` (RFC 6266). Shared by the page."""
+    chosen = plan_or_404(plan).plan
+    check_plan(user, chosen.id)
+    try:
+        made = take(session=session, actor=actor_of(request, user), plan=chosen, kind=kind, period=period)
+    except PeriodError as exc:
+        raise ApiError(422, "bad_period", exc.message, exc.field) from None
+    session.commit()
+    disposition = f"attachment; filename=\"{made.ascii_name}\"; filename*=UTF-8''{quote(made.name)}"
+    return Response(made.data, media_type=XLSX, headers={"Content-Disposition": disposition})
