@@ -30,8 +30,6 @@ from huiminbao.plans.loader import plan_files
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame
 from huiminbao.supervision.whatif import Year, claimable, columns, compare, load_candidate
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def candidate_file(plan: str, folder: Path) -> Path:
     """The base plan with its first liability's deductible 1,000 yuan lower and its ratio 70 %."""
