@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import to_yuan_grouped
@@ -78,12 +78,21 @@ def tables(c: Comparison) -> tuple[Table, Table]:
         f"试算定价：{c.settlements:,} 条结算，参保 {c.persons:,} 人，现行保费人均 {to_yuan_grouped(c.premium_per_person)} 元，"
         f"保费收入 {to_yuan_grouped(c.premium_income)} 元"
     )
-    table = Table("项目", f"基准 {c.base.plan_id}", f"候选 {c.candidate.plan_id}", "变化", title=title)
+    amounts = [Column(h, justify="right", no_wrap=True) for h in ("基准", "候选", "变化")]
+    table = Table(Column("项目", overflow="fold", ratio=1), *amounts, title=title, caption=_caption(c))
     for row in rows(c):
         table.add_row(*row)
     spread = Table(
-        "获赔人赔付分位", "基准（元）", "候选（元）", title="获赔人每人全年赔付的十分位（各十分之一人中的最高额）"
+        "获赔人赔付分位",
+        Column("基准（元）", justify="right"),
+        Column("候选（元）", justify="right"),
+        title="获赔人每人全年赔付的十分位（各十分之一人中的最高额）",
     )
     for row in decile_rows(c):
         spread.add_row(*row)
     return table, spread
+
+
+def _caption(c: Comparison) -> str:
+    """Which plan is which, under the table: the columns stay narrow enough for the liabilities' names."""
+    return f"基准：{c.base.plan_id}（{c.base.name} {c.base.year}）；候选：{c.candidate.plan_id}（{c.candidate.name} {c.candidate.year}）"
