@@ -126,7 +126,8 @@ def download(request: Request, session: SessionDep, user: User, kind: Kind, plan
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
     try:
-        made = take(session=session, actor=actor_of(request, user), plan=chosen, kind=kind, period=period)
+        made = take(session=session, actor=actor_of(request, user), plan=chosen, kind=kind, period=period,
+                    today=request.app.state.settings.platform_date())  # fmt: skip
     except PeriodError as exc:
         raise ApiError(422, "bad_period", exc.message, exc.field) from None
     session.commit()
