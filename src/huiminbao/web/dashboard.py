@@ -449,13 +449,13 @@ def _loss_ratio(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
         return [yuan_wan(y[key]) if y["present"] else None for y in years]
 
     year_rows = [
-        [f"{y['year']} 年", y["plan"] or "无方案文件",
+        [f"{y['year']} 年（{y['plan'] or '无方案文件'}）",
          *([yuan_cell(y[k]) for k in ("earned", "paid", "reserves", "ibnr", "incurred")] if y["present"] else
            ["无保单数据", HIDDEN, HIDDEN, HIDDEN, HIDDEN]),
          y.get("loss_ratio") or HIDDEN]
         for y in years
     ]  # fmt: skip
-    year_rows.append([f"平均（{'、'.join(map(str, avg['years'])) or '无'}）", "", yuan_cell(avg["earned"]),
+    year_rows.append([f"平均（{'、'.join(map(str, avg['years'])) or '无'}）", yuan_cell(avg["earned"]),
                       "", "", "", yuan_cell(avg["incurred"]), avg["loss_ratio"] or HIDDEN])  # fmt: skip
     rows = tri["rows"]
     month_rows = [
@@ -486,8 +486,7 @@ def _loss_ratio(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
             ],
             ["万元", "%"],
             [
-                "年度",
-                "方案",
+                "年度（方案）",
                 "已赚保费（元）",
                 "已付赔款（元）",
                 "未决赔款准备金（元）",
