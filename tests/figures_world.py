@@ -180,3 +180,18 @@ def demo_year(s: Session, *, people: int = 400, seed: int = 7) -> dict[str, Any]
         case(s, s.get(InsuredPerson, holders[i].person_id), kind, rnd.choice(cats), opened, due=date(2024, 12, 31),
              closed=closed)  # fmt: skip
     return {"holders": len(holders)}
+
+
+def late_settlements(s: Session, *, plan: str = "liaocheng-2024") -> None:
+    """Stays paid one or two months after the month of care (January to September), so that the plan-year's
+    paid triangle develops and the chain ladder has IBNR to project for the latest months."""
+    import sqlalchemy as sa
+
+    policies = s.scalars(
+        sa.select(Policy).where(Policy.plan_id == plan, Policy.status == PolicyStatus.ACTIVE).limit(18)
+    ).all()
+    for i, pol in enumerate(policies):
+        care, lag = 1 + i % 9, 1 + i % 2
+        st = settle(s, pol, datetime(2024, care + lag, 15, 10), {"inpatient_inscope": 300_000 + 25_000 * i})
+        st.begndate = date(2024, care, 10)
+    s.flush()

@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from huiminbao.money import to_fen, to_yuan_grouped
+from huiminbao.plans import load_plan
+from huiminbao.supervision import lossratio
 from huiminbao.web.dashboard import Section
 from tests.figures_world import demo_year
 
@@ -47,6 +50,11 @@ def test_the_api_gives_every_figure_in_yuan_with_small_cells_suppressed(
         headers=sign_in("admin"),
     ).json()
     assert [r["month"] for r in march["payouts"]["by_month"]] == ["2024-03"]
+    with client.app.state.db.sessions() as s:  # valued on the platform's today, or the period's end
+        today = lossratio.loss_ratio(session=s, plan=load_plan("liaocheng-2024"), as_of=date(2024, 12, 1))
+        march_end = lossratio.loss_ratio(session=s, plan=load_plan("liaocheng-2024"), as_of=date(2024, 3, 31))
+    assert body["loss_ratio"] == today and march["loss_ratio"] == march_end
+    assert march_end["years"][-1]["incurred"] != today["years"][-1]["incurred"]
 
 
 def test_the_api_refuses_bad_periods_and_other_roles(client: TestClient, sign_in: Any) -> None:
@@ -94,3 +102,43 @@ def test_finance_sees_its_own_consortiums_plans_only(client: TestClient, sign_in
     assert client.get("/supervision/dashboard", params={"plan": "quzhou-2021"}).status_code == 403
     page = client.get("/supervision/dashboard", params={"section": "payouts"})
     assert page.status_code == 200 and "quzhou-2021" not in page.text
+
+
+def test_the_loss_ratio_tab_shows_the_judged_years_the_floor_the_warnings_and_the_ibnr(
+    client: TestClient, sign_in: Any, city: dict[str, Any]
+) -> None:
+    sign_in("finance")  # DEMO-A underwrites Liaocheng: the dashboard's readers see the tab
+    page = client.get("/supervision/dashboard", params={"plan": "liaocheng-2024", "section": "loss_ratio"})
+    assert page.status_code == 200, page.text
+    with client.app.state.db.sessions() as s:
+        plan = load_plan("liaocheng-2024")
+        lr = lossratio.loss_ratio(session=s, plan=plan, as_of=date(2024, 12, 1))
+        tri = lossratio.ibnr(session=s, plan=plan, as_of=date(2024, 12, 1))
+    specs = {s["id"]: s for s in json.loads(re.search(r'id="chart-specs">(.*?)</script>', page.text, re.S).group(1))}
+    years = specs["chart-loss-ratio-years"]
+    assert years["categories"] == ["2022 年", "2023 年", "2024 年"]
+    series = {s["name"]: s for s in years["series"]}
+    assert series["已付赔款"]["stack"] == series["IBNR"]["stack"] == "incurred" != series["已赚保费"]["stack"]
+    assert series["赔付率"]["floor"]["value"] == 80 and series["赔付率"]["axis"] == 1
+    mine = lr["years"][-1]
+    assert series["赔付率"]["values"][-1] == mine["loss_ratio_bp"] / 100
+    assert series["IBNR"]["values"][-1] == round(float(mine["ibnr"]) / 10_000, 2)
+    assert series["已赚保费"]["values"][:2] == [None, None]  # 2022 and 2023 hold no policies: gaps, with a note
+    assert "2022、2023 年度无保单数据" in page.text
+    months = specs["chart-loss-ratio-ibnr"]
+    assert months["categories"] == [r["origin"] for r in tri["rows"]] and months["stack"]
+    facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page.text))
+    assert facts["3 年平均赔付率（含 IBNR）"] == lr["average"]["loss_ratio"]
+    assert facts["方案要求"] == "不低于 80%" and facts["统计日"] == "2024-12-01"
+    assert lr["warnings"] and all(f'<p class="why-not" role="alert">{w}</p>' in page.text for w in lr["warnings"])
+    assert 'id="loss-ratio-verdict"' in page.text
+    assert 'href="/supervision/loss-ratio?plan=liaocheng-2024&amp;as_of=2024-12-01"' in page.text
+    table = re.search(r'id="chart-loss-ratio-years-table">(.*?)</table>', page.text, re.S).group(1)
+    assert "无保单数据" in table and to_grouped(mine["incurred"]) in table
+    march = client.get("/supervision/dashboard",
+                       params={"plan": "liaocheng-2024", "section": "loss_ratio", "end": "2024-03-31"})  # fmt: skip
+    assert "统计日：2024-03-31" in march.text
+
+
+def to_grouped(yuan: str) -> str:
+    return to_yuan_grouped(to_fen(yuan))

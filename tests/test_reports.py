@@ -19,14 +19,15 @@ from typer.testing import CliRunner
 from huiminbao.cli.main import app as cli
 from huiminbao.enrollment.models import OrderStatus, Policy, PolicyOrder
 from huiminbao.identity.models import AuditEntry
+from huiminbao.money import to_fen
 from huiminbao.plans import load_plan
 from huiminbao.settings import get_settings
-from huiminbao.settlement.models import Settlement, SettlementLine
-from huiminbao.supervision import reports
-from tests.figures_world import demo_year
+from huiminbao.settlement.models import Adjustment, Settlement, SettlementLine, SettlementSource
+from huiminbao.supervision import lossratio, reports
+from tests.figures_world import demo_year, late_settlements
 
 PLAN = "liaocheng-2024"
-SHEETS = ["说明", "概况", "投保", "保费", "赔付", "受益人群", "理赔", "投诉"]
+SHEETS = ["说明", "概况", "投保", "保费", "赔付", "受益人群", "理赔", "投诉", "赔付率"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -117,6 +118,56 @@ def test_both_workbooks_have_their_sheets_formats_and_totals_from_the_database(
     claims = annual["理赔"]
     states = [r[2] for r in claims.iter_rows(min_row=2, values_only=True) if r[0] == "状态"]
     assert sum(states) == total_row(claims)[2]
+
+
+def test_the_loss_ratio_is_incurred_with_ibnr_valued_at_the_periods_end(client: TestClient) -> None:
+    plan, today = load_plan(PLAN), date(2024, 12, 1)
+    with client.app.state.db.sessions() as s:
+        demo_year(s, people=200)
+        late_settlements(s)  # paid a month or two after care: the triangle develops, IBNR is not zero
+        s.commit()
+        annual = book(reports.annual(session=s, plan=plan, today=today))
+        march = book(reports.monthly(session=s, plan=plan, month="2024-03", today=today))
+        december = book(reports.monthly(session=s, plan=plan, month="2024-12", today=today))
+        year = {d: lossratio.plan_year(session=s, plan=plan, as_of=d) for d in (today, date(2024, 3, 31))}
+        ratio = lossratio.loss_ratio(session=s, plan=plan, as_of=today)
+        triangle = lossratio.ibnr(session=s, plan=plan, as_of=today)
+        one_stop = s.scalar(sa.select(sa.func.sum(Settlement.payout_fen)).where(
+            Settlement.plan_id == PLAN, Settlement.source != SettlementSource.CLAIM))  # fmt: skip
+        adjusted = s.scalar(sa.select(sa.func.sum(Adjustment.amount_fen)).where(Adjustment.plan_id == PLAN))
+    assert year[today]["ibnr"] > 0 and year[today]["reserves"] > 0
+    for wb, d in ((annual, today), (march, date(2024, 3, 31)), (december, today)):  # a month not over: today
+        summary = {r[0].value: r[1] for r in wb["概况"].iter_rows(min_row=2) if r[0].value}
+        assert "累计赔付率" not in summary
+        for label, key in (("已赚保费（元）", "earned"), ("已付赔款（元）", "paid"), ("未决赔款准备金（元）", "reserves"),
+                           ("IBNR（元）", "ibnr"), ("发生赔款（元）", "incurred")):  # fmt: skip
+            assert fen(summary[label].value) == year[d][key], (d, label)
+            assert summary[label].number_format == "#,##0.00"
+        assert round(summary["赔付率"].value * 10_000) == year[d]["loss_ratio_bp"]
+        assert summary["赔付率"].number_format == "0.00%" and summary["方案赔付率要求"].value == 0.8
+    assert year[today]["incurred"] != year[date(2024, 3, 31)]["incurred"]
+    # the 赔付率 sheet: the judged years, their average against the floor, the warnings
+    ws = annual["赔付率"]
+    rows = [[c for c in r] for r in ws.iter_rows()]
+    assert [c.value for c in rows[0][:4]] == ["年度", "方案", "保单（件）", "已赚保费（元）"]
+    by_year = {r[0].value: r for r in rows[1:4]}
+    assert by_year["2023"][2].value == "无保单数据" and by_year["2022"][3].value == "—"
+    mine = by_year["2024"]
+    assert mine[2].value == year[today]["policies"] and fen(mine[3].value) == year[today]["earned"]
+    assert fen(mine[5].value) == one_stop and fen(mine[7].value) == adjusted  # 其中一站式结算, 其中年终调整
+    assert fen(mine[9].value) == year[today]["ibnr"] and round(mine[11].value * 10_000) == year[today]["loss_ratio_bp"]
+    assert rows[4][0].value == "平均（2024）" and round(rows[4][11].value * 10_000) == ratio["average"]["loss_ratio_bp"]
+    notes = [r[0].value for r in rows if r[0].value]
+    assert all(w in notes for w in ratio["warnings"]) and any("不低于 80%" in n for n in notes)
+    # the triangle with its factors, then latest, ultimate and IBNR per month of care
+    factor = next(r for r in rows if r[0].value == "逐期发展因子")
+    assert [c.value for c in factor[1 : len(triangle["factors"]) + 1]] == [f["factor"] for f in triangle["factors"]]
+    assert factor[1].number_format == "0.0000" and factor[1].value > 1
+    first = next(i for i, r in enumerate(rows) if r[0].value == "2024-01")
+    assert [fen(c.value) for c in rows[first][1:4]] == [to_fen(v) for v in triangle["triangle"][0][:3]]
+    total = [r for r in rows if r[0].value == "合计"][-1]
+    assert fen(total[5].value) == to_fen(triangle["total"]["ibnr"]) == year[today]["ibnr"]
+    assert "赔付率" in march.sheetnames and march["赔付率"].freeze_panes == "A2"
 
 
 def test_periods_outside_the_plan_are_refused_naming_the_field(client: TestClient) -> None:

@@ -17,7 +17,7 @@ from huiminbao.identity.models import Role
 from huiminbao.identity.service import create_user
 from huiminbao.web.dashboard import SECTION_NAMES, Section
 from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in
-from tests.figures_world import demo_year
+from tests.figures_world import demo_year, late_settlements
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +25,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def app_settings(app_settings: Any) -> Any:
     """A city of 1,500 on the roster with about half enrolled and a year of settlements, claims and cases;
-    a supervisor and a resident."""
+    some stays paid months after care; a supervisor and a resident."""
     app_settings.today = date(2024, 12, 1)
     db = Database.from_url(app_settings.database_url)
     try:
         with db.session() as s:
             demo_year(s, people=1500)
+            late_settlements(s)  # the 赔付率 tab has IBNR to draw
             psn_no = s.scalars(sa.select(InsuredPerson.psn_no).limit(1)).one()
             for name, role, psn in (("sup", Role.SUPERVISOR, None), ("res", Role.RESIDENT, psn_no)):
                 create_user(session=s, actor=audit.CLI, username=name, role=role, password=PASSWORD, psn_no=psn)
@@ -56,6 +57,9 @@ def test_every_dashboard_draws_its_charts_without_errors(page: Any, live_server:
             canvas.wait_for(state="attached", timeout=10_000)
             box = canvas.bounding_box()
             assert box and box["width"] > 200 and box["height"] > 200, (section, i, box)
+        if section == Section.LOSS_RATIO:  # the verdict and the warnings above the charts
+            assert page.locator("#loss-ratio-verdict").is_visible()
+            assert page.locator("p.why-not[role=alert]").count() > 0
         first = charts.first.bounding_box()
         assert first
         page.mouse.move(first["x"] + first["width"] / 2, first["y"] + first["height"] / 2)  # a tooltip

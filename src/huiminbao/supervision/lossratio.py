@@ -51,6 +51,12 @@ BASIS = (
 )
 
 
+def valued_on(end: date | None, today: date) -> date:
+    """The day the loss ratio is valued at: the period's end, or the platform's today when there is no end
+    or it lies ahead (a later day would only add months in which nothing can have been paid yet)."""
+    return min(end, today) if end else today
+
+
 def earned_premium(*, session: Session, plan_id: str, as_of: date) -> tuple[int, int, int]:
     """(earned, written, policies): premium earned by ``as_of``, premium of the paid policies, their count."""
     groups = session.execute(

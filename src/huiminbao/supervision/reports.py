@@ -32,13 +32,15 @@ from sqlalchemy.orm import Session
 from huiminbao.enrollment.models import OrderStatus, PolicyOrder
 from huiminbao.enrollment.service import MIN_CELL
 from huiminbao.identity import audit
+from huiminbao.money import to_fen
 from huiminbao.plans import Plan
-from huiminbao.supervision import figures
+from huiminbao.settings import today as platform_today
+from huiminbao.supervision import figures, lossratio
 
 SMALL = "<10"  # a suppressed count
 HIDDEN = "—"  # an amount or ratio drawn from a suppressed count, or none to give
 COMPLEMENT = "不显示"  # a count hidden only so that a small one beside it cannot be worked out
-MONEY, COUNT, RATE, TEXT = "#,##0.00", "#,##0", "0.00%", "@"
+MONEY, COUNT, RATE, FACTOR, TEXT = "#,##0.00", "#,##0", "0.00%", "0.0000", "@"
 SOURCES = (
     "基本医保参保名册（参保地、险种、出生日期、特殊人群标识）",
     "惠民保订单与保单（缴费时间、保费、退保）",
@@ -139,7 +141,17 @@ def derived(value: int | None) -> int | str:
 @dataclass(frozen=True)
 class Column:
     title: str
-    form: str  # MONEY (value in fen), COUNT, RATE (value in basis points) or TEXT
+    form: str  # MONEY (value in fen), COUNT, RATE (value in basis points), FACTOR (a float) or TEXT
+
+
+@dataclass(frozen=True)
+class Block:
+    """One table of a sheet: header row, rows, an optional total row, then notes."""
+
+    columns: Sequence[Column]
+    rows: Sequence[Sequence[Any]]
+    total: Sequence[Any] | None = None
+    notes: Sequence[str] = ()
 
 
 def _width(value: Any) -> int:
@@ -159,9 +171,10 @@ class Book:
         self.bold = self.wb.add_format({**base, "bold": True})
         self.text = self.wb.add_format({**base})
         self.marker = self.wb.add_format({**base, "align": "right", "font_color": "#7F7F7F"})
-        self.forms = {f: self.wb.add_format({**base, "num_format": f}) for f in (MONEY, COUNT, RATE)}
+        self.forms = {f: self.wb.add_format({**base, "num_format": f}) for f in (MONEY, COUNT, RATE, FACTOR)}
         self.totals = {
-            f: self.wb.add_format({**base, "num_format": f, "bold": True, "top": 1}) for f in (MONEY, COUNT, RATE)
+            f: self.wb.add_format({**base, "num_format": f, "bold": True, "top": 1})
+            for f in (MONEY, COUNT, RATE, FACTOR)
         }
         self.total_text = self.wb.add_format({**base, "bold": True, "top": 1})
         self.total_marker = self.wb.add_format({**base, "bold": True, "top": 1, "align": "right"})
@@ -176,9 +189,12 @@ class Book:
             )
             ws.write_string(r, c, shown, fmt)
             return shown
-        number: float | int = value / 100 if form == MONEY else value / 10_000 if form == RATE else int(value)
+        number: float | int = (
+            value / 100 if form == MONEY else value / 10_000 if form == RATE else float(value) if form == FACTOR
+            else int(value)
+        )  # fmt: skip
         ws.write_number(r, c, number, (self.totals if total else self.forms)[form])
-        return f"{number:,.2f}" if form == MONEY else number
+        return f"{number:,.2f}" if form == MONEY else f"{number:.4f}" if form == FACTOR else number
 
     def table(
         self,
@@ -190,24 +206,40 @@ class Book:
     ) -> None:
         """A sheet holding one table: the header row frozen, the rows, the total row, then notes. A cell given
         as ``(value, form)`` has a format of its own (the summary's column mixes amounts, counts and ratios)."""
+        self.sheet(name, [Block(columns, rows, total, notes)])
+
+    def sheet(self, name: str, blocks: Sequence[Block]) -> None:
+        """A sheet of tables one under another, a blank row between them; the first header row is frozen."""
         ws = self.wb.add_worksheet(name)
-        widths = [_width(c.title) for c in columns]
-        for c, col in enumerate(columns):
-            ws.write_string(0, c, col.title, self.head)
-        for r, row in enumerate(rows, start=1):
-            for c, (value, col) in enumerate(zip(row, columns, strict=True)):
-                value, form = value if isinstance(value, tuple) else (value, col.form)
-                widths[c] = max(widths[c], _width(self.cell(ws, r, c, value, form)))
-        end = len(rows) + 1
-        if total is not None:
-            for c, (value, col) in enumerate(zip(total, columns, strict=True)):
-                widths[c] = max(widths[c], _width(self.cell(ws, end, c, value, col.form, total=True)))
-            end += 1
-        for i, note in enumerate(notes):
-            ws.write_string(end + 1 + i, 0, note, self.text)
-        for c, w in enumerate(widths):
+        widths: dict[int, int] = {}
+        top = 0
+        for block in blocks:
+            top = self._block(ws, top, block, widths) + 1
+        for c, w in widths.items():
             ws.set_column(c, c, min(max(w + 2, 8), 60))
         ws.freeze_panes(1, 0)
+
+    def _block(self, ws: Any, top: int, block: Block, widths: dict[int, int]) -> int:
+        """Write one table from row ``top``, widening ``widths``; returns the row after its last note."""
+
+        def widen(c: int, shown: Any) -> None:
+            widths[c] = max(widths.get(c, 0), _width(shown))
+
+        for c, col in enumerate(block.columns):
+            ws.write_string(top, c, col.title, self.head)
+            widen(c, col.title)
+        for r, row in enumerate(block.rows, start=top + 1):
+            for c, (value, col) in enumerate(zip(row, block.columns, strict=True)):
+                value, form = value if isinstance(value, tuple) else (value, col.form)
+                widen(c, self.cell(ws, r, c, value, form))
+        end = top + len(block.rows) + 1
+        if block.total is not None:
+            for c, (value, col) in enumerate(zip(block.total, block.columns, strict=True)):
+                widen(c, self.cell(ws, end, c, value, col.form, total=True))
+            end += 1
+        for i, note in enumerate(block.notes):
+            ws.write_string(end + 1 + i, 0, note, self.text)
+        return end + (1 + len(block.notes) if block.notes else 0)
 
     def close(self) -> bytes:
         self.wb.close()
@@ -238,13 +270,12 @@ def _cover(book: Book, plan: Plan, kind: Kind, period: str, span: str, now: date
     book.table("说明", [Column("项目", TEXT), Column("内容", TEXT)], rows, None)
 
 
-def _summary(book: Book, plan: Plan, f: dict[str, Any], ratio: dict[str, Any]) -> None:
+def _summary(book: Book, plan: Plan, f: dict[str, Any], valued: Valued) -> None:
     e, p, pay, ben, cl, co = (
         f[k] for k in ("enrollment", "premium", "payouts", "beneficiaries", "claims", "complaints")
     )
     et, pt, yt, bt = e["total"], p["total"], pay["total"], ben["total"]
     renewal = e["renewal"]
-    floor = f"方案要求不低于 {plan.loss_ratio_floor / 100:.0f}%" if plan.loss_ratio_floor else ""
     rows: list[list[Any]] = [
         ["基本医保参保人数", count(et, "insured"), COUNT, "方案参保地内的基本医保参保人"],
         ["已投保人数", count(et, "policies") if et["insured"] is not None else HIDDEN, COUNT, "期间内有保障的参保人"],
@@ -265,7 +296,7 @@ def _summary(book: Book, plan: Plan, f: dict[str, Any], ratio: dict[str, Any]) -
         ["赔付 90 分位数（元）", derived(bt["p90_fen"]), MONEY, ""],
         ["年终重算补付（元）", derived(pay["adjustments"]["total"]["topup_fen"]), MONEY, "与各月赔付分列"],
         ["年终重算追回（元）", derived(pay["adjustments"]["total"]["recovered_fen"]), MONEY, ""],
-        ["累计赔付率", derived(ratio["bp"]), RATE, f"截至期末的累计赔付 / 方案净保费。{floor}"],
+        *_incurred(plan, valued),
         ["理赔申请（件）", cl["total"], COUNT, "按提交日期"],
         ["已支付申请从提交到支付的中位工作日", derived(cl["days_to_pay"]["median"]), COUNT, ""],
         ["超过时限支付（件）", derived(cl["days_to_pay"]["late"]), COUNT,
@@ -407,54 +438,160 @@ def _complaints(book: Book, f: dict[str, Any]) -> None:
     )
 
 
-def _loss_ratio(*, session: Session, plan: Plan, end: date | None) -> dict[str, Any]:
-    """Payouts up to the period's end (year-end adjustments included) against the plan's whole net premium."""
-    paid = figures.payouts(session=session, plan=plan, end=end)
-    premium = figures.premium(session=session, plan=plan)["total"]
-    fen, net = paid["total"]["payout_fen"], premium["net_fen"]
-    adjust = paid["adjustments"]["total"]
-    if fen is None or net is None or adjust["topup_fen"] is None:
-        return {"bp": None}
-    return {"bp": figures.ratio_bp(fen + adjust["topup_fen"] - adjust["recovered_fen"], net)}
+@dataclass(frozen=True)
+class Valued:
+    """The loss ratio as of one day: the plan-year's figures (fen, bp; None without policies), the judged
+    years (``lossratio.loss_ratio``) and the month-of-care triangle (``lossratio.ibnr``)."""
+
+    day: date
+    year: dict[str, Any] | None
+    ratio: dict[str, Any]
+    triangle: dict[str, Any]
+
+
+def valued(*, session: Session, plan: Plan, end: date | None, today: date) -> Valued:
+    """The loss ratio with IBNR valued at the period's end, or the platform's today when that is earlier
+    (the annual report, which has no end, on today)."""
+    day = lossratio.valued_on(end, today)
+    return Valued(
+        day=day,
+        year=lossratio.plan_year(session=session, plan=plan, as_of=day),
+        ratio=lossratio.loss_ratio(session=session, plan=plan, as_of=day),
+        triangle=lossratio.ibnr(session=session, plan=plan, as_of=day),
+    )
+
+
+def _incurred(plan: Plan, v: Valued) -> list[list[Any]]:
+    """The summary's loss-ratio rows: the plan-year's incurred loss ratio and its parts, and the floor."""
+    y = v.year or {}
+    none = "数据库中没有该年度的保单" if v.year is None else ""
+
+    def fen(key: str) -> int | str:
+        return HIDDEN if y.get(key) is None else y[key]
+
+    span = plan.loss_ratio_years or 1
+    floor = f"按 {span} 年平均考核，见“赔付率”表" if span > 1 else "按年度考核"
+    return [
+        ["已赚保费（元）", fen("earned"), MONEY, none or f"截至统计日 {v.day}，保费按保障期逐日分摊"],
+        ["已付赔款（元）", fen("paid"), MONEY, "一站式结算、已支付理赔及年终重算调整"],
+        ["未决赔款准备金（元）", fen("reserves"), MONEY, "已审批未支付及未审结的理赔"],
+        ["IBNR（元）", fen("ibnr"), MONEY, "已发生未报告赔款，按就医月份的已付三角形以链梯法估计"],
+        ["发生赔款（元）", fen("incurred"), MONEY, "已付 + 未决 + IBNR"],
+        ["赔付率", fen("loss_ratio_bp"), RATE, f"发生赔款 ÷ 已赚保费，统计日 {v.day}"],
+        ["方案赔付率要求", HIDDEN if plan.loss_ratio_floor is None else plan.loss_ratio_floor, RATE,
+         floor if plan.loss_ratio_floor is not None else "方案未规定"],
+    ]  # fmt: skip
+
+
+def _yuan(text: str | None) -> int | None:
+    """A yuan string of the loss-ratio figures back in fen, as the book writes money."""
+    return None if text is None else to_fen(text)
+
+
+def _loss_ratio(book: Book, plan: Plan, v: Valued) -> None:
+    """The judged years with their average against the floor and the warnings; then the plan-year's paid
+    triangle with its factors, and latest, ultimate and IBNR per month of care."""
+    lr, tri = v.ratio, v.triangle
+    parts = ("earned", "paid", "one_stop", "claims", "adjustments", "reserves", "ibnr", "incurred")
+    years = []
+    for y in lr["years"]:
+        if y["present"]:
+            ratio = HIDDEN if y["loss_ratio_bp"] is None else y["loss_ratio_bp"]
+            years.append([str(y["year"]), y["plan"], y["policies"], *(_yuan(y[k]) for k in parts), ratio])
+        else:
+            years.append([str(y["year"]), y["plan"] or "无方案文件", "无保单数据", *[HIDDEN] * len(parts), HIDDEN])
+    avg = lr["average"]
+    average = [f"平均（{'、'.join(map(str, avg['years'])) or '无'}）", "", "", _yuan(avg["earned"]),
+               *[""] * 6, _yuan(avg["incurred"]), HIDDEN if avg["loss_ratio_bp"] is None else avg["loss_ratio_bp"]]  # fmt: skip
+    verdict = "方案未规定赔付率要求" if avg["meets"] is None else ("达标" if avg["meets"] else "未达标")
+    judged_on = f" {lr['years_judged']} 年平均" if lr["years_judged"] > 1 else "年度"
+    judged = Block(
+        [Column("年度", TEXT), Column("方案", TEXT), Column("保单（件）", COUNT),
+         *(Column(f"{t}（元）", MONEY) for t in ("已赚保费", "已付赔款", "其中一站式结算", "其中理赔", "其中年终调整",
+                                                  "未决赔款准备金", "IBNR", "发生赔款")),
+         Column("赔付率", RATE)],
+        years,
+        average,
+        [
+            f"统计日 {v.day}。"
+            + (f"方案要求{judged_on}赔付率不低于 {lr['floor']}：{verdict}。" if lr["floor"] else verdict + "。"),
+            *lr["warnings"],
+            *([f"方案原文：{lr['cite']}"] if lr["cite"] else []),
+        ],
+    )  # fmt: skip
+    ages = tri["ages"]
+    cells = [[o, *(_yuan(c) for c in row)] for o, row in zip(tri["origins"], tri["triangle"], strict=True)]
+    if ages:  # the factors under the triangle, each under the age it develops from
+        cells.append(["逐期发展因子", *((f["factor"], FACTOR) for f in tri["factors"]), ""])
+        cells.append(["累计发展因子", *((f["factor"], FACTOR) for f in tri["cdf"])])
+    grid = Block(
+        [Column("就医月份", TEXT), *(Column(f"第 {a} 月", MONEY) for a in ages)],
+        cells,
+        None,
+        [f"{plan.year} 年度累计已付三角形：行为就医月份，列为自就医当月起至结算（或理赔审结）月份的月数，金额为累计。"],
+    )
+    rows = tri["rows"]
+    t = tri["total"]
+    months = Block(
+        [Column("就医月份", TEXT), Column("最新发展期（月）", COUNT), Column("最新累计已付（元）", MONEY),
+         Column("累计发展因子", FACTOR), Column("最终赔款（元）", MONEY), Column("IBNR（元）", MONEY)],
+        [[r["origin"], r["age"], _yuan(r["latest"]), r["cdf"], _yuan(r["ultimate"]), _yuan(r["ibnr"])] for r in rows],
+        ["合计", "", _yuan(t["latest"]), "", _yuan(t["ultimate"]), _yuan(t["ibnr"])],
+        list(lr["basis"]),
+    )  # fmt: skip
+    book.sheet("赔付率", [judged, grid, months])
 
 
 def _workbook(
-    *, session: Session, plan: Plan, kind: Kind, period: str, start: date | None, end: date | None, now: datetime
-) -> bytes:
-    f = figures.dashboard(session=session, plan=plan, start=start, end=end)
+    *, session: Session, plan: Plan, kind: Kind, period: str, start: date | None, end: date | None, now: datetime,
+    today: date | None,
+) -> bytes:  # fmt: skip
+    today = today or platform_today()
+    f = figures.dashboard(session=session, plan=plan, start=start, end=end, today=today)
+    v = valued(session=session, plan=plan, end=end, today=today)
     span = f"{start} 至 {end}" if start and end else "方案全年度，含投保期缴纳的保费"
     book = Book()
     _cover(book, plan, kind, period, span, now)
-    _summary(book, plan, f, _loss_ratio(session=session, plan=plan, end=end))
+    _summary(book, plan, f, v)
     for write in (_enrollment, _premium, _payouts, _beneficiaries, _claims, _complaints):
         write(book, f)
+    _loss_ratio(book, plan, v)
     return book.close()
 
 
-def monthly(*, session: Session, plan: Plan, month: str, now: datetime | None = None) -> bytes:
+def monthly(
+    *, session: Session, plan: Plan, month: str, now: datetime | None = None, today: date | None = None
+) -> bytes:
     """The plan's monthly report for ``month`` ("YYYY-MM"); ``PeriodError`` when the month is malformed or
-    outside the plan's enrollment and cover."""
+    outside the plan's enrollment and cover. ``today`` is the platform's date (HMB_TODAY), which claims are
+    overdue on and the loss ratio is valued at when the month has not ended."""
     start, end = month_bounds(session=session, plan=plan, month=month)
     return _workbook(session=session, plan=plan, kind=Kind.MONTHLY, period=month, start=start, end=end,
-                     now=now or datetime.now(figures.BEIJING))  # fmt: skip
+                     now=now or datetime.now(figures.BEIJING), today=today)  # fmt: skip
 
 
-def annual(*, session: Session, plan: Plan, year: str | int | None = None, now: datetime | None = None) -> bytes:
-    """The plan's annual report over the whole plan-year; ``year``, when given, must be the plan's year."""
+def annual(
+    *, session: Session, plan: Plan, year: str | int | None = None, now: datetime | None = None,
+    today: date | None = None,
+) -> bytes:  # fmt: skip
+    """The plan's annual report over the whole plan-year; ``year``, when given, must be the plan's year. The
+    loss ratio is valued at ``today`` (the platform's date), as late as the other figures run."""
     period = plan_year(plan, year)
     return _workbook(session=session, plan=plan, kind=Kind.ANNUAL, period=period, start=None, end=None,
-                     now=now or datetime.now(figures.BEIJING))  # fmt: skip
+                     now=now or datetime.now(figures.BEIJING), today=today)  # fmt: skip
 
 
-def take(*, session: Session, actor: audit.Actor, plan: Plan, kind: Kind, period: str | None) -> Report:
-    """A report made for ``actor`` and written to the audit log (who took which report of which period);
-    the caller commits."""
+def take(
+    *, session: Session, actor: audit.Actor, plan: Plan, kind: Kind, period: str | None, today: date | None = None
+) -> Report:
+    """A report made for ``actor`` on the platform's date ``today`` and written to the audit log (who took
+    which report of which period); the caller commits."""
     if kind == Kind.MONTHLY:
-        data = monthly(session=session, plan=plan, month=period or "")
+        data = monthly(session=session, plan=plan, month=period or "", today=today)
         shown = period or ""
     else:
         shown = plan_year(plan, period)
-        data = annual(session=session, plan=plan, year=shown)
+        data = annual(session=session, plan=plan, year=shown, today=today)
     audit.record(session=session, actor=actor, action="report.take", entity="plan", entity_id=plan.id,
                  after={"kind": kind.value, "period": shown, "bytes": len(data)})  # fmt: skip
     return Report(

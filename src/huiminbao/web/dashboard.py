@@ -16,14 +16,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from huiminbao.access.policies import SignedIn
 from huiminbao.access.scope import check_plan, readable_plans
 from huiminbao.db import SessionDep
 from huiminbao.identity.models import Role, User
-from huiminbao.money import to_yuan_grouped
+from huiminbao.money import to_fen, to_yuan_grouped
 from huiminbao.plans import Plan, PlanNotFound, load_plan
-from huiminbao.supervision import figures
+from huiminbao.supervision import figures, lossratio
 from huiminbao.synth.profile import profile_data
 from huiminbao.web.routes import not_found_page
 from huiminbao.web.templating import render
@@ -42,6 +43,7 @@ class Section(enum.StrEnum):
     BENEFICIARIES = "beneficiaries"
     CLAIMS = "claims"
     COMPLAINTS = "complaints"
+    LOSS_RATIO = "loss_ratio"
 
 
 SECTION_NAMES = {
@@ -51,6 +53,7 @@ SECTION_NAMES = {
     Section.BENEFICIARIES: "受益人群",
     Section.CLAIMS: "理赔时效",
     Section.COMPLAINTS: "投诉",
+    Section.LOSS_RATIO: "赔付率",
 }
 
 
@@ -73,19 +76,11 @@ def dashboard_page(
         return not_found_page(request, f"方案 {plan}")
     check_plan(user, chosen.id)
     period, problem = _period(start, end)
-    read = {
-        Section.ENROLLMENT: figures.enrollment,
-        Section.PREMIUM: figures.premium,
-        Section.PAYOUTS: figures.payouts,
-        Section.BENEFICIARIES: figures.beneficiaries,
-        Section.CLAIMS: figures.claims,
-        Section.COMPLAINTS: figures.complaints,
-    }[section]
-    if section in (Section.CLAIMS, Section.COMPLAINTS):  # overdue on the platform's date (HMB_TODAY)
-        today = request.app.state.settings.platform_date()
-        figure = read(session=session, plan=chosen, start=period[0], end=period[1], today=today)
+    today = request.app.state.settings.platform_date()
+    if section == Section.LOSS_RATIO:
+        figure = loss_ratio_figure(session=session, plan=chosen, end=period[1], today=today)
     else:
-        figure = read(session=session, plan=chosen, start=period[0], end=period[1])
+        figure = _read(session, chosen, section, period, today)
     charts = CHARTS[section](figure, chosen)
     context = {
         "active": "监管",
@@ -103,6 +98,33 @@ def dashboard_page(
         "facts": FACTS[section](figure),
     }
     return render(request, "supervision_dashboard.html", context)
+
+
+def _read(
+    session: Session, plan: Plan, section: Section, period: tuple[date | None, date | None], today: date
+) -> dict[str, Any]:
+    """One section's figure for the period; claims and cases are overdue on the platform's date (HMB_TODAY)."""
+    read = {
+        Section.ENROLLMENT: figures.enrollment,
+        Section.PREMIUM: figures.premium,
+        Section.PAYOUTS: figures.payouts,
+        Section.BENEFICIARIES: figures.beneficiaries,
+        Section.CLAIMS: figures.claims,
+        Section.COMPLAINTS: figures.complaints,
+    }[section]
+    if section in (Section.CLAIMS, Section.COMPLAINTS):
+        return read(session=session, plan=plan, start=period[0], end=period[1], today=today)
+    return read(session=session, plan=plan, start=period[0], end=period[1])
+
+
+def loss_ratio_figure(*, session: Session, plan: Plan, end: date | None, today: date) -> dict[str, Any]:
+    """The loss ratio of the judged years (``lossratio.loss_ratio``) and the plan-year's IBNR by month of
+    care (``lossratio.ibnr``), both valued on the same day."""
+    day = lossratio.valued_on(end, today)
+    return {
+        "ratio": lossratio.loss_ratio(session=session, plan=plan, as_of=day),
+        "ibnr": lossratio.ibnr(session=session, plan=plan, as_of=day),
+    }
 
 
 def _period(start: str, end: str) -> tuple[tuple[date | None, date | None], str | None]:
@@ -172,9 +194,13 @@ def chart(
     kind: str = "bar",
     suppressed: bool = False,
     stack: bool = False,
+    note: str = "",
+    gap: str | None = None,
 ) -> dict[str, Any]:
-    """One chart spec for charts.js, with its table (``head`` and text ``rows``)."""
-    note = "不足 10 人的格不显示（表中记为 <10；为免由合计推算而一并隐去的格记为“不显示”）" if suppressed else ""
+    """One chart spec for charts.js, with its table (``head`` and text ``rows``); ``gap`` says what a
+    missing value is when it is not a suppressed cell (the tooltip's word and the empty chart's sentence)."""
+    if suppressed:
+        note = "不足 10 人的格不显示（表中记为 <10；为免由合计推算而一并隐去的格记为“不显示”）"
     return {
         "id": f"chart-{key}",
         "title": title,
@@ -184,6 +210,7 @@ def chart(
         "units": units,
         "categories": categories,
         "series": series,
+        "gap": gap,
         "table": {"head": head, "rows": rows},
     }
 
@@ -403,6 +430,91 @@ def _complaints(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
     ]
 
 
+def yuan_wan(yuan: str | None) -> float | None:
+    """A yuan string of the loss ratio's figures as 万元 for a chart axis; None stays a gap."""
+    return None if yuan is None else wan(to_fen(yuan))
+
+
+def yuan_cell(yuan: str | None) -> str:
+    return HIDDEN if yuan is None else to_yuan_grouped(to_fen(yuan))
+
+
+def _loss_ratio(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
+    lr, tri = f["ratio"], f["ibnr"]
+    years, avg = lr["years"], lr["average"]
+    missing = [str(y["year"]) for y in years if not y["present"]]
+    floor = {"value": lr["floor_bp"] / 100, "label": f"方案要求 {lr['floor']}"} if lr["floor_bp"] else None
+
+    def part(key: str) -> list[float | None]:
+        return [yuan_wan(y[key]) if y["present"] else None for y in years]
+
+    year_rows = [
+        [f"{y['year']} 年（{y['plan'] or '无方案文件'}）",
+         *([yuan_cell(y[k]) for k in ("earned", "paid", "reserves", "ibnr", "incurred")] if y["present"] else
+           ["无保单数据", HIDDEN, HIDDEN, HIDDEN, HIDDEN]),
+         y.get("loss_ratio") or HIDDEN]
+        for y in years
+    ]  # fmt: skip
+    year_rows.append([f"平均（{'、'.join(map(str, avg['years'])) or '无'}）", yuan_cell(avg["earned"]),
+                      "", "", "", yuan_cell(avg["incurred"]), avg["loss_ratio"] or HIDDEN])  # fmt: skip
+    rows = tri["rows"]
+    month_rows = [
+        [r["origin"], str(r["age"]), yuan_cell(r["latest"]), f"{r['cdf']:.4f}", yuan_cell(r["ultimate"]),
+         yuan_cell(r["ibnr"])]
+        for r in rows
+    ]  # fmt: skip
+    if rows:
+        t = tri["total"]
+        month_rows.append(["合计", "", yuan_cell(t["latest"]), "", yuan_cell(t["ultimate"]), yuan_cell(t["ibnr"])])
+    return [
+        chart(
+            "loss-ratio-years",
+            f"各考核年度已赚保费、发生赔款与赔付率（统计日 {lr['as_of']}）",
+            [f"{y['year']} 年" for y in years],
+            [
+                {"name": "已赚保费", "values": part("earned"), "stack": "earned"},
+                {"name": "已付赔款", "values": part("paid"), "stack": "incurred"},
+                {"name": "未决赔款准备金", "values": part("reserves"), "stack": "incurred"},
+                {"name": "IBNR", "values": part("ibnr"), "stack": "incurred"},
+                {
+                    "name": "赔付率",
+                    "values": [pct(y.get("loss_ratio_bp")) for y in years],
+                    "kind": "line",
+                    "axis": 1,
+                    "floor": floor,
+                },
+            ],
+            ["万元", "%"],
+            [
+                "年度（方案）",
+                "已赚保费（元）",
+                "已付赔款（元）",
+                "未决赔款准备金（元）",
+                "IBNR（元）",
+                "发生赔款（元）",
+                "赔付率",
+            ],
+            year_rows,
+            note=f"{'、'.join(missing)} 年度无保单数据，图中留空，平均不计该年度" if missing else "",
+            gap="无数据",
+        ),
+        chart(
+            "loss-ratio-ibnr",
+            f"{plan.year} 年度各就医月份已付赔款与 IBNR（链梯法）",
+            [r["origin"] for r in rows],
+            [
+                {"name": "已付（最新累计）", "values": [yuan_wan(r["latest"]) for r in rows]},
+                {"name": "IBNR", "values": [yuan_wan(r["ibnr"]) for r in rows]},
+            ],
+            ["万元"],
+            ["就医月份", "最新发展期（月）", "最新累计已付（元）", "累计发展因子", "最终赔款（元）", "IBNR（元）"],
+            month_rows,
+            stack=True,
+            gap="无数据",
+        ),
+    ]
+
+
 CHARTS = {
     Section.ENROLLMENT: _enrollment,
     Section.PREMIUM: _premium,
@@ -410,6 +522,7 @@ CHARTS = {
     Section.BENEFICIARIES: _beneficiaries,
     Section.CLAIMS: _claims,
     Section.COMPLAINTS: _complaints,
+    Section.LOSS_RATIO: _loss_ratio,
 }
 
 
@@ -480,6 +593,17 @@ def _complaint_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _loss_ratio_facts(f: dict[str, Any]) -> list[tuple[str, str]]:
+    lr = f["ratio"]
+    avg, span = lr["average"], lr["years_judged"]
+    return [
+        (f"{span} 年平均赔付率（含 IBNR）" if span > 1 else "年度赔付率（含 IBNR）", avg["loss_ratio"] or HIDDEN),
+        ("方案要求", f"不低于 {lr['floor']}" if lr["floor"] else "未规定"),
+        (f"{lr['year']} 年度 IBNR", yuan_cell(f["ibnr"]["total"]["ibnr"]) + " 元"),
+        ("统计日", lr["as_of"]),
+    ]
+
+
 FACTS = {
     Section.ENROLLMENT: _enrollment_facts,
     Section.PREMIUM: _premium_facts,
@@ -487,4 +611,5 @@ FACTS = {
     Section.BENEFICIARIES: _beneficiary_facts,
     Section.CLAIMS: _claim_facts,
     Section.COMPLAINTS: _complaint_facts,
+    Section.LOSS_RATIO: _loss_ratio_facts,
 }

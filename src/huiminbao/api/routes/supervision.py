@@ -88,13 +88,16 @@ def dashboard(
     """Every dashboard figure of the plan for the period (the whole plan without dates): enrollment and
     renewal, premium, payouts, the people who benefited, claim times and complaints, as the dashboards show
     them; amounts in yuan, ratios in basis points (``*_bp``); persons under 10 suppressed (None, with
-    ``suppressed``). Finance reads its own consortium's plans only."""
+    ``suppressed``); and ``loss_ratio`` as ``GET /loss-ratio`` gives it, valued at the period's end (the
+    platform's today when there is none or it is later). Finance reads its own consortium's plans only."""
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
     if start and end and start > end:
         raise ApiError(422, "bad_period", "开始日期不能晚于结束日期", "start")
     today = request.app.state.settings.platform_date()
-    return figures.to_edge(figures.dashboard(session=session, plan=chosen, start=start, end=end, today=today))
+    body = figures.to_edge(figures.dashboard(session=session, plan=chosen, start=start, end=end, today=today))
+    day = lossratio.valued_on(end, today)
+    return {**body, "loss_ratio": lossratio.loss_ratio(session=session, plan=chosen, as_of=day)}
 
 
 @router.get(
@@ -123,7 +126,8 @@ def download(request: Request, session: SessionDep, user: User, kind: Kind, plan
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
     try:
-        made = take(session=session, actor=actor_of(request, user), plan=chosen, kind=kind, period=period)
+        made = take(session=session, actor=actor_of(request, user), plan=chosen, kind=kind, period=period,
+                    today=request.app.state.settings.platform_date())  # fmt: skip
     except PeriodError as exc:
         raise ApiError(422, "bad_period", exc.message, exc.field) from None
     session.commit()
