@@ -8,11 +8,12 @@ The work happens in a folder (``--out``) that records it in ``manifest.json``:
 
 1. ``setl_id`` is checked unique over the whole year (the one check that spans persons), by sorting
    64-bit hashes of the ids: eight bytes a record, the real ids read only for a colliding hash.
-2. One streaming pass per input writes the parts under ``_input/<kind>/part=<k>/`` (Polars'
-   partitioned ``sink_parquet``, so memory stays bounded whatever the size): settlements and the
-   insured persons by the hash of their ``psn_no``; fee lines carry no person, so the lines any line
-   liability could claim are joined to their settlement's ``psn_no`` first. ID numbers and names in
-   the insured file are dropped here, unread, as the in-memory reader drops them.
+2. One pass per input writes the parts to ``_input/<kind>/part=<k>.parquet``: Arrow's readers pull a
+   batch at a time and each part has one Parquet writer (lz4, no dictionaries or statistics: a scratch
+   copy, written fast), so memory holds a batch and a few rows per part whatever the size of the year.
+   Settlements and insured persons go by the hash of their ``psn_no``; fee lines carry no person, so
+   the lines any line liability could claim are joined to their settlement's ``psn_no`` first. ID
+   numbers and names in the insured file are dropped here, unread, as the in-memory reader drops them.
 3. Part by part: the one record reader checks it (messages name the original file), the engine
    adjudicates it exactly as the in-memory run would, and the payouts go to ``part-<k>.parquet``
    (written aside, then renamed) before the manifest marks the part finished with its totals.
@@ -31,7 +32,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,9 @@ from typing import Any
 
 import polars as pl
 import psutil
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from huiminbao.engine.adjudicate import adjudicate as engine_adjudicate
 from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
@@ -58,6 +62,8 @@ BYTES_PER_RECORD = 700
 BASELINE = 512 * 2**20
 CSV_BYTES_PER_ROW = 250  # a synthetic settlement row as CSV is about 300 bytes: rounded down, to err on the safe side
 MAX_PARTS = 4096
+BATCH_ROWS = 100_000  # rows read at a time by the split
+WRITE_ROWS = 65_536  # rows a part's file takes at a time (one row group)
 UNITS = {
     "": 1,
     "B": 1,
@@ -248,13 +254,57 @@ def check_unique_ids(path: Path) -> None:
             raise RecordError(f"结算 {twice[0]}", "setl_id", f"{label('setl_id')}在同一批记录中重复出现")
 
 
-def _sink(lf: pl.LazyFrame, folder: Path, parts: int, person: str = "psn_no") -> None:
+def _batches(path: Path) -> Iterator[pl.DataFrame]:
+    """A file in batches, pulled one at a time (Arrow's readers), so memory holds a batch, not the file.
+    A CSV file's columns are all text, as the in-memory reader scans it."""
+    if suffix(path) == ".parquet":
+        batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+    else:
+        names = _scan(path).collect_schema().names()
+        text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True)
+        batches = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=2**24), convert_options=text)
+    try:
+        for batch in batches:
+            yield pl.DataFrame(batch)
+    except pa.ArrowInvalid as exc:
+        raise RecordError(str(path), "(file)", f"无法读取（须为 UTF-8 编码的 CSV 或 Parquet 文件）：{exc}") from exc
+
+
+def _sink(frames: Iterable[pl.DataFrame], folder: Path, parts: int, person: str = "psn_no") -> None:
+    """Append each frame's rows to the file of their person's part, ``folder/part=<k>.parquet``; rows wait
+    per part until there are ``WRITE_ROWS`` of them, so the files have few, full row groups."""
     shutil.rmtree(folder, ignore_errors=True)
-    key = person_part(parts, person)
-    lf.sink_parquet(pl.PartitionBy(folder, key=key, include_key=False), mkdir=True, row_group_size=65_536)
+    folder.mkdir(parents=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    waiting: dict[int, list[pl.DataFrame]] = {}
+
+    def flush(k: int) -> None:
+        table = pl.concat(waiting.pop(k)).to_arrow()
+        if k not in writers:
+            writers[k] = pq.ParquetWriter(
+                folder / f"part={k}.parquet",
+                table.schema,
+                compression="lz4",
+                use_dictionary=False,
+                write_statistics=False,
+            )
+        writers[k].write_table(table)
+
+    try:
+        for frame in frames:
+            cut = frame.with_columns(person_part(parts, person)).partition_by("part", as_dict=True, include_key=False)
+            for (k,), rows in cut.items():
+                waiting.setdefault(k, []).append(rows)
+                if sum(f.height for f in waiting[k]) >= WRITE_ROWS:
+                    flush(k)
+        for k in list(waiting):
+            flush(k)
+    finally:
+        for w in writers.values():
+            w.close()
 
 
-def _lines(compiled: Compiled, inputs: Inputs) -> pl.LazyFrame | None:
+def _lines(compiled: Compiled, inputs: Inputs) -> Iterable[pl.DataFrame] | None:
     """The fee lines any line liability could claim, with their settlement's person (``OWNER``). Usually few
     (read whole, then matched to their settlements in one streaming pass); when a line condition reads
     an amount every line is kept and the match is a streaming join."""
@@ -266,11 +316,11 @@ def _lines(compiled: Compiled, inputs: Inputs) -> pl.LazyFrame | None:
     persons = _scan(inputs.settlements).select(_text("setl_id").alias("setl_id"), _text("psn_no").alias(OWNER))
     lines = raw.with_columns(_text("setl_id").alias("setl_id"))
     if keep is None:
-        return lines.join(persons, on="setl_id", how="left")
+        return lines.join(persons, on="setl_id", how="left").collect_batches(chunk_size=BATCH_ROWS)
     few = lines.filter(keep).collect(engine="streaming")
     ids = few["setl_id"].unique().implode()
     owners = persons.filter(pl.col("setl_id").is_in(ids)).collect(engine="streaming")
-    return few.lazy().join(owners.lazy(), on="setl_id", how="left")
+    return few.join(owners, on="setl_id", how="left").iter_slices(BATCH_ROWS)
 
 
 def split(compiled: Compiled, inputs: Inputs, folder: Path, parts: int, tick: Tick) -> None:
@@ -278,15 +328,14 @@ def split(compiled: Compiled, inputs: Inputs, folder: Path, parts: int, tick: Ti
     tick("检查结算ID是否唯一", 0, parts)
     check_unique_ids(inputs.settlements)
     tick("按人员分区：结算记录", 0, parts)
-    _sink(_scan(inputs.settlements), folder / "settlements", parts)
+    _sink(_batches(inputs.settlements), folder / "settlements", parts)
     tick("按人员分区：费用明细", 0, parts)
     lines = _lines(compiled, inputs)
     if lines is not None:
         _sink(lines, folder / "fee_lines", parts, OWNER)
     tick("按人员分区：参保人", 0, parts)
-    people = _scan(inputs.insured)
-    names = people.collect_schema().names()
-    _sink(people.drop([c for c in PRIVATE if c in names]), folder / "insured", parts)
+    people = (f.drop([c for c in PRIVATE if c in f.columns]) for f in _batches(inputs.insured))
+    _sink(people, folder / "insured", parts)
 
 
 # --- part by part -------------------------------------------------------------------------------
@@ -294,9 +343,9 @@ def split(compiled: Compiled, inputs: Inputs, folder: Path, parts: int, tick: Ti
 
 def _part(folder: Path, kind: str, k: int, like: pl.LazyFrame) -> pl.LazyFrame:
     """Part ``k`` of an input; a part with no rows (no file was written) reads as none of ``like``."""
-    where = folder / kind / f"part={k}"
-    if where.is_dir():
-        return pl.scan_parquet(where / "*.parquet", hive_partitioning=False)
+    where = folder / kind / f"part={k}.parquet"
+    if where.exists():
+        return pl.scan_parquet(where)
     return pl.LazyFrame(schema=like.collect_schema())
 
 
