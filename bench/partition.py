@@ -1,16 +1,16 @@
 """Benchmark: a year larger than memory, ``hmb adjudicate --memory-limit`` part by part of persons.
 
     .venv/bin/python bench/partition.py                                     # 50 M records, 10 M persons, 12GB
-    .venv/bin/python bench/partition.py --records 2000000 --memory-limit 1GB --kill-after 8
+    .venv/bin/python bench/partition.py --records 2000000 --memory-limit 1GB --kill-after 1
 
 The city is generated once by ``hmb synth`` in a child process and cached as Parquet under var/bench/
 (the cache of bench/adjudicate.py). ``hmb adjudicate`` runs as a child process of its own, as an operator
 runs it, and its peak RSS is that child's (``wait4``'s rusage: the child and its threads), so generating
 the city never counts. Prints the partitioned run's time end to end (check, split, adjudicate, write),
 records/s, the parts and peak RSS; the in-memory run of the same year beside it when the year fits in
-this machine's available memory (payout totals compared to the fen); with ``--kill-after S``, the
-partitioned run killed after S seconds (SIGKILL) and run again: it resumes and must end with the same
-payouts as the uninterrupted run.
+this machine's available memory (payouts compared to the fen); with ``--kill-after K``, the partitioned
+run killed (SIGKILL) once its manifest shows K finished parts and run again: it resumes after them and
+must end with the same payouts as the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -32,18 +33,25 @@ from adjudicate import city  # the same cached synthetic city as bench/adjudicat
 from huiminbao.scale.partition import MANIFEST, Inputs, estimate, parse_size, part_count
 
 
-def hmb(args: list[str], kill_after: float | None = None) -> tuple[float, float, int]:
-    """Run ``hmb`` as a child: (seconds, peak RSS in MB, exit status); killed after ``kill_after`` s if given."""
+def finished(folder: Path) -> int:
+    """Parts a run in ``folder`` has recorded as finished so far."""
+    try:
+        return len(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["finished"])
+    except (OSError, ValueError):
+        return 0
+
+
+def hmb(args: list[str], kill: Callable[[], bool] | None = None) -> tuple[float, float, int]:
+    """Run ``hmb`` as a child: (seconds, peak RSS in MB, exit status); killed (SIGKILL) once ``kill()`` says so."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "huiminbao.cli.main", *args])
-    deadline = None if kill_after is None else started + kill_after
     while True:  # reaped by wait4 itself, for the child's own rusage
-        pid, status, usage = os.wait4(child.pid, 0 if deadline is None else os.WNOHANG)
+        pid, status, usage = os.wait4(child.pid, 0 if kill is None else os.WNOHANG)
         if pid:
             break
-        if time.perf_counter() >= deadline:
+        if kill is not None and kill():
             child.send_signal(signal.SIGKILL)
-            deadline = None
+            kill = None
         else:
             time.sleep(0.05)
     child.returncode = os.waitstatus_to_exitcode(status)  # so Popen never waits for it again
@@ -63,7 +71,9 @@ def main() -> int:
     ap.add_argument("--persons", type=int, help="default: a fifth of --records, as bench/adjudicate.py")
     ap.add_argument("--memory-limit", default="12GB")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--kill-after", type=float, help="also kill a run after this many seconds and resume it")
+    ap.add_argument(
+        "--kill-after", type=int, help="also kill a run once it has finished this many parts, and resume it"
+    )
     args = ap.parse_args()
     folder = city(args.plan, args.persons or args.records // 5, args.records, args.seed)
     inputs = Inputs(folder / "settlements.parquet", folder / "roster.parquet", folder / "fee_lines.parquet")
@@ -93,9 +103,10 @@ def main() -> int:
             print(f"in memory:   skipped (estimated {needed / 2**30:.1f} GB, more than this machine has available)")
         if args.kill_after is not None:
             again = Path(tmp) / "again"
-            s2, _, code2 = hmb([*common, "--out", str(again), "--memory-limit", args.memory_limit], args.kill_after)
-            done = len(json.loads((again / MANIFEST).read_text(encoding="utf-8"))["finished"])
-            s3, peak3, code3 = hmb([*common, "--out", str(again), "--memory-limit", args.memory_limit])
+            limit = ["--memory-limit", args.memory_limit]
+            s2, _, code2 = hmb([*common, "--out", str(again), *limit], lambda: finished(again) >= args.kill_after)
+            done = finished(again)
+            s3, peak3, code3 = hmb([*common, "--out", str(again), *limit])
             same = total(again)[1].equals(paid)
             print(f"resume:      killed after {s2:.1f} s (exit {code2}) with {done} of {parts} parts finished; "
                   f"rerun finished in {s3:.1f} s (exit {code3}, peak {peak3:,.0f} MB); same payouts: {same}")  # fmt: skip
