@@ -3,6 +3,7 @@ refuses to mix runs (``scale.partition``, ``hmb adjudicate --memory-limit/--part
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_
 from huiminbao.money import to_fen
 from huiminbao.plans import compiled_plan
 from huiminbao.scale.partition import (
+    LOCK,
     MANIFEST,
     Inputs,
     PartitionRefused,
@@ -140,6 +142,16 @@ def test_a_folder_of_another_run_is_refused_not_mixed(city, tmp_path):
         adjudicate_partitioned(compiled_plan(PLAN), inputs(city), tmp_path / "busy", 3, options=OPTIONS)
 
 
+def test_two_runs_never_share_a_folder_at_once(city, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with (out / LOCK).open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(PartitionRefused, match="正由另一次理算使用"):
+            adjudicate_partitioned(compiled_plan(PLAN), inputs(city), out, 3, options=OPTIONS)
+    adjudicate_partitioned(compiled_plan(PLAN), inputs(city), out, 3, options=OPTIONS)  # released: it runs
+
+
 def test_a_setl_id_given_twice_is_refused_even_for_two_persons_in_different_parts(city, tmp_path):
     setl = pl.read_parquet(city / "settlements.parquet")
     twin = setl.filter(pl.col("refd_setl_flag") == "0").head(2)
@@ -181,6 +193,15 @@ def test_hmb_adjudicate_partitions_on_a_memory_limit_or_a_count(city, whole, tmp
     res = runner.invoke(app, cli(city, tmp_path / "p3", "--partitions", "3", "--lines-out", str(tmp_path / "l3")))
     assert res.exit_code == 0, res.output
     assert same(whole[1], dataset(tmp_path / "l3"))
+
+
+def test_hmb_adjudicate_stopped_by_ctrl_c_says_how_to_resume(city, tmp_path, monkeypatch):
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("huiminbao.cli.adjudicate.adjudicate_partitioned", interrupted)
+    res = runner.invoke(app, cli(city, tmp_path / "out", "--partitions", "3"))
+    assert res.exit_code == 130 and "续算" in res.output
 
 
 def test_hmb_adjudicate_refuses_a_file_out_a_bad_size_or_another_runs_folder(city, tmp_path):

@@ -212,6 +212,11 @@ def _partitioned(
     except (RecordError, EngineError, PlanIncomplete, PlanError, BatchRefused, PartitionRefused) as exc:
         console.print(str(exc), markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
+    except KeyboardInterrupt as exc:
+        console.print(
+            f"已中断：已完成的分区记录在 {out}/manifest.json，再次运行同一命令将从下一个分区续算", markup=False
+        )
+        raise typer.Exit(130) from exc
     elapsed = time.perf_counter() - started
     _summary(console, compiled, totals.by_liability, totals.paid, totals.payout, totals.statuses)
     resumed = f"（续算：{totals.skipped} 个分区此前已完成）" if totals.skipped else ""

@@ -20,11 +20,13 @@ The work happens in a folder (``--out``) that records it in ``manifest.json``:
 
 A rerun with the same inputs, plan and options skips the finished parts, so a run interrupted at any
 point ends as one uninterrupted run; a folder made from other inputs, another plan or other options
-is refused rather than mixed. When every part is done the ``_input`` copy is removed.
+is refused rather than mixed, and so is a second run while one holds the folder's lock. When every part
+is done the ``_input`` copy is removed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import hashlib
 import json
@@ -33,6 +35,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +56,7 @@ from huiminbao.settlement.reader import RecordError, check_fee_lines, check_pers
 from huiminbao.vocabulary import label
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 INPUT = "_input"
 FORMAT = 1  # the manifest's layout; a folder written by another layout is refused
 SEED = 20_240_101  # fixed: a rerun must send every person to the same part
@@ -196,9 +200,6 @@ def _open(folder: Path, identity: dict[str, Any]) -> dict[str, Any]:
                 "请换一个新目录，或删除该目录后重新理算"
             )
         return manifest
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise PartitionRefused(f"--out：{folder} 已存在且不是分区理算的输出目录（没有 {MANIFEST}）；请换一个新目录")
-    folder.mkdir(parents=True, exist_ok=True)
     manifest = {"identity": identity, "split": None, "finished": {}, "runs": [], "complete": False}
     _save(folder, manifest)
     return manifest
@@ -436,6 +437,36 @@ def adjudicate_partitioned(
     ``tick``: progress. ``after_part``: called with each part's number once it is recorded (tests stop
     a run there to prove the resume).
     """
+    with _only_run(out):
+        return _run(compiled, inputs, out, parts, options, lines_out, vet, tick, after_part)
+
+
+@contextmanager
+def _only_run(folder: Path) -> Iterator[None]:
+    """One run in a folder at a time: a second would write the same manifest from a stale copy."""
+    others = {p.name for p in folder.iterdir()} - {LOCK} if folder.is_dir() else set()
+    if folder.is_file() or (others and MANIFEST not in others):
+        raise PartitionRefused(f"--out：{folder} 已存在且不是分区理算的输出目录（没有 {MANIFEST}）；请换一个新目录")
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise PartitionRefused(f"--out：目录 {folder} 正由另一次理算使用；请等它结束，或换一个目录") from exc
+        yield
+
+
+def _run(
+    compiled: Compiled,
+    inputs: Inputs,
+    out: Path,
+    parts: int,
+    options: dict[str, Any],
+    lines_out: Path | None,
+    vet: Callable[[pl.DataFrame], None] | None,
+    tick: Tick | None,
+    after_part: Callable[[int], None] | None,
+) -> Totals:
     report: Tick = tick or (lambda what, done, total: None)
     manifest = _open(out, _identity(compiled, inputs, parts, {**options, "lines": lines_out is not None}))
     finished: dict[str, Any] = manifest["finished"]
