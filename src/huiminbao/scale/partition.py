@@ -366,6 +366,27 @@ def _write(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def read_part(
+    compiled: Compiled, inputs: Inputs, folder: Path, k: int
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+    """Part ``k`` of the split year in ``folder``, checked by the one reader as the whole files would be:
+    the settlements (the columns the plan reads), the fee lines and the insured persons, in fen. The
+    engine, or any other computation over whole persons, runs on these as on the in-memory year."""
+    src = folder / INPUT
+    raw = _part(src, "settlements", k, _scan(inputs.settlements))
+    setl = check_settlements(raw, str(inputs.settlements), settlement_columns(compiled))
+    lines = None
+    if inputs.fee_lines is not None:
+        like = _scan(inputs.fee_lines).with_columns(pl.lit(None, pl.Utf8).alias(OWNER))
+        fee = _part(src, "fee_lines", k, like)
+        lines = check_fee_lines(fee.drop(OWNER), str(inputs.fee_lines))
+    people_raw = _scan(inputs.insured)
+    names = people_raw.collect_schema().names()
+    people_raw = people_raw.drop([c for c in PRIVATE if c in names])
+    people = check_persons(_part(src, "insured", k, people_raw), str(inputs.insured))
+    return setl, lines, people
+
+
 def _one(
     compiled: Compiled,
     inputs: Inputs,
@@ -375,9 +396,7 @@ def _one(
     vet: Callable[[pl.DataFrame], None] | None,
 ) -> dict[str, Any]:
     """Adjudicate part ``k``, write its outputs, return its totals for the manifest."""
-    src = folder / INPUT
-    raw = _part(src, "settlements", k, _scan(inputs.settlements))
-    setl = check_settlements(raw, str(inputs.settlements), settlement_columns(compiled))
+    setl, lines, people = read_part(compiled, inputs, folder, k)
     if setl.height == 0:  # no person hashed here: nothing to write
         return {
             "file": None,
@@ -390,15 +409,6 @@ def _one(
         }
     if vet is not None:
         vet(setl)
-    lines = None
-    if inputs.fee_lines is not None:
-        like = _scan(inputs.fee_lines).with_columns(pl.lit(None, pl.Utf8).alias(OWNER))
-        fee = _part(src, "fee_lines", k, like)
-        lines = check_fee_lines(fee.drop(OWNER), str(inputs.fee_lines))
-    people_raw = _scan(inputs.insured)
-    names = people_raw.collect_schema().names()
-    people_raw = people_raw.drop([c for c in PRIVATE if c in names])
-    people = check_persons(_part(src, "insured", k, people_raw), str(inputs.insured))
     result = engine_adjudicate(compiled, setl, people, lines, all_lines=False, explain=lines_out is not None)
     name = f"part-{k:05d}.parquet"
     _write(result.settlements.with_columns(yuan_text("payout")), folder / name)
