@@ -195,6 +195,18 @@ def test_hmb_adjudicate_partitions_on_a_memory_limit_or_a_count(city, whole, tmp
     assert same(whole[1], dataset(tmp_path / "l3"))
 
 
+def test_hmb_adjudicate_partitions_on_its_own_when_the_year_would_not_fit(city, whole, tmp_path, monkeypatch):
+    class Scarce:
+        available = 2**20  # 1 MB free: the 15,000 records would need about 10 MB
+
+    monkeypatch.setattr("huiminbao.scale.partition.psutil.virtual_memory", Scarce)
+    res = runner.invoke(app, cli(city, tmp_path / "out.parquet"))
+    assert res.exit_code == 2 and "目录" in res.output and not (tmp_path / "out.parquet").exists()
+    res = runner.invoke(app, cli(city, tmp_path / "out"))
+    assert res.exit_code == 0, res.output
+    assert same(whole[0], dataset(tmp_path / "out"))
+
+
 def test_hmb_adjudicate_stopped_by_ctrl_c_says_how_to_resume(city, tmp_path, monkeypatch):
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

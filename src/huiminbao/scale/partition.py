@@ -478,7 +478,8 @@ def _run(
     after_part: Callable[[int], None] | None,
 ) -> Totals:
     report: Tick = tick or (lambda what, done, total: None)
-    manifest = _open(out, _identity(compiled, inputs, parts, {**options, "lines": lines_out is not None}))
+    lines = str(lines_out.resolve()) if lines_out is not None else None
+    manifest = _open(out, _identity(compiled, inputs, parts, {**options, "lines": lines}))
     finished: dict[str, Any] = manifest["finished"]
     manifest["runs"].append({"started_at": _now(), "skipped": len(finished)})
     _save(out, manifest)
