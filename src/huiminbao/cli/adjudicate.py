@@ -153,9 +153,9 @@ def _parts(
         needed = estimate(Inputs(settlements, insured, fee_lines)) if partitions is None else 0
         parts = part_count(needed, limit, partitions)
         if parts is not None and out.suffix.lower() in (".csv", ".parquet"):
+            why = f"，估计整年需内存 {needed / 2**30:.1f} GB" if partitions is None else ""
             raise PartitionRefused(
-                f"--out：分区理算（{parts} 个分区，估计整年需内存 {needed / 2**30:.1f} GB）的输出是一个目录，"
-                f"不是文件 {out.name}；请给出目录"
+                f"--out：分区理算（{parts} 个分区{why}）的输出是一个目录，不是文件 {out.name}；请给出目录"
             )
     except (PartitionRefused, RecordError) as exc:
         console.print(str(exc), markup=False, soft_wrap=True)
