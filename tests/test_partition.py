@@ -100,6 +100,20 @@ def test_seven_parts_from_csv_give_the_same_payouts_and_explanation_lines(city, 
     assert sum(len(p) for p in persons) == len(set().union(*persons))  # a person never spans two parts
 
 
+def test_when_every_fee_line_must_be_read_they_follow_their_settlement_through_a_join(
+    city, whole, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("huiminbao.scale.partition.claimable_lines", lambda compiled: None)
+    out = tmp_path / "out"
+    adjudicate_partitioned(compiled_plan(PLAN), inputs(city), out, 4, options=OPTIONS)
+    assert same(whole[0], dataset(out))
+
+
+def test_one_part_is_the_whole_year_in_a_folder(city, whole, tmp_path):
+    adjudicate_partitioned(compiled_plan(PLAN), inputs(city), tmp_path / "out", 1, options=OPTIONS)
+    assert same(whole[0], dataset(tmp_path / "out"))
+
+
 def test_a_stopped_run_resumes_after_its_last_finished_part_with_the_same_result(city, whole, tmp_path):
     out = tmp_path / "out"
 
