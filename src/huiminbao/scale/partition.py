@@ -68,18 +68,7 @@ CSV_BYTES_PER_ROW = 250  # a synthetic settlement row as CSV is about 300 bytes:
 MAX_PARTS = 4096
 BATCH_ROWS = 100_000  # rows read at a time by the split
 WRITE_ROWS = 65_536  # rows a part's file takes at a time (one row group)
-UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 2**10,
-    "KB": 2**10,
-    "M": 2**20,
-    "MB": 2**20,
-    "G": 2**30,
-    "GB": 2**30,
-    "T": 2**40,
-    "TB": 2**40,
-}
+UNITS = {"": 1, "B": 1} | {p + b: 2 ** (10 * (i + 1)) for i, p in enumerate("KMGT") for b in ("", "B")}
 PRIVATE = ("certno", "psn_name")  # never copied into the parts
 OWNER = "_owner"  # a fee line's settlement's psn_no, carried in the fee-line parts only
 
