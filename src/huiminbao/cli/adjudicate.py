@@ -8,7 +8,15 @@ from pathlib import Path
 import polars as pl
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from huiminbao.engine.adjudicate import adjudicate as run
@@ -17,6 +25,7 @@ from huiminbao.engine.prepare import EngineError, Status, record_status
 from huiminbao.engine.reasons import STATUS_TEXT
 from huiminbao.money import BP, to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, PlanNotFound, compiled_plan
+from huiminbao.scale.partition import Inputs, PartitionRefused, adjudicate_partitioned, estimate, parse_size, part_count
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame, yuan_text
 from huiminbao.settlement.reader import RecordError
 
@@ -42,9 +51,18 @@ def adjudicate(
         help="records outside the plan's cover period, insurance types or area pay nothing (default: refuse)",
     ),
     lines_out: Path | None = typer.Option(None, help="also write the explanation lines per liability, with reasons"),
+    memory_limit: str | None = typer.Option(
+        None, help="partition the year so each part fits, e.g. 4GB; --out (and --lines-out) are then folders"
+    ),
+    partitions: int | None = typer.Option(None, help="partition the year into N parts by person; --out is a folder"),
 ) -> None:
-    """Adjudicate a year of settlements (batch)."""
+    """Adjudicate a year of settlements (batch); partitioned by person when it does not fit in memory."""
     console = Console(stderr=True)
+    parts = _parts(console, settlements, insured, fee_lines, out, memory_limit, partitions)
+    if parts is not None:
+        inputs = Inputs(settlements, insured, fee_lines)
+        _partitioned(console, plan, inputs, out, parts, no_fee_lines, allow_outside, lines_out)
+        return
     steps = ["读取方案", "读取结算记录", "读取费用明细", "读取参保人", "理算", "写出结果"]
     started = time.perf_counter()
     try:
@@ -84,6 +102,17 @@ def adjudicate(
     summary = result.lines.group_by("liability").agg(
         (pl.col("payout") != 0).sum().alias("n"), pl.col("entitled").sum(), pl.col("payout").sum()
     )
+    total = int(result.settlements["payout"].sum())
+    paid = int((result.settlements["payout"] != 0).sum())
+    counts = dict(result.settlements.group_by("status").len().iter_rows())
+    _summary(console, compiled, summary, paid, total, counts)
+    console.print(f"{setl.height:,} settlements in {elapsed:.2f} s -> {out}")
+
+
+def _summary(
+    console: Console, compiled: Compiled, summary: pl.DataFrame, paid: int, total: int, counts: dict[str, int]
+) -> None:
+    """The payout table per liability and what was not paid, the same for a whole or a partitioned run."""
     tier_names = {x.id: x.name for t in compiled.plan.tiers for x in t.liabilities}
     table = Table(
         "责任", "赔付笔数", "应赔 (元)", "实赔 (元)", title=f"{compiled.plan.name} {compiled.plan.year} 理算汇总"
@@ -95,10 +124,8 @@ def adjudicate(
             _money(row["entitled"]),
             _money(row["payout"]),
         )
-    total = int(result.settlements["payout"].sum())
-    table.add_row("合计", str(int((result.settlements["payout"] != 0).sum())), "", _money(total))
+    table.add_row("合计", str(paid), "", _money(total))
     console.print(table)
-    counts = dict(result.settlements.group_by("status").len().iter_rows())
     uninsured = counts.get(Status.NOT_INSURED.value, 0)
     if uninsured:
         console.print(
@@ -107,7 +134,96 @@ def adjudicate(
     for status, n in sorted(counts.items()):
         if status not in (Status.COVERED.value, Status.NOT_INSURED.value):
             console.print(f"{n:,} 条结算记录不予赔付：{STATUS_TEXT[status]}（status {status}）", markup=False)
-    console.print(f"{setl.height:,} settlements in {elapsed:.2f} s -> {out}")
+
+
+def _parts(
+    console: Console,
+    settlements: Path,
+    insured: Path,
+    fee_lines: Path | None,
+    out: Path,
+    memory_limit: str | None,
+    partitions: int | None,
+) -> int | None:
+    """How many parts, None for the in-memory run: as asked, or automatically when the year would not fit."""
+    try:
+        limit = parse_size(memory_limit) if memory_limit is not None else None
+        if partitions is None and settlements.suffix.lower() not in (".csv", ".parquet"):
+            return None  # the reader refuses the file with its own message
+        needed = estimate(Inputs(settlements, insured, fee_lines)) if partitions is None else 0
+        parts = part_count(needed, limit, partitions)
+        if parts is not None and out.suffix.lower() in (".csv", ".parquet"):
+            why = f"，估计整年需内存 {needed / 2**30:.1f} GB" if partitions is None else ""
+            raise PartitionRefused(
+                f"--out：分区理算（{parts} 个分区{why}）的输出是一个目录，不是文件 {out.name}；请给出目录"
+            )
+    except (PartitionRefused, RecordError) as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    return parts
+
+
+def _partitioned(
+    console: Console,
+    plan: str,
+    inputs: Inputs,
+    out: Path,
+    parts: int,
+    no_fee_lines: bool,
+    allow_outside: bool,
+    lines_out: Path | None,
+) -> None:
+    """The year by parts of persons into the folder ``out``, resuming what an earlier run there finished."""
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("分区"),
+        TimeElapsedColumn(),
+        TextColumn("剩余"),
+        TimeRemainingColumn(),
+    )
+    try:
+        compiled = compiled_plan(plan)
+        _need_fee_lines(compiled, inputs.fee_lines, no_fee_lines)
+        if lines_out is not None and lines_out.suffix.lower() in (".csv", ".parquet"):
+            raise PartitionRefused(f"--lines-out：分区理算的说明行输出是一个目录，不是文件 {lines_out.name}")
+        vet = None if allow_outside else (lambda setl: _refuse_outside(compiled, setl))
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("准备", total=parts)
+
+            def tick(what: str, done: int, total: int) -> None:
+                bar.update(task, description=what, completed=done, total=total)
+
+            totals = adjudicate_partitioned(
+                compiled,
+                inputs,
+                out,
+                parts,
+                options={"allow_outside": allow_outside, "no_fee_lines": no_fee_lines},
+                lines_out=lines_out,
+                vet=vet,
+                tick=tick,
+            )
+    except PlanNotFound as exc:
+        console.print(f"plan: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except (RecordError, EngineError, PlanIncomplete, PlanError, BatchRefused, PartitionRefused) as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt as exc:
+        console.print(
+            f"已中断：已完成的分区记录在 {out}/manifest.json，再次运行同一命令将从下一个分区续算", markup=False
+        )
+        raise typer.Exit(130) from exc
+    elapsed = time.perf_counter() - started
+    _summary(console, compiled, totals.by_liability, totals.paid, totals.payout, totals.statuses)
+    resumed = f"（续算：{totals.skipped} 个分区此前已完成）" if totals.skipped else ""
+    console.print(
+        f"{totals.records:,} settlements in {totals.parts} partitions in {elapsed:.2f} s -> {out}{resumed}",
+        markup=False,
+    )
 
 
 class BatchRefused(ValueError):
