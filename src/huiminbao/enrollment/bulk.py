@@ -31,6 +31,7 @@ from huiminbao.enrollment.models import (
 from huiminbao.enrollment.purchase import EMPLOYEE_INSUTYPE, applicant
 from huiminbao.identity import audit
 from huiminbao.plans import Compiled
+from huiminbao.settings import at_day
 
 COUNTER_FROM_AGE = 70
 
@@ -54,7 +55,7 @@ def enroll_share(
     decided = [(p, d) for p, d in decided if d.eligible]
     if not decided:
         return 0
-    now = utcnow()
+    now, paid_at = utcnow(), at_day(day)  # the row's making is now; the purchase is on ``day``
     orders = [
         {
             "order_no": f"O{plan.year}{secrets.randbelow(10**14):014d}",
@@ -65,7 +66,7 @@ def enroll_share(
             "total_fen": d.premium_fen,
             "username": actor.name,
             "created_at": now,
-            "paid_at": now,
+            "paid_at": paid_at,
         }
         for p, d in decided
     ]
