@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,16 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from huiminbao.db import Database, migrate
+from huiminbao.enrollment.bulk import enroll_share
 from huiminbao.enrollment.eligibility import Refusal
-from huiminbao.enrollment.models import Channel, OrderStatus, Policy, PolicyStatus, Relation
+from huiminbao.enrollment.models import Channel, OrderStatus, Policy, PolicyOrder, PolicyStatus, Relation
 from huiminbao.enrollment.purchase import Member, PurchaseRefused, buy, check_eligibility, order_view
 from huiminbao.enrollment.roster_store import Keys, import_roster
 from huiminbao.identity import audit
 from huiminbao.identity.certno import make_certno
 from huiminbao.plans import compiled_plan
+from huiminbao.settings import BEIJING, at_day
+from huiminbao.supervision import figures
 
 KEYS = Keys(encrypt=bytes.fromhex("00112233445566778899aabbccddeeff"), hash=bytes.fromhex("11" * 16))
 HEADER = "psn_no,certno,psn_name,gend,brdy,insutype,insu_admdvs,psn_insu_stas,psn_insu_date,populations"
@@ -344,3 +347,34 @@ def test_renewal_with_the_payers_consent(db: Database, db_url: str, monkeypatch:
         new = s.scalars(sa.select(Policy).where(Policy.plan_id == "liaocheng-2025")).one()
         assert new.status == PolicyStatus.PENDING_PAYMENT and new.renew
         assert new.cover_start == date(2025, 1, 1)
+
+
+def _beijing_day(moment: datetime) -> date:
+    return moment.astimezone(BEIJING).date()
+
+
+def test_a_purchase_on_a_past_platform_date_is_paid_on_that_day(db: Database) -> None:
+    """Under ``HMB_TODAY`` (a demo, a replayed year) the order's paid time is that day, so the premium
+    lands in that day's month; the real time of day is kept."""
+    view = purchase(db, "liaocheng-2024", "R1", [("R1", Relation.SELF)], Channel.COUNTER, IN_WINDOW)
+    with db.session() as s:
+        order = s.scalars(sa.select(PolicyOrder).where(PolicyOrder.order_no == view["order"])).one()
+        assert order.paid_at is not None and _beijing_day(order.paid_at) == IN_WINDOW
+
+
+def test_at_day_is_the_real_now_on_the_real_day() -> None:
+    now = datetime.now(UTC)
+    assert abs((at_day(now.date()) - now).total_seconds()) < 5
+    assert _beijing_day(at_day(date(2024, 2, 29))) == date(2024, 2, 29)
+
+
+def test_the_demo_enrollment_premium_falls_in_the_window_s_last_month(db: Database) -> None:
+    """``load-demo`` enrolls "as bought on the last day of the window": the premium figures show it all
+    in December 2023, not in the month the demo was loaded."""
+    compiled = compiled_plan("liaocheng-2024")
+    end = compiled.plan.enrollment.window.end
+    with db.session() as s:
+        made = enroll_share(session=s, actor=audit.CLI, compiled=compiled, share=1.0, day=end, seed=1)
+    with db.session() as s:
+        got = figures.premium(session=s, plan=compiled.plan)
+    assert made > 0 and [r["month"] for r in got["by_month"]] == [f"{end:%Y-%m}"]

@@ -31,7 +31,7 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
     runner = CliRunner()
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
-    loaded = runner.invoke(cli, ["db", "load-demo", "--persons", "400", "--no-claims"])
+    loaded = runner.invoke(cli, ["db", "load-demo", "--persons", "400", "--no-claims", "--no-onestop"])
     assert loaded.exit_code == 0, loaded.output
     yield tmp_path / "var" / "demo"
     get_settings.cache_clear()

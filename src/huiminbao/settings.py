@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+BEIJING = timezone(timedelta(hours=8))  # the platform's business day is Beijing's (INTERFACES.md)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 PII_KEY_BYTES = 16  # SM4 has a 128-bit key
 
@@ -213,6 +214,10 @@ class Settings(BaseSettings):
         """``today`` when set (a demo or a replay of a past year), else the real date."""
         return self.today or date.today()
 
+    def platform_now(self) -> datetime:
+        """When a business event happens now (a payment, a refund): ``at_day`` of the platform's date."""
+        return at_day(self.platform_date())
+
     @property
     def pii_key_bytes(self) -> bytes:
         """The SM4 encryption key as 16 raw bytes."""
@@ -258,3 +263,20 @@ def get_settings() -> Settings:
 def today() -> date:
     """The platform's date: ``HMB_TODAY`` when set (a demo or a replay of a past year), else the real one."""
     return get_settings().platform_date()
+
+
+def at_day(day: date) -> datetime:
+    """The time to stamp a business event of the platform's ``day`` with (an order paid, a reply sent):
+    the real now when ``day`` is today (in Beijing or in UTC), else ``day`` at the real time of day in
+    Beijing, so that a demo or a replayed past year (``HMB_TODAY``) puts its events on its own days and
+    the monthly figures find them there. Records of what the system did (audit rows, ``created_at``,
+    locks, tokens) keep the real clock."""
+    now = datetime.now(UTC)
+    if day in (now.date(), now.astimezone(BEIJING).date()):
+        return now
+    return datetime.combine(day, now.astimezone(BEIJING).timetz()).astimezone(UTC)
+
+
+def platform_now() -> datetime:
+    """``at_day`` of the platform's date: the process-wide settings' (``HMB_TODAY``) or the real one."""
+    return get_settings().platform_now()

@@ -8,7 +8,7 @@ the configured one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,10 +72,14 @@ def load_demo(
     claims: Annotated[
         bool, typer.Option(help="file the demo's claims (off: the year can be replayed one-stop whole)")
     ] = True,
+    onestop: Annotated[
+        bool, typer.Option(help="settle the holders' other stays one-stop (off: leave them to `hmb replay`)")
+    ] = True,
 ) -> None:
     """Register the packaged plans, import the demo city's roster (generating the city first, ``hmb synth``:
-    a synthetic Liaocheng 2024, when there is none yet), enroll its usual share in the plan, and file
-    the demo's claims on some of its stays (``claims.demo``)."""
+    a synthetic Liaocheng 2024, when there is none yet), enroll its usual share in the plan, file the
+    demo's claims on some of its stays (``claims.demo``), settle the policy holders' other stays of the
+    year one-stop (``flows.demo_year``) and open complaints and inquiries about them (``service.demo``)."""
     from huiminbao.admin.plans import register_plans
 
     db = Database.from_url(_url(url))
@@ -87,8 +91,15 @@ def load_demo(
             _make_demo_city(persons)
         _load_roster(db, roster or default_roster())
         _enroll_demo(db, DEMO_PLAN)
-        if claims:
-            _claims_demo(db, DEMO_PLAN)
+        city = _city_bodies() if claims or onestop else None
+        if city is None:
+            typer.echo(f"claims, one-stop: no demo city's settlements in {get_settings().var_dir / 'demo'}, skipped")
+        else:
+            if claims:
+                _claims_demo(db, DEMO_PLAN, [body for _, body in city])
+            if onestop:
+                _onestop_demo(db, DEMO_PLAN, city)
+        _cases_demo(db, DEMO_PLAN)
     finally:
         db.dispose()
 
@@ -111,10 +122,8 @@ def _enroll_demo(db: Database, plan_id: str) -> None:
     typer.echo(f"policies: {made} made for {plan_id} (enrollment rate {share:.0%})")
 
 
-def _claims_demo(db: Database, plan_id: str) -> None:
-    """Bureau records for a share of the demo city's stays and claims on them in every state."""
-    from huiminbao.claims.demo import Docs, load_claims
-    from huiminbao.claims.models import ClaimState
+def _city_bodies() -> list[tuple[int, dict[str, Any]]] | None:
+    """The demo city's settlements as one-stop bodies (line, body) in ``setl_time`` order; None without one."""
     from huiminbao.flows.settle_file import bodies
 
     demo = get_settings().var_dir / "demo"
@@ -123,16 +132,54 @@ def _claims_demo(db: Database, plan_id: str) -> None:
         for stem in ("settlements", "fee_lines")
     }
     if found["settlements"] is None:
-        typer.echo(f"claims: no demo city's settlements in {demo}, skipped")
-        return
+        return None
+    return bodies(found["settlements"], found["fee_lines"])
+
+
+def _claims_demo(db: Database, plan_id: str, city: list[dict[str, Any]]) -> None:
+    """Bureau records for a share of the demo city's stays and claims on them in every state."""
+    from huiminbao.claims.demo import Docs, load_claims
+    from huiminbao.claims.models import ClaimState
+
     settings = get_settings()
     assert settings.documents_dir is not None
     docs = Docs(settings.documents_dir, settings.document_max_bytes, settings.documents_per_claim)
-    city = [body for _, body in bodies(found["settlements"], found["fee_lines"])]
     with db.session() as session:
         made = load_claims(session=session, plan_id=plan_id, bodies=city, docs=docs)
     states = ", ".join(f"{s.value} {made.states.get(s, 0)}" for s in ClaimState)
     typer.echo(f"claims: {made.records} bureau records kept, {made.filed} claims filed; {states}")
+
+
+def _onestop_demo(db: Database, plan_id: str, city: list[tuple[int, dict[str, Any]]]) -> None:
+    """The policy holders' other stays of the year, settled one-stop in-process (``flows.demo_year``)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from huiminbao.flows.demo_year import settle_year
+    from huiminbao.money import to_yuan
+
+    columns = (TextColumn("一站式结算"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("onestop", total=None)
+        done = settle_year(
+            db, plan_id=plan_id, city=city, progress=lambda n, total: bar.update(task, completed=n, total=total)
+        )
+    refused = ", ".join(f"{code} {n}" for code, n in done.refused.most_common()) or "none"
+    typer.echo(
+        f"one-stop: {done.settled} settled now (payout {to_yuan(done.payout_fen)} yuan), {done.done} settled"
+        f" before, {done.held} held by the claims, {done.uninsured} of persons without a policy; refused: {refused}"
+    )
+
+
+def _cases_demo(db: Database, plan_id: str) -> None:
+    """Complaints and inquiries about the holders over the year, in every state (``service.demo``)."""
+    from huiminbao.service.demo import load_cases
+    from huiminbao.service.models import CaseStatus
+    from huiminbao.service.service import Clock
+
+    with db.session() as session:
+        made = load_cases(session=session, plan_id=plan_id, clock=Clock.of(get_settings()))
+    states = ", ".join(f"{s.value} {made.statuses.get(s, 0)}" for s in CaseStatus)
+    typer.echo(f"service cases: {made.opened} opened; {states}; {made.overdue} overdue at the year's end")
 
 
 def _make_demo_city(persons: int) -> None:

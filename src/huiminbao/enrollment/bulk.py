@@ -31,6 +31,7 @@ from huiminbao.enrollment.models import (
 from huiminbao.enrollment.purchase import EMPLOYEE_INSUTYPE, applicant
 from huiminbao.identity import audit
 from huiminbao.plans import Compiled
+from huiminbao.settings import at_day
 
 COUNTER_FROM_AGE = 70
 
@@ -39,22 +40,22 @@ def enroll_share(
     *, session: Session, actor: audit.Actor, compiled: Compiled, share: float, day: date, seed: int
 ) -> int:
     """Enroll about ``share`` of the roster's people who may buy the plan on ``day`` and hold none yet;
-    returns how many policies were made."""
+    returns how many policies were made. The draw is over the whole area's roster in id order, so the
+    same seed chooses the same people again: a second run enrolls only people the roster added since."""
     plan = compiled.plan
-    held = sa.select(Policy.person_id).where(Policy.plan_id == plan.id)
+    held = set(session.scalars(sa.select(Policy.person_id).where(Policy.plan_id == plan.id)))
     people = session.scalars(
         sa.select(InsuredPerson)
-        .where(InsuredPerson.insu_admdvs.startswith(plan.eligibility.admdvs_prefix), InsuredPerson.id.not_in(held))
+        .where(InsuredPerson.insu_admdvs.startswith(plan.eligibility.admdvs_prefix))
         .order_by(InsuredPerson.id)
     ).all()
-    chosen = [
-        p for p, pick in zip(people, np.random.default_rng(seed).random(len(people)) < share, strict=True) if pick
-    ]
+    picks = np.random.default_rng(seed).random(len(people)) < share
+    chosen = [p for p, pick in zip(people, picks, strict=True) if pick and p.id not in held]
     decided = [(p, decide(compiled, applicant(p), day=day)) for p in chosen]
     decided = [(p, d) for p, d in decided if d.eligible]
     if not decided:
         return 0
-    now = utcnow()
+    now, paid_at = utcnow(), at_day(day)  # the row's making is now; the purchase is on ``day``
     orders = [
         {
             "order_no": f"O{plan.year}{secrets.randbelow(10**14):014d}",
@@ -65,7 +66,7 @@ def enroll_share(
             "total_fen": d.premium_fen,
             "username": actor.name,
             "created_at": now,
-            "paid_at": now,
+            "paid_at": paid_at,
         }
         for p, d in decided
     ]

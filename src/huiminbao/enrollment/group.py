@@ -21,7 +21,6 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from huiminbao.db.base import utcnow
 from huiminbao.enrollment.eligibility import Decision, Refusal, decide
 from huiminbao.enrollment.models import (
     Channel,
@@ -37,6 +36,7 @@ from huiminbao.identity.certno import mask_certno
 from huiminbao.identity.pii import certno_hash
 from huiminbao.money import to_yuan
 from huiminbao.plans import Compiled
+from huiminbao.settings import at_day
 
 
 class GroupError(ValueError):
@@ -169,7 +169,7 @@ def buy_group(
     plan = compiled.plan
     order = PolicyOrder(
         order_no=number("O", plan.year), plan_id=plan.id, payer_id=None, payer_name=payer_name[:100], channel=channel,
-        status=OrderStatus.PAID, total_fen=q.total_fen, username=actor.name, paid_at=utcnow(),
+        status=OrderStatus.PAID, total_fen=q.total_fen, username=actor.name, paid_at=at_day(day),
     )  # fmt: skip
     session.add(order)
     session.flush()

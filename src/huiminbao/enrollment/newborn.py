@@ -13,7 +13,6 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from huiminbao.db.base import utcnow
 from huiminbao.enrollment.eligibility import Decision, Refusal
 from huiminbao.enrollment.models import Channel, OrderStatus, PolicyOrder, PolicyStatus, Relation
 from huiminbao.enrollment.purchase import (
@@ -26,6 +25,7 @@ from huiminbao.enrollment.purchase import (
 )
 from huiminbao.identity import audit
 from huiminbao.plans import Compiled
+from huiminbao.settings import at_day
 
 NEWBORN_PAYER = "新生儿随父母参保"
 
@@ -65,7 +65,7 @@ def cover_newborn(
     )  # fmt: skip
     order = PolicyOrder(
         order_no=number("O", plan.year), plan_id=plan.id, payer_id=None, payer_name=NEWBORN_PAYER,
-        channel=Channel.COUNTER, status=OrderStatus.PAID, total_fen=0, username=actor.name, paid_at=utcnow(),
+        channel=Channel.COUNTER, status=OrderStatus.PAID, total_fen=0, username=actor.name, paid_at=at_day(day),
     )  # fmt: skip
     session.add(order)
     session.flush()

@@ -26,7 +26,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from huiminbao.db.base import utcnow
 from huiminbao.enrollment.models import (
     Channel,
     InsuredPerson,
@@ -40,6 +39,7 @@ from huiminbao.enrollment.models import (
 )
 from huiminbao.identity import audit
 from huiminbao.money import to_fen, to_yuan
+from huiminbao.settings import at_day
 
 SIGNATURE_HEADER = "X-HMB-Gateway-Signature"
 DEDUCTION_HEADER = ("order_no", "psn_no", "amount")
@@ -103,7 +103,7 @@ def settle(
         )
     )  # fmt: skip
     if paid and order.status == OrderStatus.PENDING_PAYMENT:
-        order.status, order.paid_at = OrderStatus.PAID, utcnow()
+        order.status, order.paid_at = OrderStatus.PAID, at_day(day)
         policies = session.scalars(
             sa.select(Policy).where(Policy.order_id == order.id, Policy.status == PolicyStatus.PENDING_PAYMENT)
         ).all()

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from huiminbao.db.base import utcnow
 from huiminbao.enrollment.eligibility import Applicant, Decision, Refusal, decide
 from huiminbao.enrollment.models import (
     Channel,
@@ -34,6 +33,7 @@ from huiminbao.enrollment.models import (
 from huiminbao.identity import audit
 from huiminbao.money import to_yuan
 from huiminbao.plans import Compiled
+from huiminbao.settings import at_day
 from huiminbao.vocabulary import INSUTYPES
 
 EMPLOYEE_INSUTYPE = "310"  # only an employee has a personal account (个人账户)
@@ -184,7 +184,6 @@ def buy(
             raise PurchaseRefused(
                 Refusal.ALREADY_INSURED, f"{m.psn_no}：已持有{plan.name}保单 {policy.policy_no}", m.psn_no, i
             )
-    now = utcnow()
     order = PolicyOrder(
         order_no=number("O", plan.year),
         plan_id=plan.id,
@@ -193,7 +192,7 @@ def buy(
         status=OrderStatus.PAID if paid else OrderStatus.PENDING_PAYMENT,
         total_fen=sum(d.premium_fen or 0 for _, _, d in decisions),
         username=actor.name,
-        paid_at=now if paid else None,
+        paid_at=at_day(day) if paid else None,  # the platform's day (HMB_TODAY)
     )
     session.add(order)
     for m, person, d in decisions:

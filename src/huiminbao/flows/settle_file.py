@@ -107,8 +107,19 @@ def settle_file(
     """Settle every record of the file in order, in batches that are each one transaction (a batch ends
     before a person's next record, so each record is settled as it would be alone); refusals are
     collected with their line, code, field and message, and the rest go on."""
+    return settle_bodies(db, bodies(settlements, fee_lines), actor=actor, batch=batch, progress=progress)
+
+
+def settle_bodies(
+    db: Database,
+    todo: list[tuple[int, dict[str, Any]]],
+    *,
+    actor: audit.Actor = audit.CLI,
+    batch: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> FileResult:
+    """``settle_file`` on records already read (line, body), in the order given (``bodies``'s)."""
     result = FileResult()
-    todo = bodies(settlements, fee_lines)
     items = [
         Item(actor, str(body["setlinfo"].get("fixmedins_code") or ""), body, SettlementSource.FILE) for _, body in todo
     ]
@@ -136,4 +147,4 @@ def _refusal(line: int, info: dict[str, Any], code: str, field: str | None, mess
     return {"line": line, "setl_id": info.get("setl_id"), "code": code, "field": field, "message": message}
 
 
-__all__ = ["FileResult", "bodies", "settle_file"]
+__all__ = ["FileResult", "bodies", "settle_bodies", "settle_file"]

@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from huiminbao.calendar import CalendarError, default_calendar
-from huiminbao.db.base import utcnow
 from huiminbao.enrollment.models import InsuredPerson
 from huiminbao.enrollment.policies import family
 from huiminbao.identity import audit
@@ -44,6 +43,7 @@ from huiminbao.service.models import (
     ServiceCase,
     ServiceReply,
 )
+from huiminbao.settings import at_day
 
 KIND_NAMES = {CaseKind.COMPLAINT: "投诉", CaseKind.INQUIRY: "咨询"}
 CATEGORY_NAMES = {
@@ -297,7 +297,7 @@ def reply(
     before = _state(case)
     row = ServiceReply(
         case=case, author=actor.name, author_role=actor.role, text=body,
-        visibility=ReplyVisibility.INTERNAL if internal else ReplyVisibility.RESIDENT,
+        visibility=ReplyVisibility.INTERNAL if internal else ReplyVisibility.RESIDENT, at=at_day(day),
     )  # fmt: skip
     session.add(row)
     if from_resident:
@@ -322,12 +322,12 @@ def escalate(
     _not_closed(case)
     before = _state(case)
     case.escalation_level += 1
-    case.status, case.escalated_at = CaseStatus.ESCALATED, utcnow()
+    case.status, case.escalated_at = CaseStatus.ESCALATED, at_day(day)
     case.due_date = due_after(day, clock.escalated)
     why = redact(reason) or "未说明原因"
     note = ServiceReply(
         case=case, author=actor.name, author_role=actor.role, visibility=ReplyVisibility.INTERNAL,
-        text=f"升级至第 {case.escalation_level} 级：{why}",
+        text=f"升级至第 {case.escalation_level} 级：{why}", at=at_day(day),
     )  # fmt: skip
     session.add(note)
     session.flush()
@@ -358,7 +358,12 @@ def close(*, session: Session, actor: audit.Actor, case: ServiceCase, note: str,
     if body := redact(note):
         session.add(
             ServiceReply(
-                case=case, author=actor.name, author_role=actor.role, visibility=ReplyVisibility.RESIDENT, text=body
+                case=case,
+                author=actor.name,
+                author_role=actor.role,
+                visibility=ReplyVisibility.RESIDENT,
+                text=body,
+                at=at_day(day),
             )
         )
     case.status, case.closed_on = CaseStatus.CLOSED, day
