@@ -142,3 +142,23 @@ def test_the_loss_ratio_tab_shows_the_judged_years_the_floor_the_warnings_and_th
 
 def to_grouped(yuan: str) -> str:
     return to_yuan_grouped(to_fen(yuan))
+
+
+def test_the_pages_open_on_the_year_that_holds_policies_and_an_unknown_plan_is_not_found(
+    client: TestClient, sign_in: Any, city: dict[str, Any]
+) -> None:
+    """With no plan asked for, an overseer's pages show the newest plan holding policies that has begun by
+    the platform's date (2024 here), not next year's empty plan (liaocheng-2025 sorts first)."""
+    sign_in("supervisor")
+    for path in (
+        "/supervision/dashboard",
+        "/supervision/loss-ratio",
+        "/supervision/reports",
+        "/supervision/enrollment",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        chosen = re.search(r'<option value="([^"]+)"[^>]*selected', page.text)
+        assert chosen and chosen.group(1) == "liaocheng-2024", path
+    missing = client.get("/supervision/dashboard", params={"plan": "nowhere-2024"})
+    assert missing.status_code == 404 and "方案 nowhere-2024" in missing.text and "<nav" in missing.text

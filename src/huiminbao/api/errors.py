@@ -148,14 +148,19 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI, web_not_found: Any, web_refused: Any) -> None:
-    """Register the handlers. Outside /api a 404 renders ``web_not_found`` and a refusal ``web_refused``
-    (HTML pages with the menu); the API always answers the JSON body."""
+    """Register the handlers. Outside /api a 404 (an unknown plan too) renders ``web_not_found`` and a
+    refusal ``web_refused`` (HTML pages with the menu); the API always answers the JSON body."""
 
     async def api_or_page(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, ApiError)
         if not request.url.path.startswith("/api/") and request.headers.get("HX-Request") != "true":
             return web_refused(request, exc.status, exc.message)
         return await _api(request, exc)
+
+    async def plan_not_found(request: Request, exc: Exception) -> Any:
+        if not request.url.path.startswith("/api/") and request.headers.get("HX-Request") != "true":
+            return web_not_found(request, f"方案 {exc.args[0]}")
+        return await _plan_not_found(request, exc)
 
     async def http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
@@ -166,7 +171,7 @@ def install(app: FastAPI, web_not_found: Any, web_refused: Any) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(RecordError, _record)
     app.add_exception_handler(EngineError, _record)
-    app.add_exception_handler(PlanNotFound, _plan_not_found)
+    app.add_exception_handler(PlanNotFound, plan_not_found)
     app.add_exception_handler(PlanIncomplete, _plan_incomplete)
     app.add_exception_handler(CalendarError, _calendar)
     app.add_exception_handler(PlanError, _plan_invalid)

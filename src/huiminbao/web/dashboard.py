@@ -19,14 +19,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from huiminbao.access.policies import SignedIn
-from huiminbao.access.scope import check_plan, readable_plans
 from huiminbao.db import SessionDep
 from huiminbao.identity.models import Role, User
 from huiminbao.money import to_fen, to_yuan_grouped
-from huiminbao.plans import Plan, PlanNotFound, load_plan
+from huiminbao.plans import Plan
 from huiminbao.supervision import figures, lossratio
 from huiminbao.synth.profile import profile_data
-from huiminbao.web.routes import not_found_page
+from huiminbao.web.routes import overseen_plans
 from huiminbao.web.templating import render
 
 router = APIRouter(prefix="/supervision", include_in_schema=False)
@@ -69,12 +68,7 @@ def dashboard_page(
 ) -> Response:
     """One section of the chosen plan's dashboard for the period (whole plan when no dates are given);
     finance chooses among its own consortium's plans."""
-    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
-    try:
-        chosen = load_plan(plan) if plan else plans[0]
-    except PlanNotFound:
-        return not_found_page(request, f"方案 {plan}")
-    check_plan(user, chosen.id)
+    plans, chosen = overseen_plans(request, session, user, plan)
     period, problem = _period(start, end)
     today = request.app.state.settings.platform_date()
     if section == Section.LOSS_RATIO:

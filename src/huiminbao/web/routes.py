@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from huiminbao.access.policies import Public
+from huiminbao.access.scope import check_plan, readable_plans
 from huiminbao.db import SessionDep
+from huiminbao.enrollment.models import Policy
 from huiminbao.enrollment.policies import PolicyNotFound, verify
+from huiminbao.identity.models import User
 from huiminbao.plans import PLAN_ID_PATTERN, Plan, PlanNotFound, list_plans, load_plan
 from huiminbao.web.templating import render
 
@@ -30,6 +35,21 @@ def home(request: Request, q: str = "") -> Response:
 def refused_page(request: Request, status: int, message: str) -> Response:
     """A refusal on a web page (403, a lapsed form) as a page with the menu, not a JSON body."""
     return render(request, "refused.html", {"message": message, "active": ""}, status_code=status)
+
+
+def overseen_plans(request: Request, session: Session, user: User, plan: str | None) -> tuple[list[Plan], Plan]:
+    """The plans an overseer's page offers (newest first) and the one it shows: the one asked for (checked
+    against the caller's consortium; ``PlanNotFound`` renders the not-found page), else the newest that
+    holds policies and has begun by the platform's date, so a demo or a replayed year opens on its own year
+    rather than on next year's empty plan."""
+    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
+    if plan:
+        chosen = load_plan(plan)
+        check_plan(user, chosen.id)
+        return plans, chosen
+    today = request.app.state.settings.platform_date()
+    held = set(session.scalars(sa.select(Policy.plan_id).distinct()))
+    return plans, min(plans, key=lambda p: (p.id not in held, p.cover_start > today, -p.year, p.id))
 
 
 def not_found_page(request: Request, what: str | None = None) -> Response:

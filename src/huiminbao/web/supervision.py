@@ -10,16 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
 from huiminbao.access.policies import SignedIn
-from huiminbao.access.scope import check_plan, readable_plans
 from huiminbao.api.routes.supervision import download, valuation
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
-from huiminbao.plans import PlanNotFound, load_plan
 from huiminbao.supervision import lossratio
 from huiminbao.supervision.reports import Kind, months
 from huiminbao.vocabulary import INSUTYPES_KNOWN
-from huiminbao.web.routes import not_found_page
+from huiminbao.web.routes import overseen_plans
 from huiminbao.web.templating import render
 
 router = APIRouter(prefix="/supervision", include_in_schema=False)
@@ -30,12 +28,7 @@ ReportsDep = Annotated[User, Depends(SignedIn(Role.SUPERVISOR, Role.ADMIN, Role.
 @router.get("/enrollment", response_class=HTMLResponse)
 def enrollment_page(request: Request, session: SessionDep, user: OverseerDep, plan: str | None = None) -> Response:
     """Enrollment so far of the chosen plan; finance chooses among its own consortium's plans."""
-    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
-    try:
-        chosen = load_plan(plan) if plan else plans[0]
-    except PlanNotFound:
-        return not_found_page(request, f"方案 {plan}")
-    check_plan(user, chosen.id)
+    plans, chosen = overseen_plans(request, session, user, plan)
     stats = enrollment_cells(session=session, plan=chosen)
     context = {"plans": plans, "plan": chosen, "stats": stats, "insutypes": INSUTYPES_KNOWN, "active": "监管"}
     return render(request, "supervision_enrollment.html", context)
@@ -47,12 +40,7 @@ def loss_ratio_page(
 ) -> Response:
     """The loss ratio of each year the chosen plan is judged on, their average against the plan's floor with
     the warning when it falls short, and the plan-year's paid triangle with its chain-ladder factors."""
-    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
-    try:
-        chosen = load_plan(plan) if plan else plans[0]
-    except PlanNotFound:
-        return not_found_page(request, f"方案 {plan}")
-    check_plan(user, chosen.id)
+    plans, chosen = overseen_plans(request, session, user, plan)
     day = valuation(as_of)
     figures = lossratio.loss_ratio(session=session, plan=chosen, as_of=day)
     triangle = lossratio.ibnr(session=session, plan=chosen, as_of=day)
@@ -64,12 +52,7 @@ def loss_ratio_page(
 def reports_page(request: Request, session: SessionDep, user: ReportsDep, plan: str | None = None) -> Response:
     """The chosen plan's annual report and a monthly one per month of its enrollment and cover, to download;
     finance chooses among its own consortium's plans."""
-    plans = sorted(readable_plans(user), key=lambda p: (-p.year, p.id))
-    try:
-        chosen = load_plan(plan) if plan else plans[0]
-    except PlanNotFound:
-        return not_found_page(request, f"方案 {plan}")
-    check_plan(user, chosen.id)
+    plans, chosen = overseen_plans(request, session, user, plan)
     context = {
         "plans": plans,
         "plan": chosen,
