@@ -312,7 +312,7 @@ def _payouts(f: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
         ),
         chart(
             "payout-source",
-            "一站式结算与理赔申请的赔付占比",
+            "一站式结算与理赔申请的赔付占比（理赔按核准计入，含尚未支付的；赔付率页将其列为未决）",
             [r["name"] for r in sources],
             [{"name": "赔付金额", "values": [wan(r["payout_fen"]) for r in sources]}],
             ["万元"],
