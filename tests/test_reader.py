@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from huiminbao.settlement.estimate import parse_case
-from huiminbao.settlement.io import read_settlements
+from huiminbao.settlement.io import read_fee_lines, read_settlements
 from huiminbao.settlement.reader import RecordError
 from tests.records import stay
 
@@ -140,3 +140,16 @@ def test_typed_decimal_amounts_read_as_the_same_fen_as_text(tmp_path, scale):
     got = from_file(tmp_path / "s.parquet")
     assert isinstance(got, pl.DataFrame) and isinstance(text, pl.DataFrame)
     assert got.select(amounts).equals(text.select(amounts))
+
+
+def test_fee_lines_kept_by_their_codes_are_judged_on_the_codes_without_spaces(tmp_path):
+    """Only the columns the keep condition reads are stripped before it; the kept lines' other text after."""
+    path = tmp_path / "l.csv"
+    line = "det_item_fee_sumamt,fulamt_ownpay_amt,preselfpay_amt,inscp_scp_amt,overlmt_amt"
+    path.write_text(
+        f"setl_id,feedetl_sn,med_list_codg,chrgitm_lv,med_chrgitm_type,{line}\n"
+        " S1 , 1 , X1 ,03,09,10.00,10.00,0,0,0\nS1,2,X2,03,09,5.00,5.00,0,0,0\n",
+        encoding="utf-8",
+    )
+    got = read_fee_lines(path, pl.col("med_list_codg") == "X1")
+    assert got.select("setl_id", "feedetl_sn", "med_list_codg").rows() == [("S1", "1", "X1")]

@@ -158,9 +158,13 @@ def _text(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.Utf8)
 
 
-def _stripped(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Surrounding spaces off every text column, once (a CSV cell " 21" is the code "21")."""
-    return raw.with_columns(pl.col(pl.Utf8).str.strip_chars())
+def _stripped(raw: pl.LazyFrame, names: Iterable[str] | None = None) -> pl.LazyFrame:
+    """Surrounding spaces off every text column (or those of ``names``), once (a CSV cell " 21" is the
+    code "21")."""
+    if names is None:
+        return raw.with_columns(pl.col(pl.Utf8).str.strip_chars())
+    text = [c for c in names if raw.collect_schema().get(c) == pl.Utf8]
+    return raw.with_columns(pl.col(text).str.strip_chars()) if text else raw
 
 
 def _blank(name: str, dtype: pl.DataType | None = None) -> pl.Expr:
@@ -483,10 +487,13 @@ def _settlement_columns(schema: pl.Schema, amounts: list[str]) -> list[pl.Expr]:
 def check_fee_lines(raw: pl.LazyFrame, where: str, keep: pl.Expr | None = None) -> pl.DataFrame:
     """Convert and check fee lines; ``keep`` (a condition on the code columns, such as the plan's
     claimable lines) reads and checks only the lines it keeps."""
-    raw = _stripped(raw)
     schema = raw.collect_schema()
     _missing_columns(schema, ("setl_id", *FEE_LINE_CODES, "det_item_fee_sumamt"), where)
-    lf = raw.filter(keep) if keep is not None else raw
+    if keep is None:
+        lf = _stripped(raw)
+    else:  # a year's lines are mostly not kept: strip what the condition reads, filter, then the rest
+        read = set(keep.meta.root_names())
+        lf = _stripped(_stripped(raw, read).filter(keep), [c for c in schema if c not in read])
     if "feedetl_sn" not in schema:
         lf = lf.with_columns(pl.int_range(pl.len()).add(1).cast(pl.Utf8).alias("feedetl_sn"))
     lf = lf.with_columns(pl.concat_str(_text("setl_id"), pl.lit(" 费用明细 "), _text("feedetl_sn")).alias("_id"))
