@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from huiminbao.settlement.estimate import parse_case
-from huiminbao.settlement.io import read_fee_lines, read_settlements
+from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
 from huiminbao.settlement.reader import RecordError
 from tests.records import stay
 
@@ -153,3 +153,14 @@ def test_fee_lines_kept_by_their_codes_are_judged_on_the_codes_without_spaces(tm
     )
     got = read_fee_lines(path, pl.col("med_list_codg") == "X1")
     assert got.select("setl_id", "feedetl_sn", "med_list_codg").rows() == [("S1", "1", "X1")]
+
+
+@pytest.mark.parametrize("order", [["P1", "P2", "P1"], ["P1", "P1", "P2"]], ids=["unsorted", "sorted"])
+def test_a_person_given_twice_in_the_insured_file_is_refused(tmp_path, order):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"psn_no": order}).write_parquet(path)
+    with pytest.raises(RecordError, match="重复出现") as err:
+        read_insured(path)
+    assert (err.value.record, err.value.field) == ("参保人 P1", "psn_no")
+    pl.DataFrame({"psn_no": ["P1", "P2", "P3"]}).write_parquet(path)
+    assert read_insured(path)["psn_no"].to_list() == ["P1", "P2", "P3"]

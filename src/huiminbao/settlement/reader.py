@@ -262,12 +262,20 @@ def _checked(
     rowwise = [bad.fill_null(False) for _, bad, _ in checks if bad is not DUPLICATE_ID]
     ok = ~pl.any_horizontal(pl.lit(False), *rowwise)
     got = collect(frame.select(*out, pl.col("_id"), ok.alias("_ok")))
-    unique = not any(bad is DUPLICATE_ID for _, bad, _ in checks) or got["_id"].n_unique() == got.height
+    unique = not any(bad is DUPLICATE_ID for _, bad, _ in checks) or _unique(got["_id"])
     if got["_ok"].all() and unique:
         return got.drop("_id", "_ok")
     del got
     _first_failure(frame, checks, record)
     raise AssertionError("a record failed a check that the second pass did not find")  # pragma: no cover
+
+
+def _unique(ids: pl.Series) -> bool:
+    """No id twice. Files in id order (a hospital's or the bureau's export usually is) are judged by
+    comparing neighbours, which is about 20 times cheaper than hashing every id."""
+    if ids.is_sorted():
+        return not (ids == ids.shift(1)).any()
+    return ids.n_unique() == ids.len()
 
 
 def _first_failure(frame: pl.LazyFrame, checks: list[Check], record: Callable[[dict[str, Any]], str]) -> None:
@@ -550,7 +558,6 @@ def check_persons(raw: pl.LazyFrame, where: str) -> pl.DataFrame:
         checks.append(_icd_check("preexisting", schema["preexisting"]))
     if "certno" in schema:
         checks.append(("certno", _certno_bad(), lambda r: "身份证号校验不通过（GB 11643 校验码不符或格式有误）"))
-    _first_failure(lf, checks, lambda r: f"参保人 {r['_id']}")
     cols: list[pl.Expr] = []
     for name, dtype in {**INSURED_SCHEMA, **INSURED_OPTIONAL}.items():
         column = source.get(name, name)
@@ -566,7 +573,7 @@ def check_persons(raw: pl.LazyFrame, where: str) -> pl.DataFrame:
             cols.append(_date(column, schema[column]).alias(name))
         else:
             cols.append(pl.when(_blank(column)).then(None).otherwise(_text(column)).alias(name))
-    return lf.select(cols).pipe(collect)
+    return _checked(lf, checks, lambda r: f"参保人 {r['_id']}", cols)
 
 
 def _certno_bad() -> pl.Expr:
