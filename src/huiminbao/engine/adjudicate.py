@@ -266,7 +266,7 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
     cols = insured.columns
     if "psn_no" not in cols:
         raise EngineError(f"参保人缺少必需的列 {label('psn_no')}", record="参保人", field="psn_no")
-    if insured.height != insured["psn_no"].n_unique():
+    if not _distinct(insured["psn_no"]):
         dup = insured.filter(pl.col("psn_no").is_duplicated())["psn_no"][0]
         raise EngineError(f"参保人 {dup}：{label('psn_no')}重复出现", record=f"参保人 {dup}", field="psn_no")
     read = compiled.fields | {"tier"}
@@ -290,6 +290,14 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pidx"),
     )
     return frame.with_columns(tier_column(compiled).alias("_tier"))
+
+
+def _distinct(ids: pl.Series) -> bool:
+    """No id twice; ids in order (a roster usually is) by comparing neighbours: hashing 2 M person
+    ids cost 0.3 s of CPU, six times the rest of preparing the persons."""
+    if ids.is_sorted():
+        return not (ids == ids.shift(1)).any()
+    return ids.n_unique() == ids.len()
 
 
 def _check_reversals(frame: pl.LazyFrame, prior_lines: pl.DataFrame | None) -> None:
