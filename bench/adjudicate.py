@@ -8,8 +8,11 @@ Parquet under var/bench/, so this process's peak RSS is what reading and adjudic
 cost, not generating. Prints records/s for the engine (best of two runs), the ratio to
 the pure-Python reference adjudicator on a sample of persons (the same persons through
 both, payouts compared to the fen), a 1 M-record city-year from Parquet end to end
-(read and check, adjudicate, write), and peak RSS. Absolute times move with the
-machine; the ratio to the reference is the figure to compare between runs.
+(read and check, adjudicate, write; in this process and as an ``hmb adjudicate`` process),
+and peak RSS. Every figure is printed as records/s with its ratio to the reference loop, and
+with the CPU time beside the wall time: on a shared machine the wall time grows with the
+other users' load, the CPU time much less. Absolute times move with the machine; the
+ratio to the reference is the figure to compare between runs.
 """
 
 from __future__ import annotations
@@ -32,6 +35,26 @@ from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlemen
 from huiminbao.synth.city import GENERATOR_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed() -> tuple[float, float]:
+    """Wall and CPU seconds (this process and its finished children) so far."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter(), own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    now = timed()
+    return now[0] - start[0], now[1] - start[1]
+
+
+def figure(what: str, records: int, took: tuple[float, float], ref_rate: float) -> str:
+    """``what``: n records in wall s (CPU s) = records/s, and the ratio to the reference loop."""
+    rate = records / took[0]
+    return (
+        f"{what}: {records:,} records in {took[0]:.2f} s (CPU {took[1]:.2f} s) = {rate / 1e6:.2f} M records/s, "
+        f"{rate / ref_rate:,.0f}x the reference loop"
+    )
 
 
 def peak_rss_mb() -> float:
@@ -82,31 +105,27 @@ def main() -> int:
     compiled = compiled_plan(args.plan)
 
     folder = city(args.plan, args.persons, args.records, args.seed)
-    started = time.perf_counter()
+    year = city(args.plan, 200_000, 1_000_000, args.seed)
+    begun = timed()
     s, p, fl = read(folder, compiled)
-    t_read = time.perf_counter() - started
-    print(f"read+check {s.height:,} settlements, {0 if fl is None else fl.height:,} claimable fee lines, {p.height:,} persons "
-          f"from Parquet in {t_read:.1f} s")  # fmt: skip
+    t_read = since(begun)
 
     runs, paid = [], 0
     for _ in range(2):
         gc.collect()
-        started = time.perf_counter()
+        begun = timed()
         result = adjudicate(compiled, s, p, fl, all_lines=False)
-        runs.append(time.perf_counter() - started)
+        runs.append(since(begun))
         paid = int(result.settlements["payout"].sum())
         del result
     best = min(runs)
-    rate = s.height / best
-    print(f"engine:     {s.height:,} records in {best:.2f} s = {rate / 1e6:.2f} M records/s "
-          f"(runs {', '.join(f'{r:.2f}' for r in runs)}); total payout {paid / 100:,.2f} yuan")  # fmt: skip
 
     who = sample(s, args.sample).implode()
     ss, sp = s.filter(pl.col("psn_no").is_in(who)), p.filter(pl.col("psn_no").is_in(who))
     sfl = None if fl is None else fl.filter(pl.col("setl_id").is_in(ss["setl_id"].implode()))
-    started = time.perf_counter()
+    begun = timed()
     ref, _, _ = adjudicate_reference(compiled, ss, sp, sfl)
-    t_ref = time.perf_counter() - started
+    t_ref = since(begun)[0]
     eng = adjudicate(compiled, ss, sp, sfl)
     same = (
         eng.settlements.select("setl_id", "payout")
@@ -116,20 +135,29 @@ def main() -> int:
     ref_rate = ss.height / t_ref
     print(f"reference:  {ss.height:,} records of {len(who[0]):,} persons in {t_ref:.2f} s = {ref_rate / 1e3:.1f} k records/s; "
           f"payouts identical to the fen: {same}")  # fmt: skip
-    print(f"ratio:      engine / reference = {rate / ref_rate:,.0f}x")
+    print(figure("read+check", s.height, t_read, ref_rate)
+          + f" ({0 if fl is None else fl.height:,} claimable fee lines, {p.height:,} persons, from Parquet)")  # fmt: skip
+    print(figure("engine    ", s.height, best, ref_rate)
+          + f" (runs {', '.join(f'{r[0]:.2f}' for r in runs)} s); total payout {paid / 100:,.2f} yuan")  # fmt: skip
     print(f"peak RSS:   {peak_rss_mb():,.0f} MB (reading, checking and adjudicating the whole year)")
     del s, p, fl, ss, sp, sfl
     gc.collect()
 
-    year = city(args.plan, 200_000, 1_000_000, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
+        begun = timed()
         s1, p1, fl1 = read(year, compiled)
-        t1 = time.perf_counter() - started
+        t1 = since(begun)
         res = adjudicate(compiled, s1, p1, fl1, all_lines=False)
         write_frame(res.settlements, Path(tmp) / "payouts.parquet")
-        total = time.perf_counter() - started
-    print(f"city-year:  {s1.height:,} records from Parquet end to end in {total:.2f} s (read+check {t1:.2f} s)")
+        total = since(begun)
+        print(figure("city-year ", s1.height, total, ref_rate) + f" in this process (read+check {t1[0]:.2f} s)")
+        files = {k: year / f"{v}.parquet" for k, v in (("settlements", "settlements"), ("insured", "roster"),
+                                                         ("fee-lines", "fee_lines"))}  # fmt: skip
+        command = [sys.executable, "-m", "huiminbao.cli.main", "adjudicate", "--plan", args.plan,
+                   "--out", str(Path(tmp) / "cli.parquet"), *[a for k, f in files.items() for a in (f"--{k}", str(f))]]  # fmt: skip
+        begun = timed()
+        subprocess.run(command, check=True, capture_output=True)
+        print(figure("hmb adjudicate", s1.height, since(begun), ref_rate) + " as a process (imports, read, check, adjudicate, write)")  # fmt: skip
     return 0 if same else 1
 
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from huiminbao.settlement.estimate import parse_case
-from huiminbao.settlement.io import read_settlements
+from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
 from huiminbao.settlement.reader import RecordError
 from tests.records import stay
 
@@ -108,3 +108,59 @@ def test_bad_person_fields_name_the_person():
         parse_case({**case, "person": {"psn_no": "P1", "preexisting": ["diabetes"]}})
     with pytest.raises(RecordError, match="未知字段“brithday”"):
         parse_case({**case, "person": {"psn_no": "P1", "brithday": "1960-01-01"}})
+
+
+def test_a_settlement_id_given_twice_in_a_file_is_refused(tmp_path):
+    rows = [{**stay(inscp=30_000, funds=20_000), "psn_no": "P1"}, {**stay(inscp=10, funds=0), "psn_no": "P2"}]
+    path = tmp_path / "s.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    err = from_file(path)
+    assert isinstance(err, RecordError) and (err.record, err.field) == ("结算 S1", "setl_id")
+    assert "在同一批记录中重复出现" in str(err)
+
+
+@pytest.mark.parametrize("scale", [0, 1, 2, 3])
+def test_typed_decimal_amounts_read_as_the_same_fen_as_text(tmp_path, scale):
+    """Decimal columns of scale 2 are read from their integer representation (fen); other scales are
+    converted by decimal arithmetic. Either way the fen equal the text's."""
+    row = {**stay(inscp=30_000, funds=20_000, preself=123), "psn_no": "P1", "inscp_scp_amt": "30000.25"}
+    row["medfee_sumamt"] = "30123.25"
+    row["psn_part_amt"] = row["psn_cash_pay"] = "10123.25"
+    text = from_file(as_csv(tmp_path / "s.csv", row))
+    assert isinstance(text, pl.DataFrame)
+    raw = pl.read_csv(tmp_path / "s.csv", infer_schema=False)
+    amounts = [c for c in raw.columns if c.endswith(("_amt", "_pay", "_selfpay"))]
+    if scale < 2:  # whole yuan or one decimal cannot hold 0.25: round the row's cents away first
+        row = {**row, "inscp_scp_amt": "30000.00", "medfee_sumamt": "30123.00"}
+        row["psn_part_amt"] = row["psn_cash_pay"] = "10123.00"
+        text = from_file(as_csv(tmp_path / "s.csv", row))
+        raw = pl.read_csv(tmp_path / "s.csv", infer_schema=False)
+    typed = raw.with_columns(pl.col(amounts).cast(pl.Decimal(18, scale)))
+    typed.write_parquet(tmp_path / "s.parquet")
+    got = from_file(tmp_path / "s.parquet")
+    assert isinstance(got, pl.DataFrame) and isinstance(text, pl.DataFrame)
+    assert got.select(amounts).equals(text.select(amounts))
+
+
+def test_fee_lines_kept_by_their_codes_are_judged_on_the_codes_without_spaces(tmp_path):
+    """Only the columns the keep condition reads are stripped before it; the kept lines' other text after."""
+    path = tmp_path / "l.csv"
+    line = "det_item_fee_sumamt,fulamt_ownpay_amt,preselfpay_amt,inscp_scp_amt,overlmt_amt"
+    path.write_text(
+        f"setl_id,feedetl_sn,med_list_codg,chrgitm_lv,med_chrgitm_type,{line}\n"
+        " S1 , 1 , X1 ,03,09,10.00,10.00,0,0,0\nS1,2,X2,03,09,5.00,5.00,0,0,0\n",
+        encoding="utf-8",
+    )
+    got = read_fee_lines(path, pl.col("med_list_codg") == "X1")
+    assert got.select("setl_id", "feedetl_sn", "med_list_codg").rows() == [("S1", "1", "X1")]
+
+
+@pytest.mark.parametrize("order", [["P1", "P2", "P1"], ["P1", "P1", "P2"]], ids=["unsorted", "sorted"])
+def test_a_person_given_twice_in_the_insured_file_is_refused(tmp_path, order):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"psn_no": order}).write_parquet(path)
+    with pytest.raises(RecordError, match="重复出现") as err:
+        read_insured(path)
+    assert (err.value.record, err.value.field) == ("参保人 P1", "psn_no")
+    pl.DataFrame({"psn_no": ["P1", "P2", "P3"]}).write_parquet(path)
+    assert read_insured(path)["psn_no"].to_list() == ["P1", "P2", "P3"]

@@ -103,11 +103,28 @@ def _adjudicate(
         .select(_needed(compiled, settlements.columns))
         .with_row_index("_row")
         .with_columns((pl.col("refd_setl_flag") == REFUND_FLAG).fill_null(False).alias("_rev"))
+        .with_columns(record_status(plan).alias("_status0"))
     )
-    _check_reversals(frame, prior_lines)
-    frame = frame.with_columns(record_status(plan).alias("_status0"))
+    skipped = None
     if not all_lines:  # records no liability could pay on need neither a person nor an order
-        frame = frame.filter(_candidates(compiled, fee_lines))
+        head = frame.with_columns(_candidates(compiled, fee_lines).alias("_cand")).pipe(collect)
+        frame = head.lazy()
+        skipped = (
+            frame.filter(~pl.col("_cand"))
+            .select(
+                "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no",
+                pl.lit(plan.tiers[0].id if len(plan.tiers) == 1 else None, pl.Utf8).alias("tier"),
+                pl.when(~pl.col("psn_no").is_in(people["psn_no"].implode()))
+                .then(pl.lit(Status.NOT_INSURED.value))
+                .otherwise(pl.coalesce(pl.col("_status0").cast(pl.Utf8), pl.lit(Status.COVERED.value)))
+                .cast(STATUS).alias("status"),
+                pl.lit(0, pl.Int64).alias("payout"),
+            )
+            .pipe(collect)
+        )  # fmt: skip
+    _check_reversals(frame, prior_lines)
+    if not all_lines:
+        frame = frame.filter(pl.col("_cand")).drop("_cand")
     frame = (
         frame.join(people.lazy().select(_person_columns(compiled)), on="psn_no", how="left")
         .with_columns(
@@ -120,25 +137,6 @@ def _adjudicate(
         .with_columns((pl.col("_status") == Status.COVERED.value).alias("_covered"))
         .pipe(collect)
     )
-    skipped = None
-    if not all_lines:
-        kept = frame["_row"]
-        skipped = (
-            settlements.lazy()
-            .select(_needed(compiled, settlements.columns))
-            .with_row_index("_row")
-            .filter(~pl.col("_row").is_in(kept.implode()))
-            .select(
-                "_row", pl.lit(False).alias("_active"), "setl_id", "psn_no",
-                pl.lit(plan.tiers[0].id if len(plan.tiers) == 1 else None, pl.Utf8).alias("tier"),
-                pl.when(~pl.col("psn_no").is_in(people["psn_no"].implode()))
-                .then(pl.lit(Status.NOT_INSURED.value))
-                .otherwise(pl.coalesce(record_status(plan).cast(pl.Utf8), pl.lit(Status.COVERED.value)))
-                .cast(STATUS).alias("status"),
-                pl.lit(0, pl.Int64).alias("payout"),
-            )
-            .pipe(collect)
-        )  # fmt: skip
     if "diseases" in compiled.fields and "diseases" not in frame.columns:
         frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("diseases"))
     tiers = set(frame["_tier"].unique().to_list())
@@ -268,7 +266,7 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
     cols = insured.columns
     if "psn_no" not in cols:
         raise EngineError(f"参保人缺少必需的列 {label('psn_no')}", record="参保人", field="psn_no")
-    if insured.height != insured["psn_no"].n_unique():
+    if not _distinct(insured["psn_no"]):
         dup = insured.filter(pl.col("psn_no").is_duplicated())["psn_no"][0]
         raise EngineError(f"参保人 {dup}：{label('psn_no')}重复出现", record=f"参保人 {dup}", field="psn_no")
     read = compiled.fields | {"tier"}
@@ -294,19 +292,34 @@ def _people(compiled: Compiled, insured: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(tier_column(compiled).alias("_tier"))
 
 
+def _distinct(ids: pl.Series) -> bool:
+    """No id twice; ids in order (a roster usually is) by comparing neighbours: hashing 2 M person
+    ids cost 0.3 s of CPU, six times the rest of preparing the persons."""
+    if ids.is_sorted():
+        return not (ids == ids.shift(1)).any()
+    return ids.n_unique() == ids.len()
+
+
 def _check_reversals(frame: pl.LazyFrame, prior_lines: pl.DataFrame | None) -> None:
-    """Every reversal names an earlier settlement of the same person, here or adjudicated before."""
-    originals = frame.select(
+    """Every reversal names an earlier settlement of the same person, here or adjudicated before.
+
+    The few originals are found by a semi join on the reversals' ids: joining the reversals to every
+    record instead built a hash table of the whole year's ids (1.6 s of CPU at 10 M records)."""
+    earlier = prior_lines["setl_id"].unique().implode() if prior_lines is not None else pl.lit([], pl.List(pl.Utf8))
+    revs = (
+        frame.select("setl_id", "psn_no", "setl_time", "init_setl_id", "_rev")
+        .filter(pl.col("_rev") & ~pl.col("init_setl_id").is_in(earlier))
+        .pipe(collect)
+        .lazy()
+    )
+    originals = frame.join(revs.select("init_setl_id"), left_on="setl_id", right_on="init_setl_id", how="semi").select(
         pl.col("setl_id").alias("init_setl_id"),
         pl.col("psn_no").alias("_opsn"),
         pl.col("setl_time").alias("_otime"),
         pl.col("setl_id").alias("_oid"),
     )
-    earlier = prior_lines["setl_id"].unique().implode() if prior_lines is not None else pl.lit([], pl.List(pl.Utf8))
     bad = (
-        frame.select("setl_id", "psn_no", "setl_time", "init_setl_id", "_rev")
-        .filter(pl.col("_rev") & ~pl.col("init_setl_id").is_in(earlier))
-        .join(originals, on="init_setl_id", how="left")
+        revs.join(originals, on="init_setl_id", how="left")
         .filter(
             pl.col("_opsn").is_null()
             | (pl.col("_opsn") != pl.col("psn_no"))

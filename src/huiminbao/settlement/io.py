@@ -1,8 +1,9 @@
 """Settlement, fee-line and insured files (CSV or Parquet): scanned lazily, checked by the one reader
 (``settlement.reader``), written back as the platform's yuan text.
 
-A city's year is read and checked in about a second: the checks run in one streaming pass that
-keeps only flags, then only the columns the engine reads are loaded.
+A city's year is read and checked in one streaming pass: the columns the engine reads come out of it
+with one flag per record (did any check fail); only a file with a bad record is read again, to name
+its first failure.
 """
 
 from __future__ import annotations
