@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +20,13 @@ from huiminbao.money import BP, to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, PlanNotFound, compiled_plan
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame, yuan_text
 from huiminbao.settlement.reader import RecordError
+
+
+class Engine(StrEnum):
+    """Where the year runs: this process, or Spark (a cluster, or local mode)."""
+
+    POLARS = "polars"
+    SPARK = "spark"
 
 
 def _money(n: int) -> str:
@@ -42,9 +50,16 @@ def adjudicate(
         help="records outside the plan's cover period, insurance types or area pay nothing (default: refuse)",
     ),
     lines_out: Path | None = typer.Option(None, help="also write the explanation lines per liability, with reasons"),
+    engine: Engine = typer.Option(
+        Engine.POLARS, "--engine", help="polars (this process) or spark (Parquet in and out)"
+    ),
+    spark_master: str = typer.Option("local[*]", "--spark-master", help="with --engine spark: e.g. local[2]"),
 ) -> None:
     """Adjudicate a year of settlements (batch)."""
     console = Console(stderr=True)
+    if engine is Engine.SPARK:
+        _spark(plan, settlements, insured, out, fee_lines, no_fee_lines, allow_outside, lines_out, spark_master)
+        return
     steps = ["读取方案", "读取结算记录", "读取费用明细", "读取参保人", "理算", "写出结果"]
     started = time.perf_counter()
     try:
@@ -108,6 +123,52 @@ def adjudicate(
         if status not in (Status.COVERED.value, Status.NOT_INSURED.value):
             console.print(f"{n:,} 条结算记录不予赔付：{STATUS_TEXT[status]}（status {status}）", markup=False)
     console.print(f"{setl.height:,} settlements in {elapsed:.2f} s -> {out}")
+
+
+def _spark(
+    plan: str,
+    settlements: Path,
+    insured: Path,
+    out: Path,
+    fee_lines: Path | None,
+    no_fee_lines: bool,
+    allow_outside: bool,
+    lines_out: Path | None,
+    master: str,
+) -> None:
+    """The same year on Spark (``huiminbao.scale.spark``): payouts only, written as a Parquet folder."""
+    console = Console(stderr=True)
+    try:
+        from huiminbao.scale import spark
+    except ImportError as exc:
+        console.print("--engine spark 需要 PySpark：pip install 'huiminbao[spark]'（并安装 Java 17）")
+        raise typer.Exit(2) from exc
+    try:
+        if lines_out is not None:
+            raise BatchRefused("--engine spark 只写出每笔结算的赔付，不写解释明细：请去掉 --lines-out")
+        for given in (settlements, insured, fee_lines):
+            if given is not None and not given.is_dir() and not given.name.lower().endswith(".parquet"):
+                raise BatchRefused(f"{given}：--engine spark 只读 Parquet 文件或文件夹")
+        compiled = compiled_plan(plan)
+        _need_fee_lines(compiled, fee_lines, no_fee_lines)
+        started = time.perf_counter()
+        session = spark.local_session(master)
+        paths = {"settlements": settlements, "insured": insured, "out": out, "fee_lines": fee_lines}
+        uris = {k: str(v.resolve()) if v else None for k, v in paths.items()}
+        done = spark.run(session, compiled, **uris, allow_outside=allow_outside)  # type: ignore[arg-type]
+    except PlanNotFound as exc:
+        console.print(f"plan: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except (PlanIncomplete, PlanError, BatchRefused, spark.Refused) as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    for status, (n, _, _) in sorted(done.statuses.items()):
+        if status != Status.COVERED.value:
+            console.print(f"{n:,} 条结算记录不予赔付：{STATUS_TEXT[status]}（status {status}）", markup=False)
+    console.print(
+        f"{done.records:,} settlements, {done.paid:,} paid, {_money(done.total)} yuan, on Spark {master} "
+        f"in {time.perf_counter() - started:.1f} s -> {out}"
+    )
 
 
 class BatchRefused(ValueError):
