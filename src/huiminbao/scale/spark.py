@@ -17,8 +17,8 @@ same reader as the Polars path; the first bad record stops the job with the read
 
 The compiled plan is shipped pickled in the task closure (about 16 kB), so executors need the package
 but no plans folder. Paths are any Hadoop URI (``hdfs://``, ``s3a://``, local). Run it with
-``hmb adjudicate --engine spark`` (local mode) or ``spark-submit -m huiminbao.scale.spark`` (a cluster;
-the README has worked commands).
+``hmb adjudicate --engine spark`` (local mode) or ``spark-submit .../huiminbao/scale/spark.py`` (a
+cluster; ``main`` below; the README has worked commands for YARN and Kubernetes).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def local_session(master: str = "local[*]", memory: str = "1g") -> SparkSession:
 
 def main(argv: list[str] | None = None) -> int:
     """``spark-submit`` entry: the master and resources come from spark-submit; prints a JSON summary."""
-    ap = argparse.ArgumentParser(prog="python -m huiminbao.scale.spark", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="spark-submit huiminbao/scale/spark.py", description=__doc__.split("\n")[0])
     ap.add_argument("--plan", required=True, help="plan id, e.g. liaocheng-2024")
     ap.add_argument("--settlements", required=True, help="settlements (setlinfo), Parquet URI")
     ap.add_argument("--insured", required=True, help="insured persons, Parquet URI")
