@@ -107,6 +107,15 @@ def test_a_bad_record_stops_the_run_with_the_readers_message(spark, tmp_path):
             out=str(tmp_path / "out"),
             allow_outside=True,
         )
+    s.drop("psn_no").write_parquet(folder / "settlements.parquet")
+    with pytest.raises(Refused, match="缺少必需的列 人员编号"):
+        run(
+            spark,
+            compiled_plan("liaocheng-2024"),
+            settlements=str(folder / "settlements.parquet"),
+            insured=str(folder / "roster.parquet"),
+            out=str(tmp_path / "out"),
+        )
 
 
 def test_hmb_adjudicate_engine_spark_writes_what_the_polars_engine_writes(spark, tmp_path):

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import StructType, _parse_datatype_string
+from pyspark.sql.types import BooleanType, DataType, DateType, LongType, StringType, StructField, StructType
 
 from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_columns
 from huiminbao.engine.prepare import EngineError, record_status
@@ -47,10 +47,10 @@ from huiminbao.money import to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, compiled_plan
 from huiminbao.settlement.io import yuan_text
 from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons, check_settlements
-from huiminbao.vocabulary import FEE_LINE_SCHEMA
+from huiminbao.vocabulary import FEE_LINE_SCHEMA, label
 
 BUCKET = "_bucket"
-PAYOUTS = "setl_id string, psn_no string, tier string, status string, payout string"
+PAYOUTS = StructType([StructField(c, StringType()) for c in ("setl_id", "psn_no", "tier", "status", "payout")])
 UNREAD = ("certno", "psn_name")  # never loaded: the engine needs no identity (as ``read_insured``)
 MARK = "HMB-REFUSED:"  # carries a refusal's one-line message through Spark's exception text
 ARROW_BATCH = 200_000  # rows per Arrow batch: the checks cost a few ms per batch, not per row
@@ -79,18 +79,17 @@ class Summary:
         return sum(t for _, _, t in self.statuses.values())
 
 
-_DDL = {pl.Utf8: "string", pl.Int64: "long", pl.Date: "date", pl.Boolean: "boolean"}
+_SPARK: dict[type[pl.DataType], DataType] = {
+    pl.Utf8: StringType(),
+    pl.Int64: LongType(),
+    pl.Date: DateType(),
+    pl.Boolean: BooleanType(),
+}
 
 
-def _ddl(schema: dict[str, pl.DataType]) -> str:
-    """A Spark DDL string for a frame of the engine's plain types."""
-    return ", ".join(f"{name} {_DDL[type(dtype)]}" for name, dtype in schema.items())
-
-
-def _arrow(ddl: str) -> pa.Schema:
-    struct = _parse_datatype_string(ddl)
-    assert isinstance(struct, StructType)
-    return to_arrow_schema(struct)
+def _struct(schema: dict[str, pl.DataType]) -> StructType:
+    """The Spark schema of a frame of the engine's plain types."""
+    return StructType([StructField(name, _SPARK[type(dtype)]) for name, dtype in schema.items()])
 
 
 @contextmanager
@@ -123,7 +122,7 @@ def _unpack(table: pa.Table, tag: str) -> pl.DataFrame:
 
 def _lines_checker(compiled: Compiled, where: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """For ``mapInArrow`` on the raw fee lines: check and keep the claimable ones, in fen."""
-    schema = _arrow(_ddl(FEE_LINE_SCHEMA))
+    schema = to_arrow_schema(_struct(FEE_LINE_SCHEMA))
 
     def check(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keep = claimable_lines(compiled)
@@ -139,7 +138,7 @@ def _bucket_runner(
     compiled: Compiled, where: tuple[str, str], has_lines: bool, allow_outside: bool
 ) -> Callable[[pa.Table], pa.Table]:
     """For ``applyInArrow``: one bucket's settlements, lines and persons through the engine."""
-    schema = _arrow(PAYOUTS)
+    schema = to_arrow_schema(PAYOUTS)
     columns = settlement_columns(compiled)
 
     def run(table: pa.Table) -> pa.Table:
@@ -191,12 +190,18 @@ def run(
     s = spark.read.parquet(settlements)
     p = spark.read.parquet(insured)
     p = p.select([c for c in p.columns if c not in UNREAD])
+    for where, frame, names in ((settlements, s, ("setl_id", "psn_no")), (insured, p, ("psn_no",))):
+        missing = [c for c in names if c not in frame.columns]
+        if missing:  # the bucket is computed before the reader sees a record
+            raise Refused(f"{where}：缺少必需的列 {label(missing[0])}")
     parts = [
         s.select(bucket_of("psn_no", n), F.struct(*s.columns).alias("s")),
         p.select(bucket_of("psn_no", n), F.struct(*p.columns).alias("p")),
     ]
     if fee_lines is not None:
-        checked = spark.read.parquet(fee_lines).mapInArrow(_lines_checker(compiled, fee_lines), _ddl(FEE_LINE_SCHEMA))
+        checked = spark.read.parquet(fee_lines).mapInArrow(
+            _lines_checker(compiled, fee_lines), _struct(FEE_LINE_SCHEMA)
+        )
         owners = s.select(_key("setl_id").alias("setl_id"), bucket_of("psn_no", n))
         joined = checked.join(owners, "setl_id")
         parts.append(joined.select(BUCKET, F.struct(*FEE_LINE_SCHEMA).alias("l")))
