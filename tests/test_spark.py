@@ -89,6 +89,7 @@ def test_a_year_on_spark_pays_what_the_polars_engine_pays_to_the_fen(spark, tmp_
 
 
 def test_a_bad_record_stops_the_run_with_the_readers_message(spark, tmp_path):
+    """Checked in the bucket (amounts), across buckets (a setl_id under two persons), before any bucket."""
     from huiminbao.scale.spark import Refused, run
 
     folder = year(tmp_path / "city", "liaocheng-2024", 200, 600)
@@ -98,6 +99,18 @@ def test_a_bad_record_stops_the_run_with_the_readers_message(spark, tmp_path):
         pl.when(pl.col("setl_id") == bad).then(pl.col("medfee_sumamt") + 1).otherwise(pl.col("medfee_sumamt"))
     ).write_parquet(folder / "settlements.parquet")
     with pytest.raises(Refused, match=f"结算 {bad}：医疗费总额"):
+        run(
+            spark,
+            compiled_plan("liaocheng-2024"),
+            settlements=str(folder / "settlements.parquet"),
+            insured=str(folder / "roster.parquet"),
+            fee_lines=str(folder / "fee_lines.parquet"),
+            out=str(tmp_path / "out"),
+            allow_outside=True,
+        )
+    other = s.filter(pl.col("psn_no") != s["psn_no"][17], pl.col("refd_setl_flag") == "0")["setl_id"][0]
+    s.with_columns(pl.col("setl_id").replace(other, bad)).write_parquet(folder / "settlements.parquet")
+    with pytest.raises(Refused, match=f"结算 {bad}：结算ID"):
         run(
             spark,
             compiled_plan("liaocheng-2024"),
