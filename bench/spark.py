@@ -70,8 +70,8 @@ def main() -> int:
             equal = mine.equals(theirs)
             same = same and equal
         print(
-            f"{records:>10,} records: polars {t_polars:6.2f} s ({records / t_polars / 1e6:.2f} M/s) | "
-            f"spark {t_spark:6.2f} s ({records / t_spark / 1e6:.2f} M/s) | spark/polars {t_spark / t_polars:.1f}x | "
+            f"{records:>10,} records: polars {t_polars:6.2f} s ({records / t_polars / 1e3:,.0f} k/s) | "
+            f"spark {t_spark:6.2f} s ({records / t_spark / 1e3:,.1f} k/s) | spark/polars {t_spark / t_polars:.1f}x | "
             f"{done.paid:,} paid, identical to the fen: {equal}",
             flush=True,
         )

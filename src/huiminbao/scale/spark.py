@@ -101,9 +101,13 @@ def _marked() -> Iterator[None]:
         raise RuntimeError(f"{MARK}{exc}") from None
 
 
+# What Polars' ``strip_chars()`` strips (Unicode White_Space); ``btrim`` with a set costs a fraction of a regex.
+WHITE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
 def _key(column: str) -> Column:
     """The text a reader keeps (surrounding white space off): a person hashes the same in every file."""
-    return F.regexp_replace(F.col(column).cast("string"), r"(?U)^\s+|\s+$", "")
+    return F.btrim(F.col(column).cast("string"), F.lit(WHITE))
 
 
 def bucket_of(column: str, buckets: int) -> Column:
@@ -185,7 +189,8 @@ def run(
     (a folder of part files, overwritten): ``setl_id, psn_no, tier, status, payout`` with the payout in
     yuan text, as ``hmb adjudicate`` writes it. ``buckets`` defaults to four per core of the cluster."""
     n = buckets or 4 * spark.sparkContext.defaultParallelism
-    spark.conf.set("spark.sql.shuffle.partitions", str(n))  # one bucket per shuffle partition
+    spark.conf.set("spark.sql.shuffle.partitions", str(n))  # one bucket per shuffle partition, and
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")  # not merged: every core busy
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH))
     s = spark.read.parquet(settlements)
     p = spark.read.parquet(insured)
