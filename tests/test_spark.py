@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -89,7 +90,8 @@ def test_a_year_on_spark_pays_what_the_polars_engine_pays_to_the_fen(spark, tmp_
 
 
 def test_a_bad_record_stops_the_run_with_the_readers_message(spark, tmp_path):
-    """Checked in the bucket (amounts), across buckets (a setl_id under two persons), before any bucket."""
+    """Checked in the bucket (amounts, another year's record), across buckets (a setl_id under two
+    persons), and before any bucket (a missing column)."""
     from huiminbao.scale.spark import Refused, run
 
     folder = year(tmp_path / "city", "liaocheng-2024", 200, 600)
@@ -119,6 +121,19 @@ def test_a_bad_record_stops_the_run_with_the_readers_message(spark, tmp_path):
             fee_lines=str(folder / "fee_lines.parquet"),
             out=str(tmp_path / "out"),
             allow_outside=True,
+        )
+    old = s["setl_id"][5]
+    day = {"begndate": date(2023, 6, 1), "enddate": date(2023, 6, 1), "setl_time": datetime(2023, 6, 1, 10)}
+    moved = [pl.when(pl.col("setl_id") == old).then(pl.lit(v)).otherwise(pl.col(k)).alias(k) for k, v in day.items()]
+    s.with_columns(moved).write_parquet(folder / "settlements.parquet")
+    with pytest.raises(Refused, match=f"不属于方案 liaocheng-2024.*结算 {old}"):
+        run(
+            spark,
+            compiled_plan("liaocheng-2024"),
+            settlements=str(folder / "settlements.parquet"),
+            insured=str(folder / "roster.parquet"),
+            fee_lines=str(folder / "fee_lines.parquet"),
+            out=str(tmp_path / "out"),
         )
     s.drop("psn_no").write_parquet(folder / "settlements.parquet")
     with pytest.raises(Refused, match="缺少必需的列 人员编号"):
