@@ -9,14 +9,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the tests need: browser, PostgreSQL 15 server, a CJK font for screenshots.
-SYSTEM_PACKAGES := chromium postgresql fonts-wqy-zenhei poppler-utils zbar-tools
+# Debian packages the tests need: browser, PostgreSQL 15 server, a CJK font for screenshots, Java for Spark.
+SYSTEM_PACKAGES := chromium postgresql fonts-wqy-zenhei poppler-utils zbar-tools openjdk-17-jre-headless
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: replay help install system-deps demo serve test test-fast lint format clean
 
 help:
-	@echo "make install      create $(VENV) and install the package with test extras"
+	@echo "make install      create $(VENV) and install the package with test and spark extras"
 	@echo "make demo         install, migrate, load demo data, serve on http://$(HOST):$(PORT)/"
 	@echo "make replay       send the demo city's year through the one-stop API, then year-end"
 	@echo "make test         install (with Debian packages) and run every test"
@@ -27,7 +27,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,spark]'
 	touch $(STAMP)
 
 install: $(STAMP)

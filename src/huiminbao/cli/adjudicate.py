@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,13 @@ from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlemen
 from huiminbao.settlement.reader import RecordError
 
 
+class Engine(StrEnum):
+    """Where the year runs: this process, or Spark (a cluster, or local mode)."""
+
+    POLARS = "polars"
+    SPARK = "spark"
+
+
 def _money(n: int) -> str:
     text = to_yuan(n)
     whole, frac = text.lstrip("-").split(".")
@@ -55,9 +63,19 @@ def adjudicate(
         None, help="partition the year so each part fits, e.g. 4GB; --out (and --lines-out) are then folders"
     ),
     partitions: int | None = typer.Option(None, help="partition the year into N parts by person; --out is a folder"),
+    engine: Engine = typer.Option(
+        Engine.POLARS, "--engine", help="polars (this process) or spark (Parquet in and out)"
+    ),
+    spark_master: str = typer.Option("local[*]", "--spark-master", help="with --engine spark: e.g. local[2]"),
 ) -> None:
     """Adjudicate a year of settlements (batch); partitioned by person when it does not fit in memory."""
     console = Console(stderr=True)
+    if engine is Engine.SPARK:
+        if memory_limit is not None or partitions is not None:
+            console.print("--memory-limit 与 --partitions 只用于 polars 引擎；Spark 按参保人自行分桶", markup=False)
+            raise typer.Exit(2)
+        _spark(plan, settlements, insured, out, fee_lines, no_fee_lines, allow_outside, lines_out, spark_master)
+        return
     parts = _parts(console, settlements, insured, fee_lines, out, memory_limit, partitions)
     if parts is not None:
         inputs = Inputs(settlements, insured, fee_lines)
@@ -223,6 +241,52 @@ def _partitioned(
     console.print(
         f"{totals.records:,} settlements in {totals.parts} partitions in {elapsed:.2f} s -> {out}{resumed}",
         markup=False,
+    )
+
+
+def _spark(
+    plan: str,
+    settlements: Path,
+    insured: Path,
+    out: Path,
+    fee_lines: Path | None,
+    no_fee_lines: bool,
+    allow_outside: bool,
+    lines_out: Path | None,
+    master: str,
+) -> None:
+    """The same year on Spark (``huiminbao.scale.spark``): payouts only, written as a Parquet folder."""
+    console = Console(stderr=True)
+    try:
+        from huiminbao.scale import spark
+    except ImportError as exc:
+        console.print("--engine spark 需要 PySpark：pip install 'huiminbao[spark]'（并安装 Java 17）")
+        raise typer.Exit(2) from exc
+    try:
+        if lines_out is not None:
+            raise BatchRefused("--engine spark 只写出每笔结算的赔付，不写解释明细：请去掉 --lines-out")
+        for given in (settlements, insured, fee_lines):
+            if given is not None and not given.is_dir() and not given.name.lower().endswith(".parquet"):
+                raise BatchRefused(f"{given}：--engine spark 只读 Parquet 文件或文件夹")
+        compiled = compiled_plan(plan)
+        _need_fee_lines(compiled, fee_lines, no_fee_lines)
+        started = time.perf_counter()
+        session = spark.local_session(master)
+        paths = {"settlements": settlements, "insured": insured, "out": out, "fee_lines": fee_lines}
+        uris = {k: str(v.resolve()) if v else None for k, v in paths.items()}
+        done = spark.run(session, compiled, **uris, allow_outside=allow_outside)  # type: ignore[arg-type]
+    except PlanNotFound as exc:
+        console.print(f"plan: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except (PlanIncomplete, PlanError, BatchRefused, spark.Refused) as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    for status, (n, _, _) in sorted(done.statuses.items()):
+        if status != Status.COVERED.value:
+            console.print(f"{n:,} 条结算记录不予赔付：{STATUS_TEXT[status]}（status {status}）", markup=False)
+    console.print(
+        f"{done.records:,} settlements, {done.paid:,} paid, {_money(done.total)} yuan, on Spark {master} "
+        f"in {time.perf_counter() - started:.1f} s -> {out}"
     )
 
 
