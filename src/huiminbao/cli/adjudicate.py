@@ -22,8 +22,8 @@ from rich.table import Table
 
 from huiminbao.engine.adjudicate import adjudicate as run
 from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
-from huiminbao.engine.prepare import EngineError, Status, record_status
-from huiminbao.engine.reasons import STATUS_TEXT
+from huiminbao.engine.prepare import EngineError, Status
+from huiminbao.engine.reasons import STATUS_TEXT, outside_plan
 from huiminbao.money import BP, to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, PlanNotFound, compiled_plan
 from huiminbao.scale.partition import Inputs, PartitionRefused, adjudicate_partitioned, estimate, parse_size, part_count
@@ -306,13 +306,5 @@ def _need_fee_lines(compiled: Compiled, fee_lines: Path | None, none_given: bool
 
 def _refuse_outside(compiled: Compiled, setl: pl.DataFrame) -> None:
     """Records another plan's year or city would pay belong to another run: refuse unless confirmed."""
-    plan = compiled.plan
-    outside = setl.select("setl_id", record_status(plan).alias("status")).filter(pl.col("status").is_not_null())
-    if outside.height:
-        first = outside.row(0, named=True)
-        raise BatchRefused(
-            f"{outside.height:,} 条结算记录不属于方案 {plan.id}（保障期 {plan.cover_start} 至 {plan.cover_end}，"
-            f"险种 {'、'.join(plan.eligibility.insutypes)}，参保地 {plan.eligibility.admdvs_prefix}……），"
-            f"例如 结算 {first['setl_id']}：{STATUS_TEXT[first['status']]}。"
-            "请确认文件与方案是否对应；确认无误后用 --allow-outside 计为不赔付。"
-        )
+    if refusal := outside_plan(compiled.plan, setl):
+        raise BatchRefused(refusal)

@@ -16,9 +16,10 @@ import functools
 import polars as pl
 
 from huiminbao.engine import names as N
-from huiminbao.engine.prepare import Status
+from huiminbao.engine.prepare import Status, record_status
 from huiminbao.engine.rules import NOT_APPLICABLE, LiabilityRules, TierRules
 from huiminbao.money import BP, bp_to_percent
+from huiminbao.plans.schema import Plan
 from huiminbao.vocabulary import OPTIONAL_AMOUNTS, label
 
 STATUS_TEXT: dict[str, str | None] = {
@@ -131,3 +132,21 @@ def line_reason(x: LiabilityRules) -> pl.Expr:
         failed = _by_index(f"{N.FAILED}{x.id}", [r.label or NOT_APPLICABLE for r in x.conditions])
         out = out.when(~pl.col(f"{N.APPLIES}{x.id}")).then(failed)
     return out.otherwise(pl.when(steps != "").then(steps).otherwise(None))
+
+
+def outside_plan(plan: Plan, settlements: pl.DataFrame, *, counted: bool = True) -> str | None:
+    """Why a batch holding records of another plan's year, insurance types or city is refused (the
+    batch paths pay them nothing only when the operator confirms with ``--allow-outside``), naming the
+    first such record; None when every record belongs to the plan. ``counted=False`` leaves out the
+    count, for a caller that sees only part of the year (a Spark bucket)."""
+    outside = settlements.select("setl_id", record_status(plan).alias("status")).filter(pl.col("status").is_not_null())
+    if not outside.height:
+        return None
+    first = outside.row(0, named=True)
+    many = f"{outside.height:,} 条结算记录" if counted else "有结算记录"
+    return (
+        f"{many}不属于方案 {plan.id}（保障期 {plan.cover_start} 至 {plan.cover_end}，"
+        f"险种 {'、'.join(plan.eligibility.insutypes)}，参保地 {plan.eligibility.admdvs_prefix}……），"
+        f"例如 结算 {first['setl_id']}：{STATUS_TEXT[first['status']]}。"
+        "请确认文件与方案是否对应；确认无误后用 --allow-outside 计为不赔付。"
+    )

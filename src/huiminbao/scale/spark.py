@@ -41,8 +41,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BooleanType, DataType, DateType, LongType, StringType, StructField, StructType
 
 from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_columns
-from huiminbao.engine.prepare import EngineError, record_status
-from huiminbao.engine.reasons import STATUS_TEXT
+from huiminbao.engine.prepare import EngineError
+from huiminbao.engine.reasons import outside_plan
 from huiminbao.money import to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, compiled_plan
 from huiminbao.settlement.io import yuan_text
@@ -165,16 +165,10 @@ def _bucket_runner(
 
 
 def _refuse_outside(compiled: Compiled, setl: pl.DataFrame) -> None:
-    """As ``hmb adjudicate``: records of another year or city belong to another run."""
-    plan = compiled.plan
-    outside = setl.select("setl_id", record_status(plan).alias("status")).filter(pl.col("status").is_not_null())
-    if outside.height:
-        first = outside.row(0, named=True)
-        raise Refused(
-            f"有结算记录不属于方案 {plan.id}（保障期 {plan.cover_start} 至 {plan.cover_end}），"
-            f"例如 结算 {first['setl_id']}：{STATUS_TEXT[first['status']]}。"
-            "请确认文件与方案是否对应；确认无误后用 --allow-outside 计为不赔付。"
-        )
+    """As ``hmb adjudicate``: records of another year or city belong to another run (a bucket sees only
+    its own records, so the count is left out)."""
+    if refusal := outside_plan(compiled.plan, setl, counted=False):
+        raise Refused(refusal)
 
 
 def run(
