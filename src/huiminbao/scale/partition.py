@@ -51,7 +51,7 @@ from huiminbao.engine.adjudicate import adjudicate as engine_adjudicate
 from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
 from huiminbao.money import BP
 from huiminbao.plans import Compiled
-from huiminbao.settlement.io import suffix, yuan_text
+from huiminbao.settlement.io import scan, suffix, yuan_text
 from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons, check_settlements
 from huiminbao.vocabulary import label
 
@@ -118,7 +118,7 @@ def estimate(inputs: Inputs) -> int:
     if suffix(path) == ".csv":
         rows = path.stat().st_size // CSV_BYTES_PER_ROW if path.exists() else 0
     else:
-        rows = _scan(path).select(pl.len()).collect().item()
+        rows = scan(path).select(pl.len()).collect().item()
     return rows * BYTES_PER_RECORD
 
 
@@ -208,14 +208,6 @@ def _now() -> str:
 # --- the split ----------------------------------------------------------------------------------
 
 
-def _scan(path: Path) -> pl.LazyFrame:
-    if not path.exists():
-        raise RecordError(str(path), "(file)", "文件不存在")
-    if suffix(path) == ".parquet":
-        return pl.scan_parquet(path)
-    return pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
-
-
 def _text(name: str) -> pl.Expr:
     """As the reader sees a key: text without surrounding spaces."""
     return pl.col(name).cast(pl.Utf8).str.strip_chars()
@@ -229,12 +221,12 @@ def person_part(parts: int, column: str = "psn_no") -> pl.Expr:
 def check_unique_ids(path: Path) -> None:
     """A ``setl_id`` given twice is refused as the in-memory reader refuses it, though the two may
     belong to persons in different parts: sorted 64-bit hashes, real ids only for a repeated hash."""
-    hashes = _scan(path).select(_text("setl_id").hash(SEED).alias("h")).collect(engine="streaming")["h"].sort()
+    hashes = scan(path).select(_text("setl_id").hash(SEED).alias("h")).collect(engine="streaming")["h"].sort()
     repeated = hashes.filter(hashes == hashes.shift(1)).unique()
     del hashes
     if repeated.len():
         ids = (
-            _scan(path)
+            scan(path)
             .select(_text("setl_id").alias("id"))
             .filter(pl.col("id").hash(SEED).is_in(repeated.implode()))
             .collect(engine="streaming")["id"]
@@ -250,7 +242,7 @@ def _batches(path: Path) -> Iterator[pl.DataFrame]:
     if suffix(path) == ".parquet":
         batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
     else:
-        names = _scan(path).collect_schema().names()
+        names = scan(path).collect_schema().names()
         text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True)
         batches = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=2**24), convert_options=text)
     try:
@@ -301,9 +293,9 @@ def _lines(compiled: Compiled, inputs: Inputs) -> Iterable[pl.DataFrame] | None:
     if inputs.fee_lines is None:
         return None
     keep = claimable_lines(compiled)
-    raw = _scan(inputs.fee_lines)
+    raw = scan(inputs.fee_lines)
     raw = raw.with_columns(pl.col(pl.Utf8).str.strip_chars())  # the reader's own first step
-    persons = _scan(inputs.settlements).select(_text("setl_id").alias("setl_id"), _text("psn_no").alias(OWNER))
+    persons = scan(inputs.settlements).select(_text("setl_id").alias("setl_id"), _text("psn_no").alias(OWNER))
     lines = raw.with_columns(_text("setl_id").alias("setl_id"))
     if keep is None:
         return lines.join(persons, on="setl_id", how="left").collect_batches(chunk_size=BATCH_ROWS)
@@ -362,14 +354,14 @@ def read_part(
     the settlements (the columns the plan reads), the fee lines and the insured persons, in fen. The
     engine, or any other computation over whole persons, runs on these as on the in-memory year."""
     src = folder / INPUT
-    raw = _part(src, "settlements", k, _scan(inputs.settlements))
+    raw = _part(src, "settlements", k, scan(inputs.settlements))
     setl = check_settlements(raw, str(inputs.settlements), settlement_columns(compiled))
     lines = None
     if inputs.fee_lines is not None:
-        like = _scan(inputs.fee_lines).with_columns(pl.lit(None, pl.Utf8).alias(OWNER))
+        like = scan(inputs.fee_lines).with_columns(pl.lit(None, pl.Utf8).alias(OWNER))
         fee = _part(src, "fee_lines", k, like)
         lines = check_fee_lines(fee.drop(OWNER), str(inputs.fee_lines))
-    people_raw = _scan(inputs.insured)
+    people_raw = scan(inputs.insured)
     names = people_raw.collect_schema().names()
     people_raw = people_raw.drop([c for c in PRIVATE if c in names])
     people = check_persons(_part(src, "insured", k, people_raw), str(inputs.insured))

@@ -23,7 +23,9 @@ def suffix(path: Path) -> str:
     raise RecordError(str(path), "(file)", "应为 .csv 或 .parquet 文件")
 
 
-def _scan(path: Path) -> pl.LazyFrame:
+def scan(path: Path) -> pl.LazyFrame:
+    """A settlements, fee-lines or insured file as a lazy frame of text (CSV) or typed (Parquet) columns;
+    a missing file is a ``RecordError`` naming it."""
     if not path.exists():
         raise RecordError(str(path), "(file)", "文件不存在")
     if suffix(path) == ".parquet":
@@ -33,20 +35,20 @@ def _scan(path: Path) -> pl.LazyFrame:
 
 def read_settlements(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
     """Settlements (setlinfo) in fen, checked; only ``columns`` (default: all) are returned."""
-    return check_settlements(_scan(path), str(path), columns)
+    return check_settlements(scan(path), str(path), columns)
 
 
 def read_fee_lines(path: Path, where: pl.Expr | None = None) -> pl.DataFrame:
     """Fee lines in fen, checked. ``where`` (a condition on the code columns, such as the plan's
     ``claimable_lines``) reads and checks only the lines it keeps: a city's year has tens of
     millions of lines and the engine reads the few a line liability could claim."""
-    return check_fee_lines(_scan(path), str(path), where)
+    return check_fee_lines(scan(path), str(path), where)
 
 
 def read_insured(path: Path) -> pl.DataFrame:
     """The insured persons. An ID number column, if the file has one, is dropped unread: the engine
     never needs it, and the roster import is where ID numbers are checked and kept (encrypted)."""
-    lf = _scan(path)
+    lf = scan(path)
     names = lf.collect_schema().names()
     return check_persons(lf.drop([c for c in ("certno", "psn_name") if c in names]), str(path))
 
