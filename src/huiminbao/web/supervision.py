@@ -41,7 +41,7 @@ def loss_ratio_page(
     """The loss ratio of each year the chosen plan is judged on, their average against the plan's floor with
     the warning when it falls short, and the plan-year's paid triangle with its chain-ladder factors."""
     plans, chosen = overseen_plans(request, session, user, plan)
-    day = valuation(as_of)
+    day = valuation(request, as_of)
     figures = lossratio.loss_ratio(session=session, plan=chosen, as_of=day)
     triangle = lossratio.ibnr(session=session, plan=chosen, as_of=day)
     context = {"plans": plans, "plan": chosen, "lr": figures, "tri": triangle, "as_of": day, "active": "监管"}

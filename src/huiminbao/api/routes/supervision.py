@@ -16,7 +16,6 @@ from huiminbao.api.routes.enrollment import plan_or_404
 from huiminbao.db import SessionDep
 from huiminbao.enrollment.stats import enrollment_cells
 from huiminbao.identity.models import Role, User
-from huiminbao.settings import today
 from huiminbao.supervision import figures, lossratio
 from huiminbao.supervision.reports import Kind, PeriodError, take
 
@@ -39,10 +38,11 @@ def enrollment(
     return enrollment_cells(session=session, plan=chosen)
 
 
-def valuation(as_of: date | None) -> date:
-    """The day figures are valued at: the platform's today unless an earlier day is asked for; a later one
-    would only widen the triangle with months nothing can have been paid in."""
-    day = today()
+def valuation(request: Request, as_of: date | None) -> date:
+    """The day figures are valued at: the app's platform today (as the dashboards and reports take it)
+    unless an earlier day is asked for; a later one would only widen the triangle with months nothing can
+    have been paid in."""
+    day = request.app.state.settings.platform_date()
     if as_of is not None and as_of > day:
         raise ApiError(422, "as_of_in_future", f"统计日不能晚于今天（{day}）", "as_of")
     return as_of or day
@@ -50,6 +50,7 @@ def valuation(as_of: date | None) -> date:
 
 @router.get("/loss-ratio", responses=ERRORS)
 def loss_ratio(
+    request: Request,
     session: SessionDep,
     user: Annotated[User, Depends(OVERSEERS)],
     plan: Annotated[str, Query(min_length=1, max_length=64)],
@@ -59,11 +60,12 @@ def loss_ratio(
     and their average against the plan's floor, with warnings; the bases of the figures are in ``basis``."""
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
-    return lossratio.loss_ratio(session=session, plan=chosen, as_of=valuation(as_of))
+    return lossratio.loss_ratio(session=session, plan=chosen, as_of=valuation(request, as_of))
 
 
 @router.get("/ibnr", responses=ERRORS)
 def ibnr(
+    request: Request,
     session: SessionDep,
     user: Annotated[User, Depends(OVERSEERS)],
     plan: Annotated[str, Query(min_length=1, max_length=64)],
@@ -73,7 +75,7 @@ def ibnr(
     cumulative factors, and latest, ultimate and IBNR per month of care and in total."""
     chosen = plan_or_404(plan).plan
     check_plan(user, chosen.id)
-    return lossratio.ibnr(session=session, plan=chosen, as_of=valuation(as_of))
+    return lossratio.ibnr(session=session, plan=chosen, as_of=valuation(request, as_of))
 
 
 @router.get("/dashboard", responses=ERRORS)
