@@ -27,6 +27,7 @@ from huiminbao.scale.partition import (
     parse_size,
     part_count,
 )
+from huiminbao.scale.years import parts_needed, year_parts
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, yuan_text
 from huiminbao.settlement.reader import RecordError
 from huiminbao.synth import generate_city, write_city
@@ -241,3 +242,24 @@ def test_hmb_adjudicate_refuses_a_file_out_a_bad_size_or_another_runs_folder(cit
     os.utime(city / "roster.parquet")  # the same name, touched: another input
     res = runner.invoke(app, cli(city, tmp_path / "out", "--partitions", "2"))
     assert res.exit_code == 2 and "输入文件" in res.output
+
+
+def test_year_parts_hold_each_person_whole_and_leave_nothing_behind(city: Path, tmp_path: Path) -> None:
+    """``scale.years``: the year in parts by person gives the in-memory payout of every person (the sums
+    year-end and what-if add up), reads each part through the one reader, and removes its scratch split."""
+    compiled = compiled_plan(PLAN)
+    whole_year = next(year_parts([compiled], inputs(city), None))
+    expected = adjudicate(compiled, whole_year.settlements, whole_year.insured, whole_year.fee_lines).settlements
+    per_person = expected.group_by("psn_no").agg(pl.col("payout").sum())
+    seen, persons = [], 0
+    for part in year_parts([compiled], inputs(city), 3, scratch=tmp_path):
+        result = adjudicate(compiled, part.settlements, part.insured, part.fee_lines).settlements
+        seen.append(result.group_by("psn_no").agg(pl.col("payout").sum()))
+        persons += part.insured.height
+        assert part.settlements["psn_no"].is_in(part.insured["psn_no"].implode()).all()
+    assert persons == whole_year.insured.height
+    assert pl.concat(seen).sort("psn_no").equals(per_person.sort("psn_no"))
+    assert list(tmp_path.iterdir()) == []
+    assert parts_needed(inputs(city), None, 4) == 4
+    assert parts_needed(inputs(city), parse_size("1GB"), None) == 1
+    assert parts_needed(inputs(city), None, None) is None

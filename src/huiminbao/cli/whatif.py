@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import to_yuan_grouped
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
@@ -19,8 +20,6 @@ from huiminbao.supervision.whatif import (
     Comparison,
     WhatIfError,
     Year,
-    claimable,
-    columns,
     compare,
     decile_rows,
     load_candidate,
@@ -49,8 +48,8 @@ def whatif(
         proposed = load_candidate(candidate)
         goal = target_bp(target_loss_ratio, current)
         year = Year(
-            settlements=read_settlements(settlements, columns(current, proposed)),
-            fee_lines=read_fee_lines(fee_lines, claimable(current, proposed)),
+            settlements=read_settlements(settlements, settlement_columns(current, proposed)),
+            fee_lines=read_fee_lines(fee_lines, claimable_lines(current, proposed)),
             insured=read_insured(insured),
         )
         result = compare(current, proposed, year, tier=tier, target=goal)

@@ -181,16 +181,17 @@ def _line_conditions(compiled: Compiled) -> list[E.Expr]:
     return [x.lines for tier in compiled.tiers for x in tier.liabilities if x.lines is not None]
 
 
-def claimable_lines(compiled: Compiled) -> pl.Expr | None:
-    """The fee lines any line liability of any tier could claim, judged on the line's codes alone;
-    None when a line condition reads an amount (then every line must be read). Lines outside it
-    change no payout."""
-    conds = _line_conditions(compiled)
+def claimable_lines(*plans: Compiled) -> pl.Expr | None:
+    """The fee lines any line liability of any tier of the plans could claim, judged on the line's codes
+    alone; None when a line condition reads an amount (then every line must be read). Lines outside it
+    change no payout. Several plans (what-if's base and candidate): one read serves every run."""
+    conds = [(c, p.catalogs) for p in plans for c in _line_conditions(p)]
     if not conds:
         return pl.lit(False)
-    if any(set(c.fields) - {"med_list_codg", "chrgitm_lv", "med_chrgitm_type", "setl_id", "feedetl_sn"} for c in conds):
+    codes = {"med_list_codg", "chrgitm_lv", "med_chrgitm_type", "setl_id", "feedetl_sn"}
+    if any(set(c.fields) - codes for c, _ in conds):
         return None
-    return pl.any_horizontal(*[E.to_polars(c, compiled.catalogs) for c in conds])
+    return pl.any_horizontal(*[E.to_polars(c, cats) for c, cats in conds])
 
 
 def _candidates(compiled: Compiled, fee_lines: pl.DataFrame | None) -> pl.Expr:
@@ -228,9 +229,9 @@ OPTIONAL: dict[str, pl.Expr] = {
 DERIVED = {"out_of_city", "out_of_province", "prescriber"}  # computed by ``place_columns`` after the join
 
 
-def settlement_columns(compiled: Compiled) -> list[str]:
-    """The settlement columns the engine reads under this plan: a reader may load only these."""
-    read = compiled.fields
+def settlement_columns(*plans: Compiled) -> list[str]:
+    """The settlement columns the engine reads under these plans: a reader may load only these."""
+    read = {f for p in plans for f in p.fields}
     return [c for c in SETTLEMENT_SCHEMA if c in REQUIRED or c in OPTIONAL or c in read]
 
 

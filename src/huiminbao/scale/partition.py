@@ -34,7 +34,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -286,13 +286,13 @@ def _sink(frames: Iterable[pl.DataFrame], folder: Path, parts: int, person: str 
             w.close()
 
 
-def _lines(compiled: Compiled, inputs: Inputs) -> Iterable[pl.DataFrame] | None:
+def _lines(plans: Sequence[Compiled], inputs: Inputs) -> Iterable[pl.DataFrame] | None:
     """The fee lines any line liability could claim, with their settlement's person (``OWNER``). Usually few
     (read whole, then matched to their settlements in one streaming pass); when a line condition reads
     an amount every line is kept and the match is a streaming join."""
     if inputs.fee_lines is None:
         return None
-    keep = claimable_lines(compiled)
+    keep = claimable_lines(*plans)
     raw = scan(inputs.fee_lines)
     raw = raw.with_columns(pl.col(pl.Utf8).str.strip_chars())  # the reader's own first step
     persons = scan(inputs.settlements).select(_text("setl_id").alias("setl_id"), _text("psn_no").alias(OWNER))
@@ -305,14 +305,15 @@ def _lines(compiled: Compiled, inputs: Inputs) -> Iterable[pl.DataFrame] | None:
     return few.join(owners, on="setl_id", how="left").iter_slices(BATCH_ROWS)
 
 
-def split(compiled: Compiled, inputs: Inputs, folder: Path, parts: int, tick: Tick) -> None:
-    """One streaming pass per input into the parts (see the module's docstring)."""
+def split(plans: Sequence[Compiled], inputs: Inputs, folder: Path, parts: int, tick: Tick) -> None:
+    """One streaming pass per input into the parts (see the module's docstring); the fee lines kept are
+    those any of ``plans`` could claim."""
     tick("检查结算ID是否唯一", 0, parts)
     check_unique_ids(inputs.settlements)
     tick("按人员分区：结算记录", 0, parts)
     _sink(_batches(inputs.settlements), folder / "settlements", parts)
     tick("按人员分区：费用明细", 0, parts)
-    lines = _lines(compiled, inputs)
+    lines = _lines(plans, inputs)
     if lines is not None:
         _sink(lines, folder / "fee_lines", parts, OWNER)
     tick("按人员分区：参保人", 0, parts)
@@ -348,14 +349,13 @@ def _write(df: pl.DataFrame, path: Path) -> None:
 
 
 def read_part(
-    compiled: Compiled, inputs: Inputs, folder: Path, k: int
+    plans: Sequence[Compiled], inputs: Inputs, src: Path, k: int
 ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
-    """Part ``k`` of the split year in ``folder``, checked by the one reader as the whole files would be:
-    the settlements (the columns the plan reads), the fee lines and the insured persons, in fen. The
+    """Part ``k`` of the year ``split`` into ``src``, checked by the one reader as the whole files would be:
+    the settlements (the columns the plans read), the fee lines and the insured persons, in fen. The
     engine, or any other computation over whole persons, runs on these as on the in-memory year."""
-    src = folder / INPUT
     raw = _part(src, "settlements", k, scan(inputs.settlements))
-    setl = check_settlements(raw, str(inputs.settlements), settlement_columns(compiled))
+    setl = check_settlements(raw, str(inputs.settlements), settlement_columns(*plans))
     lines = None
     if inputs.fee_lines is not None:
         like = scan(inputs.fee_lines).with_columns(pl.lit(None, pl.Utf8).alias(OWNER))
@@ -377,7 +377,7 @@ def _one(
     vet: Callable[[pl.DataFrame], None] | None,
 ) -> dict[str, Any]:
     """Adjudicate part ``k``, write its outputs, return its totals for the manifest."""
-    setl, lines, people = read_part(compiled, inputs, folder, k)
+    setl, lines, people = read_part([compiled], inputs, folder / INPUT, k)
     if setl.height == 0:  # no person hashed here: nothing to write
         return {
             "file": None,
@@ -465,7 +465,7 @@ def _run(
     manifest["runs"].append({"started_at": _now(), "skipped": len(finished)})
     _save(out, manifest)
     if manifest["split"] is None:
-        split(compiled, inputs, out / INPUT, parts, report)
+        split([compiled], inputs, out / INPUT, parts, report)
         manifest["split"] = _now()
         _save(out, manifest)
     skipped = len(finished)

@@ -25,13 +25,13 @@ from typing import Any
 import polars as pl
 import yaml
 
-from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_columns
+from huiminbao.engine.adjudicate import adjudicate
 from huiminbao.engine.prepare import age_expr, tier_column
 from huiminbao.money import BP, bp_to_percent, round_half_up_div, to_yuan, to_yuan_grouped
 from huiminbao.plans import Compiled, load_plan_file
 from huiminbao.plans.catalog import Catalog
 from huiminbao.plans.loader import load_catalog
-from huiminbao.vocabulary import SETTLEMENT_SCHEMA
+from huiminbao.scale.years import Year
 
 DECILES = 10
 
@@ -42,15 +42,6 @@ class WhatIfError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         self.field = field
         super().__init__(message)
-
-
-@dataclass(frozen=True)
-class Year:
-    """A past year as the engine reads it, in fen: read once, priced under both plans."""
-
-    settlements: pl.DataFrame
-    fee_lines: pl.DataFrame | None
-    insured: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -185,20 +176,6 @@ def priced_on(candidate: Compiled, base: Compiled) -> tuple[Compiled, str | None
         f"（以 {base.plan.year} 年度的数据试算）"
     )
     return dataclasses.replace(candidate, plan=plan), note
-
-
-def columns(*plans: Compiled) -> list[str]:
-    """The settlement columns any of the plans reads: one read serves every run."""
-    wanted = {c for p in plans for c in settlement_columns(p)}
-    return [c for c in SETTLEMENT_SCHEMA if c in wanted]
-
-
-def claimable(*plans: Compiled) -> pl.Expr | None:
-    """The fee lines any of the plans could claim (None: every line must be read)."""
-    conds = [claimable_lines(p) for p in plans]
-    if any(c is None for c in conds):
-        return None
-    return pl.any_horizontal(*conds)
 
 
 def compare(
@@ -354,8 +331,6 @@ __all__ = [
     "Side",
     "WhatIfError",
     "Year",
-    "claimable",
-    "columns",
     "compare",
     "decile_rows",
     "load_candidate",
