@@ -551,3 +551,38 @@ def test_a_year_looks_like_a_published_huiminbao_year(plan_id: str) -> None:
     for tier, (persons, n_paid, payout, premium) in _year(plan_id, 200_000, seed=2024).items():
         assert 0.01 <= n_paid / persons <= 0.03, (tier, n_paid / persons)
         assert 0.50 <= payout / premium <= 1.10, (tier, payout / premium)
+
+
+def test_a_city_in_parts_is_one_city(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``generate_parts``/``write_parts`` (``hmb synth --part-persons``): a city too large for memory is made
+    and written a part at a time, and the files read as one city: ids distinct across parts, ID numbers
+    valid and distinct, refunds naming their own person's earlier settlement, the manifest's counts and
+    control totals the sums of the rows written, and the engine pays it."""
+    from huiminbao.synth import generate_parts, write_parts
+
+    files, manifest = write_parts(
+        generate_parts("liaocheng-2024", 3001, seed=5, records=12_000, part_persons=1000), tmp_path, "both"
+    )
+    io = pytest.importorskip("huiminbao.settlement.io")
+    roster = pl.read_parquet(tmp_path / "roster.parquet")
+    setl = io.read_settlements(tmp_path / "settlements.parquet")
+    lines = io.read_fee_lines(tmp_path / "fee_lines.parquet")
+    assert manifest["parts"] == 4 and manifest["persons"] == roster.height == 3001
+    assert manifest["counts"]["settlements"] == setl.height == 12_000  # type: ignore[index]
+    assert manifest["counts"]["fee_lines"] == lines.height  # type: ignore[index]
+    assert roster["psn_no"].n_unique() == 3001 and roster["certno"].n_unique() == 3001
+    assert certnos_valid(roster["certno"]).all()
+    assert setl["setl_id"].n_unique() == setl.height and setl["psn_no"].is_in(roster["psn_no"].implode()).all()
+    assert lines["setl_id"].is_in(setl["setl_id"].implode()).all()
+    refunds = setl.filter(pl.col("refd_setl_flag") == "1")
+    assert refunds.height > 100
+    originals = refunds.join(setl, left_on="init_setl_id", right_on="setl_id", suffix="_o")
+    assert originals.height == refunds.height and (originals["psn_no"] == originals["psn_no_o"]).all()
+    sums = setl.select(pl.col(c).sum() for c in SETTLEMENT_AMOUNTS).row(0, named=True)
+    assert manifest["settlement_totals_yuan"] == {k: to_yuan(int(v)) for k, v in sums.items()}
+    assert io.read_settlements(tmp_path / "settlements.csv").equals(setl)
+    assert [f.name for f in files][:2] == ["roster.csv", "roster.parquet"]
+    paid = adjudicate(compiled_plan("liaocheng-2024"), setl, io.read_insured(tmp_path / "roster.parquet"), lines)
+    assert (paid.settlements["payout"] > 0).sum() > 50
+    one = generate_parts("liaocheng-2024", 300, seed=5, records=900, part_persons=1000)
+    assert next(one).settlements.equals(generate_city("liaocheng-2024", 300, seed=5, records=900).settlements)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from huiminbao.plans import PlanError, PlanNotFound, list_plans
-from huiminbao.synth import generate_city, write_city
+from huiminbao.synth import generate_parts, write_parts
+from huiminbao.synth.city import PART_PERSONS
 from huiminbao.synth.write import FORMATS, output_names
 
 EXIT_BAD_INPUT = 2
@@ -62,38 +73,55 @@ def synth(
     fmt: str = typer.Option("parquet", "--fmt", help="parquet, csv or both"),
     fee_lines: bool = typer.Option(True, "--fee-lines/--no-fee-lines", help="also write fee lines (feedetl)"),
     force: bool = typer.Option(False, "--force", help="overwrite the synthetic files in an existing --out folder"),
+    part_persons: int = typer.Option(
+        PART_PERSONS, help="persons generated at a time: a larger city is made and written in parts (bounded memory)"
+    ),
 ) -> None:
     """Generate a synthetic city-year for a plan: every amount identity holds to the fen."""
     console = Console(stderr=True)
     try:
         _check(plan, persons, records, records_per_person, fmt, out, force)
-        with console.status(f"生成 {plan} 合成数据 …"):
-            city = generate_city(
-                plan, persons, seed, records=records, records_per_person=records_per_person, fee_lines=fee_lines
-            )
-        with console.status(f"写出到 {out} …"):
-            if force and out.is_dir():
-                _clear(out)
-            files = write_city(city, out, fmt)  # type: ignore[arg-type]
+        if part_persons < 1:
+            raise SynthRefused(f"--part-persons：每部分人数须为正整数，收到 {part_persons}")
+        if force and out.is_dir():
+            _clear(out)
+        count = math.ceil(persons / part_persons)
+        cities = generate_parts(
+            plan,
+            persons,
+            seed,
+            records=records,
+            records_per_person=records_per_person,
+            fee_lines=fee_lines,
+            part_persons=part_persons,
+        )
+        with Progress(
+            SpinnerColumn(),
+            TextColumn(f"生成 {plan} 合成数据并写出到 {out}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("", total=count)
+            files, manifest = write_parts(cities, out, fmt, lambda _: bar.advance(task))  # type: ignore[arg-type]
     except (SynthRefused, PlanNotFound, PlanError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except OSError as exc:
         typer.echo(f"--out：无法写入 {exc.filename or out}：{exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
-    table = Table(title=f"{city.manifest['city']} {city.manifest['year']} ({plan}, seed {seed})")
+    counts: dict[str, int | None] = manifest["counts"]  # type: ignore[assignment]
+    table = Table(title=f"{manifest['city']} {manifest['year']} ({plan}, seed {seed})")
     table.add_column("file")
     table.add_column("rows", justify="right")
-    rows = {
-        "roster": city.roster.height,
-        "settlements": city.settlements.height,
-        "fee_lines": None if city.fee_lines is None else city.fee_lines.height,
-        "institutions": city.institutions.height,
-    }
     for f in files:
-        n = rows.get(f.stem)
+        n = counts.get("persons" if f.stem == "roster" else f.stem)
         table.add_row(str(f), "" if n is None else f"{n:,}")
     console.print(table)
-    if not city.manifest["calibrated"]:
+    if not manifest["calibrated"]:
         console.print("[yellow]记录数少于校准的就诊率所需：已随机保留部分就诊，赔付将低于校准水平[/]")
-    console.print(f"generated in {city.timings['total']:.1f} s")
+    timings: dict[str, float] = manifest["timings_seconds"]  # type: ignore[assignment]
+    parts = f"，分 {count} 部分" if count > 1 else ""
+    console.print(f"generated in {timings['total']:.1f} s{parts}")

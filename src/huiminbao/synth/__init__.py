@@ -5,7 +5,7 @@ the national settlement record holds to the fen, and fast enough (numpy + polars
 per-row Python) for benchmark-sized cities of millions of people.
 """
 
-from huiminbao.synth.city import City, generate_city
-from huiminbao.synth.write import write_city
+from huiminbao.synth.city import City, generate_city, generate_parts
+from huiminbao.synth.write import write_city, write_parts
 
-__all__ = ["City", "generate_city", "write_city"]
+__all__ = ["City", "generate_city", "generate_parts", "write_city", "write_parts"]

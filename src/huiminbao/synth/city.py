@@ -7,8 +7,10 @@ whether or not fee lines are made.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +63,17 @@ class City:
         return {k: tuple(v) for k, v in self.manifest.get("drug_catalogs", {}).items()}
 
 
+@dataclass(frozen=True)
+class Part:
+    """Part ``index`` of ``count`` of a city generated in parts, and where its numbering starts: each
+    part is a city of its own persons (all their records), so ids must not meet across parts."""
+
+    index: int
+    count: int
+    first_person: int
+    first_record: int
+
+
 def generate_city(
     plan_id: str,
     persons: int,
@@ -71,6 +84,7 @@ def generate_city(
     fee_lines: bool = True,
     drug_catalogs: Mapping[str, Sequence[str]] | None = None,
     refund_share: float = K.REFUND_SHARE,
+    part: Part | None = None,
 ) -> City:
     """Generate ``persons`` insured people and a year of their settlements for ``plan_id``.
 
@@ -96,7 +110,10 @@ def generate_city(
     ss_roster, ss_settle = np.random.SeedSequence(seed).spawn(2)
     timings: dict[str, float] = {}
 
-    roster, people = make_roster(profile, persons, np.random.default_rng(ss_roster))
+    where = part or Part(0, 1, 0, 0)
+    roster, people = make_roster(
+        profile, persons, np.random.default_rng(ss_roster), first=where.first_person, slot=(where.index, where.count)
+    )
     inst = make_institutions(profile)
     if records is not None:
         n_records = records
@@ -109,7 +126,17 @@ def generate_city(
     rng = np.random.default_rng(ss_settle)
     visits = draw_visits(rng, people, n_records - n_refunds, drug_code_weights(profile, drugs))
     settlements, lines = make_settlements(
-        rng, profile, people, roster, inst, visits, drug_codes, seed=seed, n_refunds=n_refunds, fee_lines=fee_lines
+        rng,
+        profile,
+        people,
+        roster,
+        inst,
+        visits,
+        drug_codes,
+        seed=seed,
+        n_refunds=n_refunds,
+        fee_lines=fee_lines,
+        first=where.first_record,
     )
     timings["settlements"] = time.perf_counter() - t0 - timings["roster"]
     timings["total"] = time.perf_counter() - t0
@@ -139,4 +166,41 @@ def generate_city(
     return City(roster=roster, settlements=settlements, fee_lines=lines, institutions=inst.frame, manifest=manifest)
 
 
-__all__ = ["GENERATOR_VERSION", "City", "generate_city"]
+PART_PERSONS = 2_000_000  # persons generated at a time: about 10 M records, 5 GB at the peak
+
+
+def generate_parts(
+    plan_id: str,
+    persons: int,
+    seed: int = 1,
+    *,
+    records: int | None = None,
+    records_per_person: float | None = None,
+    fee_lines: bool = True,
+    part_persons: int = PART_PERSONS,
+) -> Iterator[City]:
+    """A city too large to hold in memory (a province, a nation), one part of its persons at a time:
+    each part is generated when the previous one has been used (written), so memory holds one part.
+
+    Up to ``part_persons`` persons it is exactly ``generate_city``; above, part k has its own seed
+    (from ``seed`` and k), its share of the persons and records, and numbering that continues the
+    previous parts' (``psn_no``, ``setl_id``; ID numbers drawn from slots of their own)."""
+    count = max(1, math.ceil(persons / part_persons))
+    options: dict[str, Any] = {"records_per_person": records_per_person, "fee_lines": fee_lines}
+    if count == 1:
+        yield generate_city(plan_id, persons, seed, records=records, **options)
+        return
+    first_person = first_record = 0
+    for k in range(count):
+        n = persons * (k + 1) // count - persons * k // count
+        r = None if records is None else records * (k + 1) // count - records * k // count
+        own_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+        city = generate_city(
+            plan_id, n, own_seed, records=r, part=Part(k, count, first_person, first_record), **options
+        )
+        yield dataclasses.replace(city, manifest={**city.manifest, "seed": seed, "part": [k, count]})
+        first_person += n
+        first_record += city.settlements.height
+
+
+__all__ = ["GENERATOR_VERSION", "PART_PERSONS", "City", "Part", "generate_city", "generate_parts"]

@@ -49,13 +49,19 @@ class People:
     enterprise_supp: np.ndarray
 
 
-def _unique_seqs(rng: np.random.Generator, area: np.ndarray, days: np.ndarray, male: np.ndarray) -> np.ndarray:
+def _unique_seqs(
+    rng: np.random.Generator, area: np.ndarray, days: np.ndarray, male: np.ndarray, slot: tuple[int, int] = (0, 1)
+) -> np.ndarray:
     """Sequence numbers (odd male, even female) such that no two people share an ID number.
 
     People of one area, birth date and sex get consecutive slots from a random start,
     so numbers are distinct by construction (one sort, no retry loop) while a cell
     holds at most 499 people of a sex, which a city of any real size never exceeds.
+    A city generated in parts (``slot`` = part k of K) gives part k every K-th slot only,
+    so ID numbers stay distinct across the parts too.
     """
+    k, parts = slot
+    room = 499 // parts
     n = len(area)
     cell = (area * 10**6 + (days - days.min())) * 2 + male
     order = np.argsort(cell)
@@ -66,12 +72,12 @@ def _unique_seqs(rng: np.random.Generator, area: np.ndarray, days: np.ndarray, m
     group = np.cumsum(first) - 1
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - start[group]
-    if n and rank.max() >= 499:
+    if n and rank.max() >= room:
         raise ValueError("too many people share an area, birth date and sex for distinct ID numbers")
     offset = np.empty(n, dtype=np.int64)
-    offset[order] = rng.integers(0, 499, len(start))[group]
-    slot = (offset + rank) % 499
-    return np.where(male, 2 * slot + 1, 2 * slot + 2)
+    offset[order] = rng.integers(0, room, len(start))[group]
+    seq = ((offset + rank) % room) * parts + k
+    return np.where(male, 2 * seq + 1, 2 * seq + 2)
 
 
 def _names(rng: np.random.Generator, male: np.ndarray) -> pl.Series:
@@ -94,8 +100,11 @@ def _names(rng: np.random.Generator, male: np.ndarray) -> pl.Series:
     return df.select(pl.concat_str(["s", "a", "b"]).alias("psn_name")).to_series()
 
 
-def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple[pl.DataFrame, People]:
-    """``n`` insured people of the plan's city, and their numeric attributes."""
+def make_roster(
+    profile: CityProfile, n: int, rng: np.random.Generator, *, first: int = 0, slot: tuple[int, int] = (0, 1)
+) -> tuple[pl.DataFrame, People]:
+    """``n`` insured people of the plan's city, and their numeric attributes; ``first`` numbers the first
+    person (``psn_no``) and ``slot`` keeps ID numbers apart from other parts of the same city."""
     k = len(profile.counties)
     cw = np.ones(k)
     cw[0] = 2.0  # the urban district is the largest
@@ -109,7 +118,7 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
     codes = np.array([int(c) for c, _ in profile.counties])
     cert_county = np.where(rng.random(n) < 0.9, county, rng.integers(0, k, n))
     area = codes[cert_county]
-    seq = _unique_seqs(rng, area, days, male)
+    seq = _unique_seqs(rng, area, days, male, slot)
     certno = make_certnos(area, days.astype("datetime64[D]"), seq)
 
     u = rng.random(n)
@@ -134,7 +143,7 @@ def make_roster(profile: CityProfile, n: int, rng: np.random.Generator) -> tuple
     tier = _tiers(profile, rng, poverty, has[:, 0])
     roster = pl.DataFrame(
         [
-            fixed_ids(profile.region_code[:4], np.arange(n), 10**15, "psn_no"),
+            fixed_ids(profile.region_code[:4], np.arange(first, first + n), 10**15, "psn_no"),
             certno,
             _names(rng, male),
             take_str(["1", "2"], np.where(male, 0, 1), "gend"),

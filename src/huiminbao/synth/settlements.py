@@ -293,11 +293,18 @@ def _expand(
 
 
 def _frame(
-    c: dict[str, np.ndarray], t: _Timeline, lo: int, hi: int, roster: pl.DataFrame, inst: Institutions, prefix: str
+    c: dict[str, np.ndarray],
+    t: _Timeline,
+    lo: int,
+    hi: int,
+    roster: pl.DataFrame,
+    inst: Institutions,
+    prefix: str,
+    first: int,
 ) -> pl.DataFrame:
-    """The settlement rows ``lo:hi`` as a frame in the engine's schema."""
+    """The settlement rows ``lo:hi`` as a frame in the engine's schema; ids are numbered from ``first``."""
     n = hi - lo
-    refund, src = t.refund[lo:hi], t.src[lo:hi]
+    refund, src = t.refund[lo:hi], t.src[lo:hi] + first
     init = pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias("init_setl_id")
     if refund.any():
         init = init.scatter(np.flatnonzero(refund), fixed_ids(prefix, src[refund], SETL_KIND, "init_setl_id"))
@@ -344,9 +351,10 @@ def make_settlements(
     seed: int,
     n_refunds: int,
     fee_lines: bool = True,
+    first: int = 0,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The visits' settlements and ``n_refunds`` refunds of some of them, in setl_time order, and their
-    fee lines."""
+    fee lines; ``first`` numbers the first settlement (a city generated in parts)."""
     n0 = len(visits.psn)
     n_ref = min(n_refunds, n0)
     t = _timeline(rng, profile, visits, n_ref)
@@ -374,8 +382,8 @@ def make_settlements(
         vals = _chunk(rng, ctx, v)
         vals.update(v)
         c = _expand(vals, stash, t, t0, t1, is_ref, j0)
-        c["setl_id"] = fixed_ids(prefix, np.arange(lo, hi), SETL_KIND, "setl_id")
-        frames.append(_frame(c, t, lo, hi, roster, inst, prefix))
+        c["setl_id"] = fixed_ids(prefix, np.arange(lo, hi) + first, SETL_KIND, "setl_id")
+        frames.append(_frame(c, t, lo, hi, roster, inst, prefix, first))
         if fee_lines:
             b = Buckets(**{f: c[f] for f in BUCKET_FIELDS})
             line_frames.append(make_fee_lines(seed, t.src[lo:hi], is_ref, c["kind"], b, c["setl_id"], catalog))

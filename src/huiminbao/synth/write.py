@@ -8,14 +8,16 @@ Inside, money is int64 fen; at this edge it becomes yuan with two decimals: text
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from huiminbao.money import to_yuan
+from huiminbao.money import to_fen, to_yuan
 from huiminbao.synth.city import City
 from huiminbao.vocabulary import FEE_LINE_AMOUNTS, OPTIONAL_AMOUNTS, SETTLEMENT_AMOUNTS
 
@@ -39,38 +41,91 @@ def _csv_ready(df: pl.DataFrame, money: tuple[str, ...]) -> pl.LazyFrame:
     return df.lazy().with_columns(exprs)
 
 
-def _write(df: pl.DataFrame, money: tuple[str, ...], out: Path, stem: str, fmt: Fmt) -> list[Path]:
-    """Stream the conversion to yuan into the file: no second whole-city copy in memory."""
-    written = []
-    if fmt in ("csv", "both"):
-        path = out / f"{stem}.csv"
-        _csv_ready(df, money).sink_csv(path, datetime_format=TIME_FORMAT, null_value="")
-        written.append(path)
-    if fmt in ("parquet", "both"):
-        path = out / f"{stem}.parquet"
-        df.lazy().with_columns(_yuan(money)).sink_parquet(path)
-        written.append(path)
-    return written
-
-
 def write_city(city: City, out_dir: str | Path, fmt: Fmt = "parquet") -> list[Path]:
     """Write roster, settlements, fee lines (if made), institutions.csv and manifest.json."""
+    return write_parts([city], out_dir, fmt)[0]
+
+
+def write_parts(
+    cities: Iterable[City], out_dir: str | Path, fmt: Fmt = "parquet", done: Callable[[City], None] | None = None
+) -> tuple[list[Path], dict[str, object]]:
+    """Write a city generated in parts (``generate_parts``) into the same files ``write_city`` writes, one
+    part at a time: each file is appended to (Parquet row groups; CSV rows under one header), so memory
+    holds one part. Returns the files and the manifest, whose counts and control totals are the parts'
+    sums. ``done`` is called after each part is written (progress)."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be parquet, csv or both, not {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = _write(city.roster, (), out, "roster", fmt)
-    files += _write(city.settlements, (*SETTLEMENT_AMOUNTS, *OPTIONAL_AMOUNTS), out, "settlements", fmt)
-    if city.fee_lines is not None:
-        files += _write(city.fee_lines, FEE_LINE_AMOUNTS, out, "fee_lines", fmt)
-    inst_path = out / "institutions.csv"
-    city.institutions.write_csv(inst_path)
-    files.append(inst_path)
-    manifest = out / "manifest.json"
-    manifest.write_text(
-        json.dumps(manifest_of(city, fmt, files), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-    return [*files, manifest]
+    kinds = {"roster": (), "settlements": (*SETTLEMENT_AMOUNTS, *OPTIONAL_AMOUNTS), "fee_lines": FEE_LINE_AMOUNTS}
+    exts = [e for e in ("csv", "parquet") if fmt in (e, "both")]
+    writers: dict[Path, pq.ParquetWriter] = {}
+    manifest: dict[str, Any] = {}
+    try:
+        for city in cities:
+            frames = {"roster": city.roster, "settlements": city.settlements, "fee_lines": city.fee_lines}
+            for stem, money in kinds.items():
+                df = frames[stem]
+                for ext in exts if df is not None else []:
+                    _append(df, money, out / f"{stem}.{ext}", writers, first=not manifest)
+            manifest = _add(manifest, manifest_of(city, fmt, []))
+            if done is not None:
+                done(city)
+    finally:
+        for w in writers.values():
+            w.close()
+    city.institutions.write_csv(out / "institutions.csv")
+    files = [out / f"{stem}.{ext}" for stem in kinds for ext in exts if (out / f"{stem}.{ext}").exists()]
+    files += [out / "institutions.csv", out / "manifest.json"]
+    manifest = {**manifest, "files": [f.name for f in files]}
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return files, manifest
+
+
+SLICE_ROWS = 1_000_000  # rows converted to yuan at a time: a copy of a slice, never of the whole frame
+
+
+def _append(
+    df: pl.DataFrame, money: tuple[str, ...], path: Path, writers: dict[Path, pq.ParquetWriter], first: bool
+) -> None:
+    """Append ``df`` to ``path`` in yuan: Parquet row groups through one writer per file (Decimal(18,2));
+    CSV rows as yuan text, under one header written by the first part."""
+    for i, rows in enumerate(df.iter_slices(SLICE_ROWS) if df.height else [df]):
+        if path.suffix == ".csv":
+            with path.open("wb" if first and i == 0 else "ab") as f:
+                _csv_ready(rows, money).collect().write_csv(
+                    f, include_header=first and i == 0, datetime_format=TIME_FORMAT, null_value=""
+                )
+            continue
+        table = rows.lazy().with_columns(_yuan(money)).collect().to_arrow()
+        if path not in writers:
+            writers[path] = pq.ParquetWriter(path, table.schema, compression="zstd")
+        writers[path].write_table(table)
+
+
+def _add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """Two parts' manifests as one: the first part's description, counts and control totals summed."""
+    if not total:
+        return {**part, "parts": 1}
+    counts = {k: None if v is None else v + part["counts"][k] for k, v in total["counts"].items()}
+    counts["institutions"] = part["counts"]["institutions"]
+    yuan = {
+        k: to_yuan(to_fen(v) + to_fen(part["settlement_totals_yuan"][k]))
+        for k, v in total["settlement_totals_yuan"].items()
+    }
+    return {
+        **total,
+        "persons": total["persons"] + part["persons"],
+        "records": total["records"] + part["records"],
+        "calibrated": total["calibrated"] and part["calibrated"],
+        "timings_seconds": {
+            k: round(v + part["timings_seconds"].get(k, 0), 3) for k, v in total["timings_seconds"].items()
+        },
+        "counts": counts,
+        "settlement_totals_yuan": yuan,
+        "parts": total["parts"] + 1,
+        "part": None,
+    }
 
 
 def output_names() -> list[str]:
@@ -98,4 +153,4 @@ def manifest_of(city: City, fmt: str, files: list[Path]) -> dict[str, object]:
     }
 
 
-__all__ = ["FORMATS", "Fmt", "manifest_of", "output_names", "write_city"]
+__all__ = ["FORMATS", "Fmt", "manifest_of", "output_names", "write_city", "write_parts"]
