@@ -164,3 +164,27 @@ def test_a_person_given_twice_in_the_insured_file_is_refused(tmp_path, order):
     assert (err.value.record, err.value.field) == ("参保人 P1", "psn_no")
     pl.DataFrame({"psn_no": ["P1", "P2", "P3"]}).write_parquet(path)
     assert read_insured(path)["psn_no"].to_list() == ["P1", "P2", "P3"]
+
+
+def test_a_parquet_year_checked_in_batches_reads_and_refuses_as_whole(tmp_path):
+    """``read_settlements`` checks a large Parquet file a batch at a time (bounded memory): the same frame
+    as one pass, a bad record in a later batch named as before, and an id repeated across batches refused."""
+    rows = [{**stay(inscp=30_000 + k, funds=20_000), "setl_id": f"S{k:03d}", "psn_no": f"P{k % 7}"} for k in range(23)]
+    path = tmp_path / "s.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    whole = read_settlements(path)
+    assert read_settlements(path, batch=5).equals(whole)
+    assert read_settlements(path, ["setl_id", "psn_no"], batch=5).equals(whole.select("setl_id", "psn_no"))
+    assert read_settlements(path, ["psn_no"], batch=5).equals(whole.select("psn_no"))
+    bad = [dict(r) for r in rows]
+    bad[17]["medfee_sumamt"] = "1.00"
+    pl.DataFrame(bad).write_parquet(path)
+    with pytest.raises(RecordError) as err:
+        read_settlements(path, batch=5)
+    assert (err.value.record, err.value.field) == ("结算 S017", "medfee_sumamt")
+    again = [*rows[:-1], {**rows[-1], "setl_id": "S003"}]
+    pl.DataFrame(again).write_parquet(path)
+    with pytest.raises(RecordError) as err:
+        read_settlements(path, batch=5)
+    assert (err.value.record, err.value.field) == ("结算 S003", "setl_id")
+    assert "在同一批记录中重复出现" in str(err.value)

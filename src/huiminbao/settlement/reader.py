@@ -270,6 +270,13 @@ def _checked(
     raise AssertionError("a record failed a check that the second pass did not find")  # pragma: no cover
 
 
+def check_unique_setl_ids(ids: pl.Series) -> None:
+    """Refuse a ``setl_id`` given twice, as ``check_settlements`` refuses it, over ids checked in batches."""
+    if not _unique(ids):
+        twice = ids.filter(ids.is_duplicated())[0]
+        raise RecordError(f"结算 {twice}", "setl_id", f"{label('setl_id')}在同一批记录中重复出现")
+
+
 def _unique(ids: pl.Series) -> bool:
     """No id twice. Files in id order (a hospital's or the bureau's export usually is) are judged by
     comparing neighbours, which is about 20 times cheaper than hashing every id."""
