@@ -51,8 +51,8 @@ from huiminbao.engine.adjudicate import adjudicate as engine_adjudicate
 from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
 from huiminbao.money import BP
 from huiminbao.plans import Compiled
-from huiminbao.settlement.io import scan, suffix, yuan_text
-from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons, check_settlements
+from huiminbao.settlement.io import check_in_batches, scan, suffix, yuan_text
+from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons
 from huiminbao.vocabulary import label
 
 MANIFEST = "manifest.json"
@@ -355,7 +355,7 @@ def read_part(
     the settlements (the columns the plans read), the fee lines and the insured persons, in fen. The
     engine, or any other computation over whole persons, runs on these as on the in-memory year."""
     raw = _part(src, "settlements", k, scan(inputs.settlements))
-    setl = check_settlements(raw, str(inputs.settlements), settlement_columns(*plans))
+    setl = check_in_batches(raw, str(inputs.settlements), settlement_columns(*plans))
     lines = None
     if inputs.fee_lines is not None:
         like = scan(inputs.fee_lines).with_columns(pl.lit(None, pl.Utf8).alias(OWNER))

@@ -49,16 +49,25 @@ frame it returns (every column it checks is decoded and converted), so a year re
 def read_settlements(path: Path, columns: list[str] | None = None, batch: int = BATCH_ROWS) -> pl.DataFrame:
     """Settlements (setlinfo) in fen, checked; only ``columns`` (default: all) are returned.
 
-    A Parquet file of more than ``batch`` records is checked ``batch`` records at a time (a CSV file is
-    read in one pass: slicing it would re-read the text before each batch); ids are then checked
-    unique over the whole file, so the result and any refusal name the same record and field."""
+    A Parquet file is checked ``batch`` records at a time (``check_in_batches``); a CSV file in one
+    pass (slicing it would re-read the text before each batch)."""
     lf = scan(path)
-    rows = lf.select(pl.len()).collect().item() if suffix(path) == ".parquet" else 0
+    if suffix(path) == ".parquet":
+        return check_in_batches(lf, str(path), columns, batch)
+    return check_settlements(lf, str(path), columns)
+
+
+def check_in_batches(
+    lf: pl.LazyFrame, where: str, columns: list[str] | None = None, batch: int = BATCH_ROWS
+) -> pl.DataFrame:
+    """``check_settlements`` over a Parquet scan, ``batch`` records at a time, then the ids over all of
+    them: the same frame, and any refusal names the same record and field as one pass would."""
+    rows = lf.select(pl.len()).collect().item()
     if rows <= batch:
-        return check_settlements(lf, str(path), columns)
+        return check_settlements(lf, where, columns)
     keep = columns or list(SETTLEMENT_SCHEMA)
     wanted = keep if "setl_id" in keep else [*keep, "setl_id"]
-    parts = [check_settlements(lf.slice(start, batch), str(path), wanted) for start in range(0, rows, batch)]
+    parts = [check_settlements(lf.slice(start, batch), where, wanted) for start in range(0, rows, batch)]
     out = pl.concat(parts, rechunk=False)
     check_unique_setl_ids(out["setl_id"])
     return out.select(keep)
