@@ -27,6 +27,8 @@ from huiminbao.identity.service import create_user
 from huiminbao.money import to_fen, to_yuan
 from huiminbao.plans import PlanError, compiled_plan
 from huiminbao.plans.loader import DATA_DIR
+from huiminbao.scale.partition import Inputs
+from huiminbao.scale.years import read_year, year_parts
 from huiminbao.settings import Settings, sqlite_url
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
 from huiminbao.settlement.models import Settlement
@@ -233,6 +235,99 @@ def test_cli_refuses_bad_input_naming_file_and_field(tmp_path: Path, files: dict
     assert res.exit_code == 2 and "target-loss-ratio" in res.output
     res = runner.invoke(cli, [*cli_args(tmp_path, files)[:2], "nowhere-2024", *cli_args(tmp_path, files)[3:]])
     assert res.exit_code == 2 and "nowhere-2024" in res.output
+
+
+# --- a year too large for memory: part by part of persons (issue 12) -------------------------
+
+
+def class_c(doc: dict[str, Any]) -> None:
+    """A liability on fee lines the base plan never reads (class C items): the split must carry them."""
+    doc["tiers"][0]["liabilities"].append(
+        {
+            "id": "class_c_items",
+            "name": "丙类项目自费费用",
+            "lines": "chrgitm_lv == '03'",
+            "base": "fulamt_ownpay_amt",
+            "deductible": 5000,
+            "ratio": "50%",
+            "limit": 100000,
+        }
+    )
+    doc["tiers"][0]["precedence"].insert(0, "class_c_items")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small synthetic year with fee lines and one record in ten a refund, and a candidate that lowers
+    the deductible and adds a fee-line liability."""
+    out = tmp_path_factory.mktemp("whatif-city")
+    write_city(generate_city(BASE, 3000, seed=7, records=15_000, refund_share=0.1), out, "parquet")
+    return {
+        "settlements": out / "settlements.parquet",
+        "fee_lines": out / "fee_lines.parquet",
+        "insured": out / "roster.parquet",
+        "candidate": candidate(out, lambda d: (lower_deductible(d), class_c(d))),
+    }
+
+
+def city_args(city: dict[str, Path], *extra: str) -> list[str]:
+    args = ["whatif", "--base", BASE]
+    for name, path in city.items():
+        args += [f"--{name.replace('_', '-')}", str(path)]
+    return [*args, "--json", *extra]
+
+
+def test_compare_over_parts_is_the_whole_year_to_the_fen(city: dict[str, Path], tmp_path: Path) -> None:
+    base, cand = compiled_plan(BASE), load_candidate(city["candidate"])
+    inputs = Inputs(city["settlements"], city["insured"], city["fee_lines"])
+    whole = compare(base, cand, read_year([base, cand], inputs))
+    parts = compare(base, cand, year_parts([base, cand], inputs, 3, scratch=tmp_path))
+    assert parts == whole and list(tmp_path.iterdir()) == []
+    assert whole.candidate.payout["class_c_items"] > 0  # the candidate's own fee lines reached every part
+    assert whole.base.persons_paid > 20 and whole.candidate.total > whole.base.total
+    assert whole.settlements == 15_000 and whole.persons == 3000
+
+
+def test_hmb_whatif_in_parts_prints_the_same_json_as_in_memory(city: dict[str, Path]) -> None:
+    whole = runner.invoke(cli, city_args(city))
+    assert whole.exit_code == 0, whole.output
+    assert to_fen(json.loads(whole.stdout)["candidate"]["liabilities"]["class_c_items"]["payout"]) > 0
+    for extra in (["--partitions", "3"], ["--memory-limit", "8MB"]):
+        parts = runner.invoke(cli, city_args(city, *extra))
+        assert parts.exit_code == 0, parts.output
+        assert json.loads(parts.stdout) == json.loads(whole.stdout)
+        assert "分区" in parts.stderr  # the bar over parts, on stderr
+
+
+def test_hmb_whatif_splits_on_its_own_when_the_year_would_not_fit(
+    city: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = runner.invoke(cli, city_args(city))
+
+    class Scarce:
+        available = 2**20  # 1 MB free: the 15,000 records would need about 10 MB
+
+    monkeypatch.setattr("huiminbao.scale.partition.psutil.virtual_memory", Scarce)
+    parts = runner.invoke(cli, city_args(city))
+    assert parts.exit_code == 0, parts.output
+    assert "分区" in parts.stderr and json.loads(parts.stdout) == json.loads(whole.stdout)
+
+
+def test_hmb_whatif_parts_may_hold_no_settlements(tmp_path: Path, files: dict[str, Path]) -> None:
+    whole = runner.invoke(cli, cli_args(tmp_path, files, "--json"))
+    parts = runner.invoke(cli, cli_args(tmp_path, files, "--json", "--partitions", "7"))  # 4 persons
+    assert parts.exit_code == 0, parts.output
+    assert json.loads(parts.stdout) == json.loads(whole.stdout)
+
+
+def test_hmb_whatif_refuses_bad_partition_options(city: dict[str, Path]) -> None:
+    for option, value, why in (
+        ("--memory-limit", "lots", "不是内存大小"),
+        ("--memory-limit", "0GB", "不是内存大小"),
+        ("--partitions", "0", "分区数须在"),
+    ):
+        res = runner.invoke(cli, city_args(city, option, value))
+        assert res.exit_code == 2 and f"{option}：" in res.output and why in res.output, res.output
 
 
 # --- the platform's stored year: API and page ------------------------------------------------

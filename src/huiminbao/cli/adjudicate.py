@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -26,7 +28,15 @@ from huiminbao.engine.prepare import EngineError, Status
 from huiminbao.engine.reasons import STATUS_TEXT, outside_plan
 from huiminbao.money import BP, to_yuan
 from huiminbao.plans import Compiled, PlanError, PlanIncomplete, PlanNotFound, compiled_plan
-from huiminbao.scale.partition import Inputs, PartitionRefused, adjudicate_partitioned, estimate, parse_size, part_count
+from huiminbao.scale.partition import (
+    Inputs,
+    PartitionRefused,
+    Tick,
+    adjudicate_partitioned,
+    estimate,
+    parse_size,
+    part_count,
+)
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame, yuan_text
 from huiminbao.settlement.reader import RecordError
 
@@ -181,6 +191,23 @@ def _parts(
     return parts
 
 
+@contextmanager
+def part_progress(console: Console, parts: int) -> Iterator[Tick]:
+    """A bar over the parts with the time left, for any command that runs a year part by part."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("分区"),
+        TimeElapsedColumn(),
+        TextColumn("剩余"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("准备", total=parts)
+        yield lambda what, done, total: bar.update(task, description=what, completed=done, total=total)
+
+
 def _partitioned(
     console: Console,
     plan: str,
@@ -193,27 +220,13 @@ def _partitioned(
 ) -> None:
     """The year by parts of persons into the folder ``out``, resuming what an earlier run there finished."""
     started = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("分区"),
-        TimeElapsedColumn(),
-        TextColumn("剩余"),
-        TimeRemainingColumn(),
-    )
     try:
         compiled = compiled_plan(plan)
         _need_fee_lines(compiled, inputs.fee_lines, no_fee_lines)
         if lines_out is not None and lines_out.suffix.lower() in (".csv", ".parquet"):
             raise PartitionRefused(f"--lines-out：分区理算的说明行输出是一个目录，不是文件 {lines_out.name}")
         vet = None if allow_outside else (lambda setl: _refuse_outside(compiled, setl))
-        with Progress(*columns, console=console) as bar:
-            task = bar.add_task("准备", total=parts)
-
-            def tick(what: str, done: int, total: int) -> None:
-                bar.update(task, description=what, completed=done, total=total)
-
+        with part_progress(console, parts) as tick:
             totals = adjudicate_partitioned(
                 compiled,
                 inputs,

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
+from huiminbao.cli.adjudicate import part_progress
 from huiminbao.engine.prepare import EngineError
 from huiminbao.money import to_yuan_grouped
 from huiminbao.plans import PlanError, PlanIncomplete, PlanNotFound, compiled_plan
-from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements
+from huiminbao.scale.partition import Inputs, PartitionRefused, parse_size
+from huiminbao.scale.years import parts_needed, year_parts
 from huiminbao.settlement.reader import RecordError
 from huiminbao.supervision.whatif import (
     Comparison,
     WhatIfError,
-    Year,
     compare,
     decile_rows,
     load_candidate,
@@ -39,27 +40,32 @@ def whatif(
         None, help='target loss ratio, "80%" or "0.8" (default: the plan\'s floor)'
     ),
     as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout, amounts as yuan strings"),
+    memory_limit: str | None = typer.Option(None, help="price the year part by part so each part fits, e.g. 4GB"),
+    partitions: int | None = typer.Option(None, help="price the year in N parts by person"),
 ) -> None:
-    """Price a candidate plan on a past year side by side with the base plan."""
+    """Price a candidate plan on a past year side by side with the base plan; part by part of persons
+    when the year does not fit in memory (the same figures to the fen)."""
     err = Console(stderr=True)
     started = time.perf_counter()
     try:
         current = compiled_plan(base)
         proposed = load_candidate(candidate)
         goal = target_bp(target_loss_ratio, current)
-        year = Year(
-            settlements=read_settlements(settlements, settlement_columns(current, proposed)),
-            fee_lines=read_fee_lines(fee_lines, claimable_lines(current, proposed)),
-            insured=read_insured(insured),
-        )
-        result = compare(current, proposed, year, tier=tier, target=goal)
+        inputs = Inputs(settlements, insured, fee_lines)
+        limit = parse_size(memory_limit) if memory_limit is not None else None
+        parts = parts_needed(inputs, limit, partitions)
+        with (
+            nullcontext() if parts is None else part_progress(err, parts) as tick,
+            closing(year_parts([current, proposed], inputs, parts, tick=tick)) as year,
+        ):
+            result = compare(current, proposed, year, tier=tier, target=goal)
     except PlanNotFound as exc:
         err.print(f"--base：{exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     except WhatIfError as exc:
         err.print(f"--{(exc.field or '').replace('_', '-')}：{exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    except (PlanError, RecordError, EngineError, PlanIncomplete) as exc:
+    except (PlanError, RecordError, EngineError, PlanIncomplete, PartitionRefused) as exc:
         err.print(str(exc), markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     if as_json:
@@ -68,7 +74,8 @@ def whatif(
     Console().print(*tables(result))
     for note in result.notes:
         err.print(f"注：{note}", markup=False, soft_wrap=True)
-    err.print(f"{result.settlements:,} 条结算记录，两次理算共 {time.perf_counter() - started:.2f} 秒")
+    split = f"，分 {parts} 个分区" if parts else ""
+    err.print(f"{result.settlements:,} 条结算记录{split}，两次理算共 {time.perf_counter() - started:.2f} 秒")
 
 
 def tables(c: Comparison) -> tuple[Table, Table]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -179,9 +180,16 @@ def priced_on(candidate: Compiled, base: Compiled) -> tuple[Compiled, str | None
 
 
 def compare(
-    base: Compiled, candidate: Compiled, year: Year, *, tier: str | None = None, target: int | None = None
+    base: Compiled,
+    candidate: Compiled,
+    year: Year | Iterable[Year],
+    *,
+    tier: str | None = None,
+    target: int | None = None,
 ) -> Comparison:
-    """Price the year under the base plan and the candidate, side by side."""
+    """Price the year under the base plan and the candidate, side by side. The year is one ``Year`` or its
+    parts by person (``scale.years.year_parts``): every figure is a sum over persons and a person is in
+    one part, so the parts' sums add up to the whole year's to the fen (the whole year is one part)."""
     candidate, moved = priced_on(candidate, base)
     notes = [moved] if moved else []
     goal = target if target is not None else target_bp(None, base)
@@ -194,13 +202,16 @@ def compare(
         base_tier = tier if tier in {t.id for t in base.plan.tiers} else base.plan.tier().id
         if base_tier != tier:
             notes.append(f"基准方案没有档次 {tier}，按其默认档次 {base_tier} 计算")
-    insured = year.insured
-    persons = insured.height
-    income = _premium_income(base, _in_tier(insured, base_tier))
-    sides = [
-        _side(plan, year, _in_tier(insured, t), t, income, persons, goal)
-        for plan, t in ((base, base_tier), (candidate, cand_tier))
-    ]
+    plans = ((base, base_tier), (candidate, cand_tier))
+    runs: tuple[list[_Run], list[_Run]] = ([], [])
+    income = persons = settlements = 0
+    for part in [year] if isinstance(year, Year) else year:
+        persons += part.insured.height
+        settlements += part.settlements.height
+        income += _premium_income(base, _in_tier(part.insured, base_tier))
+        for done, (plan, t) in zip(runs, plans, strict=True):
+            done.append(_run(plan, part, _in_tier(part.insured, t)))
+    sides = [_side(plan, t, done, income, persons, goal) for done, (plan, t) in zip(runs, plans, strict=True)]
     names = {x.spec.id: x.spec.name for p in (base, candidate) for t in reversed(p.tiers) for x in t.liabilities}
     order = [x.spec.id for p in (base, candidate) for t in p.tiers for x in t.liabilities]
     liabilities = tuple((x, names[x]) for x in dict.fromkeys(order))
@@ -210,7 +221,7 @@ def compare(
         base=sides[0],
         candidate=sides[1],
         liabilities=liabilities,
-        settlements=year.settlements.height,
+        settlements=settlements,
         persons=persons,
         premium_income=income,
         target=goal,
@@ -244,20 +255,33 @@ def _premium_income(base: Compiled, insured: pl.DataFrame) -> int:
     return int(priced["p"].sum())
 
 
-def _side(
-    plan: Compiled, year: Year, insured: pl.DataFrame, tier: str | None, income: int, persons: int, target: int
-) -> Side:
+@dataclass(frozen=True)
+class _Run:
+    """One plan's sums over the persons of one part: what the parts add up."""
+
+    by_liability: pl.DataFrame  # liability, payout (fen), persons paid under it
+    per_person: pl.Series  # each paid person's year total (fen), positive only
+    total: int
+
+
+def _run(plan: Compiled, year: Year, insured: pl.DataFrame) -> _Run:
     result = adjudicate(plan, year.settlements, insured, year.fee_lines, all_lines=False)
-    per_person = (
-        result.settlements.group_by("psn_no").agg(pl.col("payout").sum()).filter(pl.col("payout") > 0)["payout"].sort()
-    )
+    per_person = result.settlements.group_by("psn_no").agg(pl.col("payout").sum()).filter(pl.col("payout") > 0)
     by_liability = (
         result.lines.group_by("psn_no", "liability")
         .agg(pl.col("payout").sum())
         .group_by("liability")
-        .agg(pl.col("payout").sum(), (pl.col("payout") > 0).sum().alias("persons"))
+        .agg(pl.col("payout").sum(), (pl.col("payout") > 0).sum().cast(pl.Int64).alias("persons"))
     )
-    total = int(result.settlements["payout"].sum())
+    return _Run(by_liability, per_person["payout"], int(result.settlements["payout"].sum()))
+
+
+def _side(plan: Compiled, tier: str | None, runs: list[_Run], income: int, persons: int, target: int) -> Side:
+    by_liability = (
+        pl.concat([r.by_liability for r in runs]).group_by("liability").agg(pl.col("payout", "persons").sum())
+    )
+    per_person = pl.concat([r.per_person for r in runs]).sort()
+    total = sum(r.total for r in runs)
     n = per_person.len()
     deciles = tuple(int(per_person[math.ceil(k * n / DECILES) - 1]) for k in range(1, DECILES + 1)) if n else ()
     return Side(
