@@ -7,13 +7,21 @@ than what was paid (real time plus earlier adjustments), one adjustment is writt
 recovery. Running it again writes nothing new; afterwards the person's accumulators are the batch's,
 so a settlement that arrives later still starts from the right state. It holds the persons' policy rows
 (as the one-stop path does) while it works. Functions never commit.
+
+A national year does not fit in memory, so nothing holds it whole on the way: the stored records are
+read from the database a batch at a time into Parquet files in a scratch folder (the text a year's
+files would hold), and ``scale.years`` gives the engine the year whole when it fits, else part by part
+of persons (a person never spans two parts, so each part's adjustments and accumulators are the whole
+run's for its persons). Adjustments and accumulators are written part by part in bulk inserts.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -25,9 +33,11 @@ from huiminbao.enrollment.models import InsuredPerson, Policy
 from huiminbao.identity import audit
 from huiminbao.money import to_yuan
 from huiminbao.plans import compiled_plan
+from huiminbao.scale.partition import Inputs, Tick
+from huiminbao.scale.years import parts_needed, year_parts
 from huiminbao.settlement.models import Accumulator, Adjustment, Settlement, SettlementLine
 from huiminbao.settlement.onestop import insured_frame, lock_policies
-from huiminbao.settlement.reader import check_fee_lines, check_settlements, json_frame
+from huiminbao.settlement.reader import json_frame
 
 
 @dataclass
@@ -65,53 +75,47 @@ class YearEnd:
         ]
 
 
-def year_end(*, session: Session, actor: audit.Actor, plan_id: str) -> YearEnd:
+def year_end(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: str,
+    memory_limit: int | None = None,
+    partitions: int | None = None,
+    scratch: Path | None = None,
+    tick: Tick | None = None,
+) -> YearEnd:
     """Re-adjudicate the plan's recorded settlements and write the adjustments that make what was paid
-    equal what the batch engine pays, per person and liability."""
+    equal what the batch engine pays, per person and liability. The year runs in memory when it fits
+    (or as ``partitions`` parts of persons, or as many as keep each part under ``memory_limit`` bytes)."""
     compiled = compiled_plan(plan_id)
     out = YearEnd(plan_id)
+    report: Tick = tick or (lambda what, done, total: None)
     _lock(session, plan_id)
-    stored = session.execute(
-        sa.select(Settlement.record, InsuredPerson, Policy)
-        .join(InsuredPerson, InsuredPerson.id == Settlement.person_id)
-        .join(Policy, Policy.id == Settlement.policy_id)
-        .where(Settlement.plan_id == plan_id)
-    ).all()
-    if not stored:
-        return out
-    bodies = [json.loads(record) for record, _, _ in stored]
-    held = {person.id: (person, policy) for _, person, policy in stored}
-    settlements = check_settlements(
-        json_frame([{**b["setlinfo"], "diseases": b.get("diseases") or []} for b in bodies]), "已记录的结算"
-    )
-    lines = [{"setl_id": b["setlinfo"]["setl_id"], **ln} for b in bodies for ln in b.get("feedetl") or []]
-    fee_lines = check_fee_lines(json_frame(lines), "已记录的费用明细") if lines else None
-    batch = adjudicate(compiled, settlements, insured_frame(list(held.values())), fee_lines)
-    due = {
-        (r["psn_no"], r["liability"]): r["payout"]
-        for r in batch.lines.group_by("psn_no", "liability").agg(pl.col("payout").sum()).iter_rows(named=True)
-    }
-    paid = _paid(session, plan_id)
-    ids = {person.psn_no: pid for pid, (person, _) in held.items()}
-    out.settlements, out.persons = len(stored), len(held)
-    out.paid_fen, out.due_fen = sum(paid.values()), sum(due.values())
-    for psn_no, liability in sorted(set(due) | set(paid)):
-        amount = due.get((psn_no, liability), 0) - paid.get((psn_no, liability), 0)
-        if amount == 0:
-            continue
-        was, owed = paid.get((psn_no, liability), 0), due.get((psn_no, liability), 0)
-        session.add(
-            Adjustment(
-                plan_id=plan_id,
-                person_id=ids[psn_no],
-                liability=liability,
-                amount_fen=amount,
-                paid_fen=was,
-                due_fen=owed,
-            )
-        )
-        out.adjustments.append({"psn_no": psn_no, "liability": liability, "paid": was, "due": owed, "amount": amount})
-    _replace_accumulators(session, plan_id, compiled.plan.year, list(ids), batch.accumulators)
+    folder = Path(tempfile.mkdtemp(prefix="hmb-year-end-", dir=scratch))
+    try:
+        exported = _export(session, plan_id, folder, report)
+        if exported is None:
+            return out
+        inputs, ids = exported
+        parts = parts_needed(inputs, memory_limit, partitions)
+        paid = _paid(session, plan_id)
+        year = compiled.plan.year
+        for k, part in enumerate(year_parts([compiled], inputs, parts, scratch=scratch, tick=tick)):
+            batch = adjudicate(compiled, part.settlements, part.insured, part.fee_lines)
+            persons = part.insured["psn_no"]
+            was = paid.filter(pl.col("psn_no").is_in(persons.implode()))
+            due = batch.lines.group_by("psn_no", "liability").agg(pl.col("payout").sum().alias("due"))
+            out.settlements += part.settlements.height
+            out.persons += persons.len()
+            out.paid_fen += int(was["paid"].sum())
+            out.due_fen += int(due["due"].sum())
+            out.adjustments += _adjust(session, plan_id, due, was, ids)
+            _replace_accumulators(session, plan_id, year, persons.to_list(), batch.accumulators)
+            report("写入调整与累计", k + 1, parts or 1)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out.adjustments.sort(key=lambda a: (a["psn_no"], a["liability"]))
     audit.record(
         session=session,
         actor=actor,
@@ -130,31 +134,141 @@ def _lock(session: Session, plan_id: str) -> None:
     lock_policies(session, Policy.id.in_(sa.select(Settlement.policy_id).where(Settlement.plan_id == plan_id)))
 
 
-def _paid(session: Session, plan_id: str) -> dict[tuple[str, str], int]:
-    """Fen paid per (psn_no, liability): settlement lines (refunds negative) and earlier adjustments."""
-    paid: dict[tuple[str, str], int] = defaultdict(int)
-    lines = session.execute(
-        sa.select(InsuredPerson.psn_no, SettlementLine.liability, sa.func.sum(SettlementLine.payout))
+def _export(session: Session, plan_id: str, folder: Path, tick: Tick) -> tuple[Inputs, pl.DataFrame] | None:
+    """The plan's stored settlements, their fee lines and their persons as Parquet files in ``folder``
+    (the text a file of the year would hold: the engine reads them through the one reader, whole or by
+    part), read ``BATCH`` rows at a time so memory holds a batch, not the year; and each person's row
+    id by ``psn_no``, for the adjustments. None when the plan has no settlement."""
+    total = session.scalar(sa.select(sa.func.count()).where(Settlement.plan_id == plan_id)) or 0
+    if not total:
+        return None
+    tick("导出已记录的结算", 0, total)
+    records = (
+        sa.select(Settlement.record)
+        .where(Settlement.plan_id == plan_id)
+        .order_by(Settlement.id)
+        .execution_options(yield_per=BATCH)
+    )
+    setl, lines, done = [], [], 0
+    for k, rows in enumerate(session.execute(records).partitions()):
+        bodies = [json.loads(record) for (record,) in rows]
+        setl.append(
+            _batch_file(
+                folder / "settlements", k, [{**b["setlinfo"], "diseases": b.get("diseases") or []} for b in bodies]
+            )
+        )
+        fee = [{"setl_id": b["setlinfo"]["setl_id"], **ln} for b in bodies for ln in b.get("feedetl") or []]
+        if fee:
+            lines.append(_batch_file(folder / "fee_lines", k, fee))
+        done += len(rows)
+        tick("导出已记录的结算", done, total)
+    # a person's settlements name one policy of the plan; should two, the later one's tier and cover count
+    held = (
+        sa.select(Settlement.person_id, sa.func.max(Settlement.policy_id).label("policy_id"))
+        .where(Settlement.plan_id == plan_id)
+        .group_by(Settlement.person_id)
+        .subquery()
+    )
+    persons = (
+        sa.select(InsuredPerson, Policy)
+        .join(held, held.c.person_id == InsuredPerson.id)
+        .join(Policy, Policy.id == held.c.policy_id)
+        .order_by(InsuredPerson.id)
+        .execution_options(yield_per=BATCH)
+    )
+    people, ids = [], []
+    for k, rows in enumerate(session.execute(persons).partitions()):
+        found = [(person, policy) for person, policy in rows]
+        people.append(folder / "insured" / f"{k}.parquet")
+        people[-1].parent.mkdir(exist_ok=True)
+        insured_frame(found).write_parquet(people[-1])
+        ids.append(pl.DataFrame({"psn_no": [p.psn_no for p, _ in found], "person_id": [p.id for p, _ in found]}))
+    inputs = Inputs(
+        _one_file(setl, folder / "settlements.parquet"),
+        _one_file(people, folder / "insured.parquet"),
+        _one_file(lines, folder / "fee_lines.parquet") if lines else None,
+    )
+    return inputs, pl.concat(ids)
+
+
+def _batch_file(folder: Path, k: int, rows: list[dict[str, Any]]) -> Path:
+    """One batch of JSON objects as the text columns a CSV file would give (``json_frame``), in Parquet."""
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{k}.parquet"
+    json_frame(rows).collect().write_parquet(path)
+    return path
+
+
+def _one_file(batches: list[Path], path: Path) -> Path:
+    """The batches' files as one (the readers take a file): columns a batch lacks are empty, as
+    ``json_frame`` leaves a key an object lacks. Streamed, then the batches are removed."""
+    pl.concat([pl.scan_parquet(b) for b in batches], how="diagonal").sink_parquet(path)
+    shutil.rmtree(batches[0].parent)
+    return path
+
+
+PAID = {"psn_no": pl.Utf8, "liability": pl.Utf8, "paid": pl.Int64}
+
+
+def _paid(session: Session, plan_id: str) -> pl.DataFrame:
+    """Fen paid per (psn_no, liability): settlement lines (refunds negative) and earlier adjustments;
+    one row per pair with a non-zero sum, read a batch at a time."""
+    lines = (
+        sa.select(
+            InsuredPerson.psn_no, SettlementLine.liability, sa.cast(sa.func.sum(SettlementLine.payout), sa.BigInteger)
+        )
         .join(Settlement, Settlement.id == SettlementLine.settlement_id)
         .join(InsuredPerson, InsuredPerson.id == Settlement.person_id)
         .where(Settlement.plan_id == plan_id)
         .group_by(InsuredPerson.psn_no, SettlementLine.liability)
-    ).all()
-    adjusted = session.execute(
-        sa.select(InsuredPerson.psn_no, Adjustment.liability, sa.func.sum(Adjustment.amount_fen))
+    )
+    adjusted = (
+        sa.select(
+            InsuredPerson.psn_no, Adjustment.liability, sa.cast(sa.func.sum(Adjustment.amount_fen), sa.BigInteger)
+        )
         .join(InsuredPerson, InsuredPerson.id == Adjustment.person_id)
         .where(Adjustment.plan_id == plan_id)
         .group_by(InsuredPerson.psn_no, Adjustment.liability)
-    ).all()
-    for psn_no, liability, fen in [*lines, *adjusted]:
-        paid[(psn_no, liability)] += int(fen or 0)
-    return {k: v for k, v in paid.items() if v}
+    )
+    frames = [pl.DataFrame(schema=PAID)]
+    for query in (lines, adjusted):
+        for rows in session.execute(query.execution_options(yield_per=BATCH)).partitions():
+            frames.append(pl.DataFrame([tuple(r) for r in rows], schema=PAID, orient="row"))
+    paid = pl.concat(frames).group_by("psn_no", "liability").agg(pl.col("paid").fill_null(0).sum())
+    return paid.filter(pl.col("paid") != 0)
 
 
-CHUNK = 10_000  # persons per statement: PostgreSQL takes at most 65,535 parameters, SQLite 32,766
+def _adjust(
+    session: Session, plan_id: str, due: pl.DataFrame, paid: pl.DataFrame, ids: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """Write one adjustment per (person, liability) the batch pays other than was paid (inserted
+    ``CHUNK`` rows at a time); return them as the report lists them."""
+    diff = (
+        due.join(paid, on=["psn_no", "liability"], how="full", coalesce=True)
+        .with_columns(pl.col("due", "paid").fill_null(0))
+        .with_columns((pl.col("due") - pl.col("paid")).alias("amount"))
+        .filter(pl.col("amount") != 0)
+        .join(ids, on="psn_no", how="left")
+    )
+    rows = diff.select(
+        pl.lit(plan_id).alias("plan_id"),
+        "person_id",
+        "liability",
+        pl.col("amount").alias("amount_fen"),
+        pl.col("paid").alias("paid_fen"),
+        pl.col("due").alias("due_fen"),
+    ).to_dicts()
+    for start in range(0, len(rows), CHUNK):
+        session.execute(sa.insert(Adjustment), rows[start : start + CHUNK])
+    return diff.select("psn_no", "liability", "paid", "due", "amount").to_dicts()
+
+
+BATCH = 20_000  # rows read from the database at a time
+CHUNK = 10_000  # persons or rows per statement: PostgreSQL takes at most 65,535 parameters, SQLite 32,766
 
 
 def _replace_accumulators(session: Session, plan_id: str, year: int, psn_nos: list[str], state: pl.DataFrame) -> None:
+    """The persons' accumulators become the batch's (``CHUNK`` persons, then rows, per statement)."""
     for start in range(0, len(psn_nos), CHUNK):
         chunk = psn_nos[start : start + CHUNK]
         session.execute(
@@ -166,8 +280,8 @@ def _replace_accumulators(session: Session, plan_id: str, year: int, psn_nos: li
         {"psn_no": psn, "plan_id": plan_id, "year": year, "key": key, "value": value}
         for psn, key, value in state.select("psn_no", "key", "value").iter_rows()
     ]
-    if rows:
-        session.execute(sa.insert(Accumulator), rows)
+    for start in range(0, len(rows), CHUNK):
+        session.execute(sa.insert(Accumulator), rows[start : start + CHUNK])
 
 
 __all__ = ["YearEnd", "year_end"]
