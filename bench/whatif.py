@@ -8,7 +8,8 @@ The city is generated once by ``hmb synth`` in a child process and cached as Par
 deductible lowered by 1,000 yuan and its ratio set to 70 %. Timed in this process: what ``hmb whatif``
 does (read and check the year once, with the columns and fee lines either plan needs, then both engine
 runs and the comparison); the same comparison again on the frames already in memory (what the page and
-the API do while nothing new is stored); and what ``hmb adjudicate`` does for one plan (read, adjudicate,
+the API do while nothing new is stored); the same what-if in ``--partitions`` parts of persons (the path
+``hmb whatif`` takes for a year larger than memory, split included); and what ``hmb adjudicate`` does for one plan (read, adjudicate,
 write the payouts). Prints the times, the ratio of what-if to one adjudication, and peak RSS.
 """
 
@@ -27,8 +28,10 @@ from adjudicate import city, peak_rss_mb  # the same cached synthetic city as be
 from huiminbao.engine.adjudicate import adjudicate, claimable_lines, settlement_columns
 from huiminbao.plans import compiled_plan
 from huiminbao.plans.loader import plan_files
+from huiminbao.scale.partition import Inputs
+from huiminbao.scale.years import read_year, year_parts
 from huiminbao.settlement.io import read_fee_lines, read_insured, read_settlements, write_frame
-from huiminbao.supervision.whatif import Year, claimable, columns, compare, load_candidate
+from huiminbao.supervision.whatif import compare, load_candidate
 
 
 def candidate_file(plan: str, folder: Path) -> Path:
@@ -50,6 +53,7 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--persons", type=int, default=0, help="default: one per 5 records")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--partitions", type=int, default=4, help="the same what-if by parts of persons")
     args = ap.parse_args()
     persons = args.persons or max(args.records // 5, 100)
     folder = city(args.plan, persons, args.records, args.seed)
@@ -60,11 +64,7 @@ def main() -> int:
         cand = load_candidate(candidate_file(args.plan, Path(tmp)))
         gc.collect()
         started = time.perf_counter()
-        year = Year(
-            settlements=read_settlements(settlements, columns(base, cand)),
-            fee_lines=read_fee_lines(fee_lines, claimable(base, cand)),
-            insured=read_insured(insured),
-        )
+        year = read_year([base, cand], Inputs(settlements, insured, fee_lines))
         t_read = time.perf_counter() - started
         result = compare(base, cand, year)
         t_whatif = time.perf_counter() - started
@@ -73,6 +73,12 @@ def main() -> int:
         t_cached = time.perf_counter() - started
         assert again.to_json() == result.to_json()
         del year
+        gc.collect()
+        started = time.perf_counter()
+        parts = year_parts([base, cand], Inputs(settlements, insured, fee_lines), args.partitions, scratch=Path(tmp))
+        in_parts = compare(base, cand, parts)
+        t_parts = time.perf_counter() - started
+        assert in_parts.to_json() == result.to_json()
         gc.collect()
 
         started = time.perf_counter()
@@ -87,6 +93,8 @@ def main() -> int:
     print(f"year:       {result.settlements:,} settlements, {result.persons:,} insured, plan {args.plan}")
     print(f"whatif:     read+check once {t_read:.2f} s, two engine runs and the comparison {t_whatif - t_read:.2f} s, "
           f"total {t_whatif:.2f} s")  # fmt: skip
+    print(f"in parts:   --partitions {args.partitions} (split, then part by part) {t_parts:.2f} s = "
+          f"{t_parts / t_whatif:.2f}x the whole year; the same figures to the fen")  # fmt: skip
     print(f"in memory:  the comparison again on the kept frames (page, API) {t_cached:.2f} s")
     print(f"adjudicate: one `hmb adjudicate` run (read, adjudicate, write) {t_one:.2f} s")
     print(
