@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 SD = "XLCTD0001"  # Liaocheng specific-drug catalog (illustrative)
@@ -61,3 +63,13 @@ def drug(code: str, *, ownpay: int = 0, inscp: int = 0, sn: str = "1") -> dict[s
         "inscp_scp_amt": f"{inscp}.00",
         "overlmt_amt": "0.00",
     }
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Rows as a CSV file with every key any row has as a column (sorted), as a bureau's export gives them."""
+    fields = sorted({k for r in rows for k in r})
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path

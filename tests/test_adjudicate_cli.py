@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +9,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from huiminbao.cli.main import app
-from tests.records import SD, drug, stay
+from tests.records import SD, drug, stay, write_csv
 
 runner = CliRunner()
-
-
-def write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    fields = sorted({k for r in rows for k in r})
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 def city(tmp_path: Path, stays: list[dict[str, Any]], people: list[str]) -> list[str]:
@@ -29,10 +19,10 @@ def city(tmp_path: Path, stays: list[dict[str, Any]], people: list[str]) -> list
     for s in stays:
         s["psn_no"] = s.get("psn_no", "P1")
         s["diseases"] = ";".join(s.get("diseases", []))
-    args = ["--settlements", str(write(tmp_path / "s.csv", stays))]
-    args += ["--insured", str(write(tmp_path / "p.csv", [{"psn_no": p, "insutype": "390"} for p in people]))]
+    args = ["--settlements", str(write_csv(tmp_path / "s.csv", stays))]
+    args += ["--insured", str(write_csv(tmp_path / "p.csv", [{"psn_no": p, "insutype": "390"} for p in people]))]
     if lines:
-        args += ["--fee-lines", str(write(tmp_path / "l.csv", lines))]
+        args += ["--fee-lines", str(write_csv(tmp_path / "l.csv", lines))]
     return [*args, "--out", str(tmp_path / "out.csv")]
 
 

@@ -3,7 +3,6 @@ through the pure comparison, ``hmb whatif``, ``POST /api/v1/whatif`` and the pag
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,19 +35,10 @@ from huiminbao.supervision.whatif import WhatIfError, Year, compare, load_candid
 from huiminbao.supervision.whatif_store import stored_year
 from huiminbao.synth import generate_city, write_city
 from tests.conftest import PASSWORD, SCREENSHOTS, browser_sign_in, csrf
-from tests.records import SD, drug, stay
+from tests.records import SD, drug, stay, write_csv
 
 BASE = "liaocheng-2024"
 runner = CliRunner()
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    fields = sorted({k for r in rows for k in r})
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 def base_doc() -> dict[str, Any]:
