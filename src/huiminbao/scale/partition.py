@@ -52,8 +52,7 @@ from huiminbao.engine.adjudicate import claimable_lines, settlement_columns
 from huiminbao.money import BP
 from huiminbao.plans import Compiled
 from huiminbao.settlement.io import check_in_batches, scan, suffix, yuan_text
-from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons
-from huiminbao.vocabulary import label
+from huiminbao.settlement.reader import RecordError, check_fee_lines, check_persons, check_unique_setl_ids
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -231,9 +230,7 @@ def check_unique_ids(path: Path) -> None:
             .filter(pl.col("id").hash(SEED).is_in(repeated.implode()))
             .collect(engine="streaming")["id"]
         )
-        twice = ids.filter(ids.is_duplicated())
-        if twice.len():
-            raise RecordError(f"结算 {twice[0]}", "setl_id", f"{label('setl_id')}在同一批记录中重复出现")
+        check_unique_setl_ids(ids)
 
 
 def _batches(path: Path) -> Iterator[pl.DataFrame]:
